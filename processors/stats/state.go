@@ -1,0 +1,67 @@
+// Package stats holds the mergeable state of one window: per model, model
+// version and window, the event count, late count, latency sketch and, per
+// feature, moments, min/max and category counts. States are computed on Arrow
+// arrays and merge exactly: merging the states of two disjoint sets of events
+// gives the state of their union (category counts are exact up to
+// MaxCategories distinct values per feature; the rest is counted in Other).
+//
+// A WindowState is owned by one goroutine; nothing here is safe for
+// concurrent use.
+package stats
+
+import "github.com/vigil-ml/vigil/schemas"
+
+// MaxCategories bounds the distinct values kept per categorical feature and
+// window; further values are counted in CategoricalState.Other.
+const MaxCategories = 1000
+
+// Key identifies a window state within one source partition.
+type Key struct {
+	Model        string
+	ModelVersion string
+	WindowStart  int64 // Unix milliseconds, inclusive
+}
+
+// NumericState summarises a numeric (or boolean, as 0/1) feature.
+// Sum and M2 follow Chan et al.'s parallel algorithm so that Merge is exact
+// up to floating-point rounding.
+type NumericState struct {
+	Count   uint64  // non-missing, finite values
+	Missing uint64  // null values
+	NaN     uint64  // NaN values (not in Count)
+	Inf     uint64  // +-Inf values (not in Count)
+	Sum     float64 // of finite values
+	M2      float64 // sum of squared deviations from the mean
+	Min     float64 // valid when Count > 0
+	Max     float64 // valid when Count > 0
+}
+
+// CategoricalState summarises a string feature.
+type CategoricalState struct {
+	Count   uint64            // non-missing values
+	Missing uint64            // null values
+	Counts  map[string]uint64 // per value, at most MaxCategories entries
+	Other   uint64            // values beyond MaxCategories distinct ones
+}
+
+// FeatureState is the state of one feature (or of a prediction column under
+// the schemas.Prediction*Feature names) in one window.
+type FeatureState struct {
+	Kind         schemas.Kind // Number, String or Bool; Bool uses Num with 0/1
+	Num          NumericState
+	Cat          CategoricalState
+	TypeMismatch uint64 // values of another kind than Kind, counted as missing too
+}
+
+// WindowState is the mergeable state of one window of one model version.
+type WindowState struct {
+	Key
+	WindowEnd  int64  // Unix milliseconds, exclusive
+	Events     uint64 // events counted in the window
+	Late       uint64 // events that arrived after the window closed (not in Events)
+	Latency    Sketch // latency in milliseconds of events that reported one
+	Features   map[string]*FeatureState
+	LastOffset int64 // highest source offset included; -1 when none
+	Final      bool  // the window is closed: no more events will be added
+	Dirty      bool  // changed since last written
+}
