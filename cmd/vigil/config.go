@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/window"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// Config is everything the CLI can be told, from (lowest to highest
+// precedence) defaults, a YAML file (--config), VIGIL_* environment variables
+// and flags. Unknown YAML keys are an error.
+type Config struct {
+	Kafka struct {
+		Brokers         []string `yaml:"brokers"`
+		Topic           string   `yaml:"topic"`
+		Partitions      int      `yaml:"partitions"`
+		Group           string   `yaml:"group"`
+		DeadLetterTopic string   `yaml:"dead_letter_topic"`
+	} `yaml:"kafka"`
+	ClickHouse struct {
+		Addr      string `yaml:"addr"`
+		Database  string `yaml:"database"`
+		User      string `yaml:"user"`
+		Password  string `yaml:"password"`
+		RawEvents bool   `yaml:"raw_events"`
+		TTLDays   int    `yaml:"ttl_days"`
+	} `yaml:"clickhouse"`
+	Window             windowConfig  `yaml:"window"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	Log                struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"` // auto, json, console
+	} `yaml:"log"`
+}
+
+func defaultConfig() Config {
+	var c Config
+	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	c.Kafka.Topic = pipeline.DefaultTopic
+	c.Kafka.Partitions = 4
+	c.Kafka.Group = pipeline.DefaultGroup
+	c.ClickHouse.Addr = "127.0.0.1:9000"
+	c.ClickHouse.Database = "vigil"
+	c.ClickHouse.User = "default"
+	c.ClickHouse.RawEvents = true
+	c.ClickHouse.TTLDays = 30
+	c.Window.Size = time.Minute
+	c.Window.AllowedLateness = 30 * time.Second
+	c.CheckpointInterval = pipeline.DefaultCheckpointInterval
+	c.Log.Level = "info"
+	c.Log.Format = "auto"
+	return c
+}
+
+// loadConfigFile decodes a YAML file strictly over c.
+func loadConfigFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	return decodeConfig(data, c)
+}
+
+func decodeConfig(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is a valid config: it changes nothing.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("decode config: %w", err)
+	}
+	return nil
+}
+
+// Validate reports the first problem of c.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka.brokers is empty"))
+	}
+	if c.Kafka.Topic == "" {
+		errs = append(errs, errors.New("kafka.topic is empty"))
+	}
+	if c.Kafka.Partitions < 1 {
+		errs = append(errs, errors.New("kafka.partitions must be at least 1"))
+	}
+	if err := c.Window.toWindow().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("window: %w", err))
+	}
+	if err := c.sinkConfig().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
+	}
+	if err := c.pipelineConfig().WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q is not auto, json or console", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+type windowConfig struct {
+	Size            time.Duration `yaml:"size"`
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+}
+
+func (w windowConfig) toWindow() window.Config {
+	return window.Config{Size: w.Size, AllowedLateness: w.AllowedLateness}
+}
+
+func (c *Config) sinkConfig() clickhouse.Config {
+	return clickhouse.Config{
+		Addr:      c.ClickHouse.Addr,
+		Database:  c.ClickHouse.Database,
+		User:      c.ClickHouse.User,
+		Password:  c.ClickHouse.Password,
+		RawEvents: c.ClickHouse.RawEvents,
+		TTLDays:   c.ClickHouse.TTLDays,
+	}
+}
+
+func (c *Config) pipelineConfig() pipeline.Config {
+	return pipeline.Config{
+		Brokers:            c.Kafka.Brokers,
+		Topic:              c.Kafka.Topic,
+		Group:              c.Kafka.Group,
+		DeadLetterTopic:    c.Kafka.DeadLetterTopic,
+		Window:             c.Window.toWindow(),
+		CheckpointInterval: c.CheckpointInterval,
+	}
+}
+
+// Flags shared by the commands. Each also reads a VIGIL_* variable.
+func configFlags() []cli.Flag {
+	d := defaultConfig()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", EnvVars: []string{"VIGIL_CONFIG"}, Usage: "YAML config file (unknown keys are an error)"},
+		&cli.StringFlag{Name: "kafka", EnvVars: []string{"VIGIL_KAFKA"}, Value: strings.Join(d.Kafka.Brokers, ","), Usage: "Kafka brokers, comma separated"},
+		&cli.StringFlag{Name: "topic", EnvVars: []string{"VIGIL_TOPIC"}, Value: d.Kafka.Topic, Usage: "prediction events topic"},
+		&cli.IntFlag{Name: "partitions", EnvVars: []string{"VIGIL_PARTITIONS"}, Value: d.Kafka.Partitions, Usage: "partitions of the topic when Vigil creates it"},
+		&cli.StringFlag{Name: "group", EnvVars: []string{"VIGIL_GROUP"}, Value: d.Kafka.Group, Usage: "processor consumer group"},
+		&cli.StringFlag{Name: "dead-letter-topic", EnvVars: []string{"VIGIL_DEAD_LETTER_TOPIC"}, Usage: "topic for malformed messages (default <topic>.dlq)"},
+		&cli.StringFlag{Name: "clickhouse", EnvVars: []string{"VIGIL_CLICKHOUSE"}, Value: d.ClickHouse.Addr, Usage: "ClickHouse native protocol address"},
+		&cli.StringFlag{Name: "clickhouse-database", EnvVars: []string{"VIGIL_CLICKHOUSE_DATABASE"}, Value: d.ClickHouse.Database, Usage: "ClickHouse database"},
+		&cli.StringFlag{Name: "clickhouse-user", EnvVars: []string{"VIGIL_CLICKHOUSE_USER"}, Value: d.ClickHouse.User, Usage: "ClickHouse user"},
+		&cli.StringFlag{Name: "clickhouse-password", EnvVars: []string{"VIGIL_CLICKHOUSE_PASSWORD"}, Usage: "ClickHouse password"},
+		&cli.BoolFlag{Name: "raw-events", EnvVars: []string{"VIGIL_RAW_EVENTS"}, Value: d.ClickHouse.RawEvents, Usage: "also store every raw event in vigil_events"},
+		&cli.IntFlag{Name: "ttl-days", EnvVars: []string{"VIGIL_TTL_DAYS"}, Value: d.ClickHouse.TTLDays, Usage: "days raw and late events are kept (ClickHouse >= 22 only)"},
+		&cli.DurationFlag{Name: "window", EnvVars: []string{"VIGIL_WINDOW"}, Value: d.Window.Size, Usage: "tumbling window size"},
+		&cli.DurationFlag{Name: "allowed-lateness", EnvVars: []string{"VIGIL_ALLOWED_LATENESS"}, Value: d.Window.AllowedLateness, Usage: "how long after a window's end its events are still counted"},
+		&cli.DurationFlag{Name: "checkpoint-interval", EnvVars: []string{"VIGIL_CHECKPOINT_INTERVAL"}, Value: d.CheckpointInterval, Usage: "how often window states are written to ClickHouse"},
+		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
+		&cli.StringFlag{Name: "log-format", EnvVars: []string{"VIGIL_LOG_FORMAT"}, Value: d.Log.Format, Usage: "auto (console on a terminal, else JSON), json, console"},
+	}
+}
+
+// resolveConfig builds the Config of a command: defaults, then the file,
+// then every flag set on the command line or through its VIGIL_* variable.
+func resolveConfig(c *cli.Context) (Config, error) {
+	cfg := defaultConfig()
+	if path := c.String("config"); path != "" {
+		if err := loadConfigFile(path, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	set := func(name string, apply func()) {
+		if c.IsSet(name) {
+			apply()
+		}
+	}
+	set("kafka", func() { cfg.Kafka.Brokers = splitList(c.String("kafka")) })
+	set("topic", func() { cfg.Kafka.Topic = c.String("topic") })
+	set("partitions", func() { cfg.Kafka.Partitions = c.Int("partitions") })
+	set("group", func() { cfg.Kafka.Group = c.String("group") })
+	set("dead-letter-topic", func() { cfg.Kafka.DeadLetterTopic = c.String("dead-letter-topic") })
+	set("clickhouse", func() { cfg.ClickHouse.Addr = c.String("clickhouse") })
+	set("clickhouse-database", func() { cfg.ClickHouse.Database = c.String("clickhouse-database") })
+	set("clickhouse-user", func() { cfg.ClickHouse.User = c.String("clickhouse-user") })
+	set("clickhouse-password", func() { cfg.ClickHouse.Password = c.String("clickhouse-password") })
+	set("raw-events", func() { cfg.ClickHouse.RawEvents = c.Bool("raw-events") })
+	set("ttl-days", func() { cfg.ClickHouse.TTLDays = c.Int("ttl-days") })
+	set("window", func() { cfg.Window.Size = c.Duration("window") })
+	set("allowed-lateness", func() { cfg.Window.AllowedLateness = c.Duration("allowed-lateness") })
+	set("checkpoint-interval", func() { cfg.CheckpointInterval = c.Duration("checkpoint-interval") })
+	set("log-level", func() { cfg.Log.Level = c.String("log-level") })
+	set("log-format", func() { cfg.Log.Format = c.String("log-format") })
+	return cfg, cfg.Validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

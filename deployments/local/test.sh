@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command of the README (`make test`, called by .ci/run): start the
+# real services the tests need unless they answer, then vet, run every test
+# (unit, integration against real Kafka 4.x and ClickHouse, modern DDL on
+# chDB) and a short run of every fuzz target (first, so that go test's summary ends the output). The services stay up; stop them
+# with deployments/local/down.sh.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/../.."
+
+eval "$("$here/up.sh")"
+"$here/chdb.sh" >&2
+export VIGIL_KAFKA VIGIL_CLICKHOUSE
+
+echo "== go vet"
+go vet ./...
+
+echo "== fuzz (short)"
+fuzztime="${VIGIL_FUZZTIME:-10s}"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $target ($pkg, $fuzztime)"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+  done
+done
+
+echo "== go test (VIGIL_KAFKA=$VIGIL_KAFKA VIGIL_CLICKHOUSE=$VIGIL_CLICKHOUSE)"
+go test -count=1 -timeout 30m ./...

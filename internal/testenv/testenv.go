@@ -1,0 +1,66 @@
+// Package testenv finds the real services integration tests run against.
+//
+// Tests find Kafka and ClickHouse through VIGIL_KAFKA and VIGIL_CLICKHOUSE
+// (`make test` and .ci/run start both and set them). Outside CI a test whose
+// service is not configured is skipped with a message saying how to run it;
+// in CI (CI=true) it fails instead, so that CI cannot pass by skipping.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Kafka returns the broker address from VIGIL_KAFKA.
+func Kafka(t testing.TB) string { return require(t, "VIGIL_KAFKA", "deployments/local/kafka.sh") }
+
+// ClickHouse returns the native-protocol address from VIGIL_CLICKHOUSE.
+func ClickHouse(t testing.TB) string {
+	return require(t, "VIGIL_CLICKHOUSE", "deployments/local/clickhouse.sh")
+}
+
+func require(t testing.TB, env, script string) string {
+	t.Helper()
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	msg := env + " is not set: start the service with `" + script + " start` and `eval $(" + script + " env)`, or run `make test`"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// BuildVigil builds cmd/vigil once per test binary and returns its path.
+func BuildVigil(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "vigil-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "vigil")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/vigil")
+		cmd.Dir = root
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("build vigil: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}

@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-ml/vigil/processors/window"
+)
+
+// Config configures a Processor. Zero fields take the defaults named on them.
+type Config struct {
+	Brokers            []string      // required
+	Topic              string        // default "vigil.predictions"
+	Group              string        // consumer group; default "vigil-processor"
+	DeadLetterTopic    string        // default Topic + ".dlq"
+	Window             window.Config // default 1m windows, 30s allowed lateness
+	CheckpointInterval time.Duration // default 2s: how often states go to ClickHouse
+	MaxPendingRows     int           // default 4096: JSON rows buffered per model before they are folded into window states
+	DeadLetterPartitions int         // default 1, when the processor creates the dead-letter topic
+}
+
+// Defaults used by WithDefaults.
+const (
+	DefaultTopic              = "vigil.predictions"
+	DefaultGroup              = "vigil-processor"
+	DefaultCheckpointInterval = 2 * time.Second
+	DefaultMaxPendingRows     = 4096
+)
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = c.Topic + ".dlq"
+	}
+	if c.Window.Size == 0 {
+		c.Window.Size = time.Minute
+	}
+	if c.Window.AllowedLateness == 0 {
+		c.Window.AllowedLateness = 30 * time.Second
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.MaxPendingRows == 0 {
+		c.MaxPendingRows = DefaultMaxPendingRows
+	}
+	if c.DeadLetterPartitions == 0 {
+		c.DeadLetterPartitions = 1
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after WithDefaults).
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)")
+	case c.DeadLetterTopic == c.Topic:
+		return fmt.Errorf("dead-letter topic %q must differ from the input topic", c.Topic)
+	case c.CheckpointInterval < 10*time.Millisecond:
+		return fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval)
+	case c.MaxPendingRows < 1:
+		return fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows)
+	}
+	if err := c.Window.Validate(); err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
+	return nil
+}

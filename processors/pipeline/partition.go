@@ -1,0 +1,384 @@
+package pipeline
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/processors/window"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// Dead-letter headers added to a malformed message, beside its own headers.
+const (
+	HeaderError           = "vigil-error"
+	HeaderSourceTopic     = "vigil-source-topic"
+	HeaderSourcePartition = "vigil-source-partition"
+	HeaderSourceOffset    = "vigil-source-offset"
+)
+
+// rowFate is what happens to one event.
+type rowFate uint8
+
+const (
+	fateAdd  rowFate = iota // counted in its window
+	fateLate                // its window had closed: recorded as late
+	fateSkip                // already in a restored window state (replay after a crash)
+)
+
+// pendingJSON buffers JSON events of one model and one window until they are
+// folded into the window state as one Arrow record.
+type pendingJSON struct {
+	b       *wire.BatchBuilder
+	key     stats.Key
+	offsets []int64
+}
+
+// partition is the state of one input partition. It is owned by one
+// goroutine; its methods are not safe for concurrent use.
+type partition struct {
+	cfg      Config
+	src      clickhouse.Source
+	log      zerolog.Logger
+	mem      memory.Allocator
+	counters *Counters
+
+	wm     *window.Watermark
+	states map[stats.Key]*stats.WindowState
+
+	jsonDec wire.JSONDecoder
+	ev      schemas.Event
+	pending map[string]*pendingJSON
+	// asideJSON holds JSON events that are not counted in a window (late or
+	// replayed) so that the raw events table still gets every valid event.
+	asideJSON map[string]*pendingJSON
+
+	nextOffset     int64 // offset after the last handled message; -1 before the first
+	lastCheckpoint int64 // nextOffset of the last durable checkpoint
+
+	// Output of the current checkpoint interval.
+	raw  []clickhouse.RawBatch
+	late []clickhouse.LateEvent
+	dead []kafka.Message
+}
+
+func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zerolog.Logger) *partition {
+	return &partition{
+		cfg:            cfg,
+		src:            src,
+		log:            log.With().Str("topic", src.Topic).Int("partition", src.Partition).Logger(),
+		mem:            memory.DefaultAllocator,
+		counters:       counters,
+		wm:             window.NewWatermark(cfg.Window, noWatermark),
+		states:         make(map[stats.Key]*stats.WindowState),
+		pending:        make(map[string]*pendingJSON),
+		asideJSON:      make(map[string]*pendingJSON),
+		nextOffset:     -1,
+		lastCheckpoint: -1,
+	}
+}
+
+const noWatermark = -1 << 63
+
+// restore installs what ClickHouse holds for this partition.
+func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.WindowState) {
+	p.wm = window.NewWatermark(p.cfg.Window, watermarkMs)
+	p.nextOffset, p.lastCheckpoint = nextOffset, nextOffset
+	for _, s := range states {
+		p.states[s.Key] = s
+	}
+}
+
+// handle processes one Kafka message of this partition, in offset order.
+func (p *partition) handle(msg *kafka.Message) {
+	p.nextOffset = msg.Offset + 1
+	p.counters.Messages.Add(1)
+	switch enc := header(msg, wire.HeaderEncoding); enc {
+	case wire.EncodingArrow:
+		rec, err := wire.DecodeArrow(msg.Value, p.mem)
+		if err != nil {
+			p.deadLetter(msg, err.Error())
+			return
+		}
+		p.handleRecord(rec, msg.Offset)
+	case wire.EncodingJSON, "":
+		if err := p.jsonDec.Decode(msg.Value, &p.ev); err != nil {
+			p.deadLetter(msg, err.Error())
+			return
+		}
+		p.handleEvent(&p.ev, msg.Offset)
+	default:
+		p.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc))
+	}
+}
+
+func header(msg *kafka.Message, key string) string {
+	for _, h := range msg.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (p *partition) deadLetter(msg *kafka.Message, reason string) {
+	p.counters.Malformed.Add(1)
+	if e := p.log.Debug(); e.Enabled() {
+		e.Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed message to dead-letter topic")
+	}
+	headers := make([]kafka.Header, 0, len(msg.Headers)+4)
+	headers = append(headers, msg.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderError, Value: []byte(reason)},
+		kafka.Header{Key: HeaderSourceTopic, Value: []byte(msg.Topic)},
+		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(msg.Partition))},
+		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
+	)
+	p.dead = append(p.dead, kafka.Message{
+		Topic:   p.cfg.DeadLetterTopic,
+		Key:     msg.Key,
+		Value:   msg.Value,
+		Headers: headers,
+	})
+}
+
+// fate decides what happens to an event of window key k at offset off, and
+// advances the watermark. It must be called in offset order.
+func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
+	f := fateAdd
+	if st := p.states[k]; st != nil && st.LastOffset >= off {
+		f = fateSkip
+	} else if p.wm.Closed(k.WindowStart) {
+		f = fateLate
+	}
+	// Every event advances the watermark, skipped ones too: a replay must
+	// move it exactly as the first run did.
+	p.wm.Observe(eventMs)
+	return f
+}
+
+// handleEvent takes one decoded JSON event.
+func (p *partition) handleEvent(e *schemas.Event, off int64) {
+	p.counters.Events.Add(1)
+	ms := e.Time.UnixMilli()
+	k := stats.Key{Model: e.Model, ModelVersion: e.ModelVersion, WindowStart: p.cfg.Window.Start(ms)}
+	switch p.fate(k, off, ms) {
+	case fateSkip:
+		p.counters.Skipped.Add(1)
+		p.aside(e, off)
+		return
+	case fateLate:
+		p.recordLate(off, e.Model, e.ModelVersion, e.ID, ms, k.WindowStart)
+		p.aside(e, off)
+		return
+	}
+	pj := pendingFor(p.pending, e.Model, p.mem)
+	if pj.b.Len() > 0 && pj.key != k {
+		p.fold(pj)
+	}
+	if pj.b.Len() == 0 {
+		pj.key = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
+	}
+	if err := pj.b.Append(e); err != nil {
+		panic("BUG: batch builder refused a valid event of its own model: " + err.Error())
+	}
+	pj.offsets = append(pj.offsets, off)
+	if pj.b.Len() >= p.cfg.MaxPendingRows {
+		p.fold(pj)
+	}
+}
+
+func pendingFor(m map[string]*pendingJSON, model string, mem memory.Allocator) *pendingJSON {
+	pj := m[model]
+	if pj == nil {
+		pj = &pendingJSON{b: wire.NewBatchBuilder(mem)}
+		m[strings.Clone(model)] = pj
+	}
+	return pj
+}
+
+// aside keeps an uncounted JSON event for the raw events table.
+func (p *partition) aside(e *schemas.Event, off int64) {
+	pj := pendingFor(p.asideJSON, e.Model, p.mem)
+	if err := pj.b.Append(e); err != nil {
+		panic("BUG: batch builder refused a valid event of its own model: " + err.Error())
+	}
+	pj.offsets = append(pj.offsets, off)
+}
+
+// fold turns a model's pending JSON rows into a record and adds it to its window.
+func (p *partition) fold(pj *pendingJSON) {
+	n := pj.b.Len()
+	if n == 0 {
+		return
+	}
+	rec := pj.b.NewRecord()
+	st := p.state(pj.key)
+	st.AddRange(rec, 0, n)
+	addMismatches(st, rec.Schema())
+	st.LastOffset = max(st.LastOffset, pj.offsets[n-1])
+	p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
+	pj.offsets = pj.offsets[:0]
+}
+
+func addMismatches(st *stats.WindowState, s *arrow.Schema) {
+	for f, n := range wire.TypeMismatches(s) {
+		st.AddTypeMismatches(f, uint64(n))
+	}
+}
+
+// handleRecord takes one decoded Arrow batch (all rows of one model, one
+// offset). It takes ownership of rec.
+func (p *partition) handleRecord(rec arrow.Record, off int64) {
+	n := int(rec.NumRows())
+	p.counters.Events.Add(uint64(n))
+	if n == 0 {
+		rec.Release()
+		return
+	}
+	model := rec.Column(1).(*array.String).Value(0)
+	versions := rec.Column(2).(*array.String)
+	times := rec.Column(3).(*array.Timestamp).Values()
+	ids := rec.Column(0).(*array.String)
+
+	var (
+		runKey   stats.Key
+		runFate  rowFate
+		runStart int
+		first    = true
+		added    bool
+	)
+	flush := func(hi int) {
+		switch runFate {
+		case fateAdd:
+			st := p.state(runKey)
+			st.AddRange(rec, runStart, hi)
+			st.LastOffset = max(st.LastOffset, off)
+			if !added {
+				// Type-mismatch counts are per record: attribute them to the
+				// window of the record's first counted rows.
+				addMismatches(st, rec.Schema())
+				added = true
+			}
+		case fateSkip:
+			p.counters.Skipped.Add(uint64(hi - runStart))
+		case fateLate:
+			for i := runStart; i < hi; i++ {
+				p.recordLate(off, model, versions.Value(i), ids.Value(i), int64(times[i]), runKey.WindowStart)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		ms := int64(times[i])
+		k := stats.Key{Model: model, ModelVersion: versions.Value(i), WindowStart: p.cfg.Window.Start(ms)}
+		f := p.fate(k, off, ms)
+		if first || k != runKey || f != runFate {
+			if !first {
+				flush(i)
+			}
+			runKey, runFate, runStart, first = k, f, i, false
+		}
+	}
+	flush(n)
+	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
+}
+
+// state returns the window state of k, creating it. Keys are cloned on
+// creation because k may alias an Arrow buffer.
+func (p *partition) state(k stats.Key) *stats.WindowState {
+	st := p.states[k]
+	if st == nil {
+		k = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
+		st = stats.NewWindowState(k, p.cfg.Window.End(k.WindowStart))
+		p.states[k] = st
+	}
+	return st
+}
+
+func (p *partition) recordLate(off int64, model, version, id string, eventMs, windowStart int64) {
+	p.counters.Late.Add(1)
+	p.late = append(p.late, clickhouse.LateEvent{
+		Offset:       off,
+		Model:        strings.Clone(model),
+		ModelVersion: strings.Clone(version),
+		EventID:      strings.Clone(id),
+		EventTime:    time.UnixMilli(eventMs).UTC(),
+		WindowStart:  time.UnixMilli(windowStart).UTC(),
+		Watermark:    time.UnixMilli(max(p.wm.Value(), 0)).UTC(),
+	})
+}
+
+// checkpointBatch is what one checkpoint writes.
+type checkpointBatch struct {
+	raw         []clickhouse.RawBatch
+	late        []clickhouse.LateEvent
+	dead        []kafka.Message
+	states      []*stats.WindowState
+	nextOffset  int64
+	watermarkMs int64
+}
+
+func (c *checkpointBatch) empty() bool {
+	return len(c.raw) == 0 && len(c.late) == 0 && len(c.dead) == 0 && len(c.states) == 0
+}
+
+// prepare folds pending rows, closes the windows the watermark has passed and
+// returns what must be written. It changes nothing that a failed write would
+// need to redo: call done after the write is durable.
+func (p *partition) prepare() *checkpointBatch {
+	for _, pj := range p.pending {
+		p.fold(pj)
+	}
+	for _, pj := range p.asideJSON {
+		if n := pj.b.Len(); n > 0 {
+			p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
+			pj.offsets = pj.offsets[:0]
+		}
+	}
+	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value()}
+	for _, st := range p.states {
+		if !st.Final && p.wm.Closed(st.WindowStart) {
+			st.Final, st.Dirty = true, true
+		}
+		if st.Dirty {
+			cb.states = append(cb.states, st)
+		}
+	}
+	return cb
+}
+
+// needed reports whether a checkpoint has anything to write.
+func (p *partition) needed(cb *checkpointBatch) bool {
+	return !cb.empty() || (cb.nextOffset >= 0 && cb.nextOffset != p.lastCheckpoint)
+}
+
+// done marks a prepared checkpoint as durable and drops what it wrote.
+func (p *partition) done(cb *checkpointBatch) {
+	for _, st := range cb.states {
+		st.Dirty = false
+		if st.Final {
+			delete(p.states, st.Key)
+		}
+	}
+	for i := range cb.raw {
+		cb.raw[i].Record.Release()
+	}
+	p.raw, p.late, p.dead = p.raw[:0], p.late[:0], p.dead[:0]
+	p.lastCheckpoint = cb.nextOffset
+	p.counters.Checkpoints.Add(1)
+}
+
+// checkpointer writes prepared checkpoints.
+type checkpointer interface {
+	write(ctx context.Context, cb *checkpointBatch) error
+}

@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// Counters are the processor's running totals; safe for concurrent reads.
+type Counters struct {
+	Messages    atomic.Uint64 // Kafka messages handled
+	Events      atomic.Uint64 // events decoded
+	Late        atomic.Uint64 // events whose window had closed
+	Skipped     atomic.Uint64 // events already in a restored state (replay)
+	Malformed   atomic.Uint64 // messages sent to the dead-letter topic
+	Checkpoints atomic.Uint64 // durable checkpoints
+	WriteErrors atomic.Uint64 // failed checkpoint writes (retried)
+}
+
+// Processor is one member of the processing consumer group.
+type Processor struct {
+	cfg  Config
+	sink *clickhouse.Sink
+	log  zerolog.Logger
+
+	Counters Counters
+
+	mu       sync.Mutex
+	group    *kafka.ConsumerGroup
+	dlq      *kafka.Writer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	shutdown bool
+}
+
+// New returns a processor writing to sink, which the caller starts before
+// and shuts down after the processor.
+func New(cfg Config, sink *clickhouse.Sink, log zerolog.Logger) (*Processor, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("processor config: %w", err)
+	}
+	return &Processor{cfg: cfg, sink: sink, log: log.With().Str("component", "processor").Logger()}, nil
+}
+
+// Config returns the configuration in use, defaults applied.
+func (p *Processor) Config() Config { return p.cfg }
+
+// Start creates the topics if needed, joins the consumer group and starts
+// consuming in the background.
+func (p *Processor) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdown {
+		return errors.New("start processor: already shut down")
+	}
+	if p.group != nil {
+		return errors.New("start processor: already started")
+	}
+	if err := kafkatopic.Ensure(ctx, p.cfg.Brokers, p.cfg.DeadLetterTopic, p.cfg.DeadLetterPartitions); err != nil {
+		return fmt.Errorf("create dead-letter topic: %w", err)
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.Group,
+		Brokers:           p.cfg.Brokers,
+		Topics:            []string{p.cfg.Topic},
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
+	})
+	if err != nil {
+		return fmt.Errorf("join consumer group %s at %v (is Kafka running? start it with deployments/local/kafka.sh start): %w", p.cfg.Group, p.cfg.Brokers, err)
+	}
+	p.group = group
+	p.dlq = &kafka.Writer{
+		Addr:         kafka.TCP(p.cfg.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond,
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.run(runCtx)
+	}()
+	p.log.Info().Str("topic", p.cfg.Topic).Str("group", p.cfg.Group).Dur("window", p.cfg.Window.Size).
+		Dur("allowed_lateness", p.cfg.Window.AllowedLateness).Msg("processor started")
+	return nil
+}
+
+// Shutdown leaves the consumer group after every partition wrote its last
+// checkpoint. It is idempotent and safe without Start.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdown {
+		return nil
+	}
+	p.shutdown = true
+	if p.group == nil {
+		return nil
+	}
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		err := p.group.Close() // ends the generation: partitions checkpoint and return
+		p.cancel()
+		p.wg.Wait()
+		done <- errors.Join(err, p.dlq.Close())
+	}()
+	select {
+	case err := <-done:
+		p.log.Info().Dur("took", time.Since(began)).Msg("processor stopped")
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("shut down processor: %w", ctx.Err())
+	}
+}
+
+func (p *Processor) run(ctx context.Context) {
+	for {
+		gen, err := p.group.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, kafka.ErrGroupClosed) && ctx.Err() == nil {
+				p.log.Error().Err(err).Msg("consumer group stopped")
+			}
+			return
+		}
+		parts := gen.Assignments[p.cfg.Topic]
+		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Msg("partitions assigned")
+		for _, a := range parts {
+			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
+		}
+	}
+}
+
+// consume owns one partition for one generation.
+func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
+	src := clickhouse.Source{Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: a.ID}
+	part := newPartition(p.cfg, src, &p.Counters, p.log)
+	start := a.Offset
+	if !p.retry(ctx, part, "restore partition", func(ctx context.Context) error {
+		next, wm, ok, states, err := p.sink.Restore(ctx, src)
+		if err != nil {
+			return err
+		}
+		if ok {
+			part.restore(next, wm, states)
+			start = next
+		}
+		part.log.Info().Bool("checkpoint", ok).Int64("offset", start).Int("open_windows", len(states)).Msg("partition restored")
+		return nil
+	}) {
+		return
+	}
+
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   p.cfg.Brokers,
+		Topic:     p.cfg.Topic,
+		Partition: a.ID,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   200 * time.Millisecond,
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(start); err != nil {
+		part.log.Error().Err(err).Msg("seek partition")
+		return
+	}
+	msgs := make(chan kafka.Message, 1024)
+	readCtx, stopReading := context.WithCancel(ctx)
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		defer close(msgs)
+		for {
+			m, err := reader.FetchMessage(readCtx)
+			if err != nil {
+				if readCtx.Err() == nil {
+					part.log.Error().Err(err).Msg("fetch message")
+				}
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-readCtx.Done():
+				return
+			}
+		}
+	}()
+	defer readers.Wait()
+	defer stopReading()
+
+	tick := time.NewTicker(p.cfg.CheckpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				p.finalCheckpoint(gen, part)
+				return
+			}
+			part.handle(&m)
+		case <-tick.C:
+			if !p.checkpoint(ctx, gen, part) {
+				p.finalCheckpoint(gen, part)
+				return
+			}
+		case <-ctx.Done():
+			// Drain what was fetched, then write it.
+			for m := range msgs {
+				part.handle(&m)
+			}
+			p.finalCheckpoint(gen, part)
+			return
+		}
+	}
+}
+
+func (p *Processor) finalCheckpoint(gen *kafka.Generation, part *partition) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !p.checkpoint(ctx, gen, part) {
+		part.log.Error().Msg("last checkpoint not written: the next owner replays from the previous one")
+	}
+}
+
+// checkpoint writes the partition's pending output, retrying until it is
+// durable or ctx ends. It reports whether it was written.
+func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part *partition) bool {
+	cb := part.prepare()
+	if !part.needed(cb) {
+		return true
+	}
+	began := time.Now()
+	ok := p.retry(ctx, part, "write checkpoint", func(ctx context.Context) error {
+		if len(cb.dead) > 0 {
+			if err := p.dlq.WriteMessages(ctx, cb.dead...); err != nil {
+				return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(cb.dead), p.cfg.DeadLetterTopic, err)
+			}
+		}
+		return p.sink.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
+	})
+	if !ok {
+		return false
+	}
+	part.done(cb)
+	took := time.Since(began)
+	if took > p.cfg.Window.Size {
+		part.log.Warn().Dur("took", took).Dur("window", p.cfg.Window.Size).Msg("checkpoint took longer than a window")
+	}
+	if e := part.log.Debug(); e.Enabled() {
+		e.Int("states", len(cb.states)).Int("late", len(cb.late)).Int("dead", len(cb.dead)).Int64("offset", cb.nextOffset).Dur("took", took).Msg("checkpoint")
+	}
+	// The commit only mirrors ClickHouse for lag monitoring; a failure is harmless.
+	if err := gen.CommitOffsets(map[string]map[int]int64{part.src.Topic: {part.src.Partition: cb.nextOffset}}); err != nil && ctx.Err() == nil {
+		part.log.Debug().Err(err).Msg("commit offset")
+	}
+	return true
+}
+
+// retry runs f until it succeeds or ctx ends, backing off exponentially with
+// jitter from 100ms to 10s.
+func (p *Processor) retry(ctx context.Context, part *partition, what string, f func(context.Context) error) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		p.Counters.WriteErrors.Add(1)
+		if ctx.Err() != nil {
+			return false
+		}
+		part.log.Warn().Err(err).Dur("retry_in", backoff).Msg(what)
+		t := time.NewTimer(backoff + rand.N(backoff/2))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
