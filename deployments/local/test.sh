@@ -11,6 +11,7 @@ cd "$here/../.."
 eval "$("$here/up.sh")"
 "$here/chdb.sh" >&2
 export VIGIL_KAFKA VIGIL_CLICKHOUSE
+export VIGIL_CHDB_EXEC="${VIGIL_CHDB_EXEC:-$here/chdb_exec.py}"
 
 echo "== go vet"
 go vet ./...
