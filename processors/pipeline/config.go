@@ -10,14 +10,14 @@ import (
 
 // Config configures a Processor. Zero fields take the defaults named on them.
 type Config struct {
-	Brokers            []string      // required
-	Topic              string        // default "vigil.predictions"
-	Group              string        // consumer group; default "vigil-processor"
-	DeadLetterTopic    string        // default Topic + ".dlq"
-	Window             window.Config // default 1m windows, 30s allowed lateness
-	CheckpointInterval time.Duration // default 2s: how often states go to ClickHouse
-	MaxPendingRows     int           // default 4096: JSON rows buffered per model before they are folded into window states
-	DeadLetterPartitions int         // default 1, when the processor creates the dead-letter topic
+	Brokers              []string      // required
+	Topic                string        // default "vigil.predictions"
+	Group                string        // consumer group; default "vigil-processor"
+	DeadLetterTopic      string        // default Topic + ".dlq"
+	Window               window.Config // default 1m windows, 30s allowed lateness
+	CheckpointInterval   time.Duration // default 2s: how often states go to ClickHouse
+	MaxPendingRows       int           // default 4096: JSON rows buffered per model before they are folded into window states
+	DeadLetterPartitions int           // default 1, when the processor creates the dead-letter topic
 }
 
 // Defaults used by WithDefaults.

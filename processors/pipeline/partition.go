@@ -248,7 +248,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	}
 	model := rec.Column(1).(*array.String).Value(0)
 	versions := rec.Column(2).(*array.String)
-	times := rec.Column(3).(*array.Timestamp).Values()
+	times := rec.Column(3).(*array.Timestamp).TimestampValues()
 	ids := rec.Column(0).(*array.String)
 
 	var (
@@ -257,13 +257,16 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 		runStart int
 		first    = true
 		added    bool
+		// LastOffset moves only after the whole message: rows of one window
+		// split by another window's rows must not skip each other.
+		touched []*stats.WindowState
 	)
 	flush := func(hi int) {
 		switch runFate {
 		case fateAdd:
 			st := p.state(runKey)
 			st.AddRange(rec, runStart, hi)
-			st.LastOffset = max(st.LastOffset, off)
+			touched = append(touched, st)
 			if !added {
 				// Type-mismatch counts are per record: attribute them to the
 				// window of the record's first counted rows.
@@ -290,6 +293,9 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 		}
 	}
 	flush(n)
+	for _, st := range touched {
+		st.LastOffset = max(st.LastOffset, off)
+	}
 	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
 }
 

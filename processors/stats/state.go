@@ -5,6 +5,16 @@
 // gives the state of their union (category counts are exact up to
 // MaxCategories distinct values per feature; the rest is counted in Other).
 //
+// Numeric moments (count, sum, M2 = sum of squared deviations, min, max)
+// merge exactly up to floating-point rounding (Chan et al.), so a mean or
+// variance over any union of windows and partitions can be derived from the
+// stored sums. Latency quantiles come from a Sketch with 1% relative
+// accuracy whose binary encoding is stable across versions of this package.
+//
+// WindowState.AddRange reads an Arrow record in the layout of
+// schemas.NewSchema through its typed arrays (no per-value boxing) and keeps
+// no reference to the record's memory: category keys are copied.
+//
 // A WindowState is owned by one goroutine; nothing here is safe for
 // concurrent use.
 package stats
@@ -46,11 +56,17 @@ type CategoricalState struct {
 
 // FeatureState is the state of one feature (or of a prediction column under
 // the schemas.Prediction*Feature names) in one window.
+//
+// Kind is schemas.Null while only missing values have been seen (an all-null
+// column says nothing about the feature's type); Missing is then held in
+// Num.Missing and moves to Cat.Missing if the feature turns out a String.
 type FeatureState struct {
-	Kind         schemas.Kind // Number, String or Bool; Bool uses Num with 0/1
+	Kind         schemas.Kind // Number, String or Bool; Bool uses Num with 0/1; Null: only missing values so far
 	Num          NumericState
 	Cat          CategoricalState
-	TypeMismatch uint64 // values of another kind than Kind, counted as missing too
+	TypeMismatch uint64 // values of another kind than Kind, counted as missing too (see Missing)
+
+	seen uint64 // WindowState.epoch of the last AddRange that had a column for it
 }
 
 // WindowState is the mergeable state of one window of one model version.
@@ -64,4 +80,7 @@ type WindowState struct {
 	LastOffset int64 // highest source offset included; -1 when none
 	Final      bool  // the window is closed: no more events will be added
 	Dirty      bool  // changed since last written
+
+	scratch *addScratch // AddRange's reusable buffers; nil until first used
+	epoch   uint64      // counts AddRange calls, to find features a batch lacks
 }

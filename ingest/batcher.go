@@ -1,0 +1,395 @@
+package ingest
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+)
+
+// sealedBatch is what the batcher hands the sender: the messages of one
+// sealed model buffer, or a flush marker.
+type sealedBatch struct {
+	msgs   []kafka.Message
+	counts []int32 // events per message; nil: one event per message
+	events int64   // total events in msgs
+	buf    []byte  // backing memory of the message values, recycled after the write
+	flush  *flushRequest
+}
+
+// modelBuffer holds the events of one model that are not sealed yet.
+type modelBuffer struct {
+	model   string
+	key     []byte // message key: the model name
+	events  []schemas.Event
+	opened  time.Time // when the first event of the open batch arrived
+	gen     uint64    // bumped on every seal: invalidates older lingerQueue entries
+	builder *wire.BatchBuilder
+	idle    int // linger sweeps during which the buffer stayed empty
+}
+
+type lingerEntry struct {
+	buf *modelBuffer
+	gen uint64
+}
+
+// batcher is the one goroutine that owns the per-model buffers. It takes
+// events from the producer's queue, seals a model's buffer when it holds
+// batchSize events or is linger old, encodes it and hands it to the sender.
+type batcher struct {
+	p   *Producer
+	cfg *config
+	out chan<- *sealedBatch
+	mem memory.Allocator
+	enc *wire.ArrowEncoder
+
+	models  map[string]*modelBuffer
+	lingerQ []lingerEntry // open buffers in the order they were opened
+	held    int           // events in all model buffers
+	timer   *time.Timer
+	armed   bool
+	aborted bool
+	headers []kafka.Header
+	bufs    chan []byte // recycled message value buffers, filled by the sender
+}
+
+func newBatcher(p *Producer, out chan<- *sealedBatch, mem memory.Allocator) *batcher {
+	b := &batcher{
+		p:      p,
+		cfg:    &p.cfg,
+		out:    out,
+		mem:    mem,
+		models: make(map[string]*modelBuffer),
+		timer:  time.NewTimer(time.Hour),
+		bufs:   make(chan []byte, p.cfg.maxInFlight+1),
+		headers: []kafka.Header{
+			{Key: wire.HeaderEncoding, Value: []byte(p.cfg.encoding)},
+			{Key: wire.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.SchemaVersion))},
+		},
+	}
+	b.timer.Stop()
+	if p.cfg.encoding == wire.EncodingArrow {
+		b.enc = wire.NewArrowEncoder(p.cfg.compression)
+	}
+	return b
+}
+
+// sweepEvery is how many linger periods pass between sweeps of idle model buffers.
+const sweepEvery = 64
+
+func (b *batcher) run() {
+	defer close(b.out)
+	defer b.timer.Stop()
+	sweep := time.NewTicker(sweepEvery * b.cfg.linger)
+	defer sweep.Stop()
+	for !b.aborted {
+		select {
+		case e := <-b.p.events:
+			b.add(e)
+		case now := <-b.timer.C:
+			b.armed = false
+			b.sealExpired(now)
+		case req := <-b.p.flushReqs:
+			// Every event recorded before Flush was called is in the queue
+			// now; taking as many as the queue holds takes them all.
+			for n := len(b.p.events); n > 0 && !b.aborted; n-- {
+				b.add(<-b.p.events)
+			}
+			b.sealAll()
+			b.emit(&sealedBatch{flush: req})
+		case <-sweep.C:
+			b.sweepIdle()
+		case <-b.p.stop:
+			// No Record can enqueue any more: drain, seal, let the sender finish.
+			for !b.aborted {
+				select {
+				case e := <-b.p.events:
+					b.add(e)
+					continue
+				default:
+				}
+				break
+			}
+			b.sealAll()
+			b.abandon()
+			return
+		case <-b.p.abortCtx.Done():
+			b.aborted = true
+		}
+	}
+	b.abandon()
+}
+
+// abandon counts every event still held as Unsent; it does nothing unless
+// Close's ctx expired.
+func (b *batcher) abandon() {
+	if !b.aborted {
+		return
+	}
+	n := int64(b.held)
+	for _, mb := range b.models {
+		clear(mb.events)
+		mb.events = mb.events[:0]
+	}
+	b.held = 0
+	// Close has set the closed bit and waited for Records before aborting,
+	// so the queue only shrinks now.
+	for {
+		select {
+		case <-b.p.events:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	b.p.unsent.Add(n)
+}
+
+func (b *batcher) add(e schemas.Event) {
+	mb := b.models[e.Model]
+	if mb == nil {
+		mb = &modelBuffer{model: e.Model, key: []byte(e.Model)}
+		b.models[e.Model] = mb
+	}
+	if len(mb.events) == 0 {
+		mb.opened = time.Now()
+		b.lingerQ = append(b.lingerQ, lingerEntry{mb, mb.gen})
+		if !b.armed {
+			b.timer.Reset(b.cfg.linger)
+			b.armed = true
+		}
+	}
+	mb.events = append(mb.events, e)
+	b.held++
+	if len(mb.events) >= b.cfg.batchSize {
+		b.seal(mb)
+	}
+	// Many models each below batchSize could hold unbounded memory: bound the
+	// events held in model buffers by the queue size, sealing the oldest.
+	for b.held > b.cfg.maxBuffered && !b.aborted {
+		b.sealOldest()
+	}
+}
+
+// sealExpired seals the buffers that have been open for linger, then arms
+// the timer for the oldest one left.
+func (b *batcher) sealExpired(now time.Time) {
+	for len(b.lingerQ) > 0 && !b.aborted {
+		ent := b.lingerQ[0]
+		if ent.gen != ent.buf.gen {
+			b.popLinger()
+			continue
+		}
+		wait := b.cfg.linger - now.Sub(ent.buf.opened)
+		if wait > 0 {
+			b.timer.Reset(wait)
+			b.armed = true
+			return
+		}
+		b.popLinger()
+		b.seal(ent.buf)
+	}
+}
+
+func (b *batcher) sealOldest() {
+	for len(b.lingerQ) > 0 {
+		ent := b.popLinger()
+		if ent.gen == ent.buf.gen {
+			b.seal(ent.buf)
+			return
+		}
+	}
+	panic("BUG: ingest batcher holds events but no open buffer")
+}
+
+func (b *batcher) popLinger() lingerEntry {
+	ent := b.lingerQ[0]
+	b.lingerQ[0] = lingerEntry{}
+	b.lingerQ = b.lingerQ[1:]
+	if len(b.lingerQ) == 0 {
+		b.lingerQ = b.lingerQ[:0:0] // let the backing array go rather than creep
+	}
+	return ent
+}
+
+func (b *batcher) sealAll() {
+	for len(b.lingerQ) > 0 && !b.aborted {
+		ent := b.popLinger()
+		if ent.gen == ent.buf.gen {
+			b.seal(ent.buf)
+		}
+	}
+}
+
+// sweepIdle forgets models that sent nothing for a while, with their builders.
+func (b *batcher) sweepIdle() {
+	for name, mb := range b.models {
+		if len(mb.events) > 0 {
+			mb.idle = 0
+			continue
+		}
+		if mb.idle++; mb.idle >= 2 {
+			delete(b.models, name)
+		}
+	}
+}
+
+// seal encodes mb's events into messages and hands them to the sender.
+func (b *batcher) seal(mb *modelBuffer) {
+	if len(mb.events) == 0 {
+		return
+	}
+	mb.gen++
+	n := len(mb.events)
+	var sb *sealedBatch
+	if b.enc != nil {
+		sb = b.encodeArrow(mb)
+	} else {
+		sb = b.encodeJSON(mb)
+	}
+	clear(mb.events) // drop references to the caller's slices
+	mb.events = mb.events[:0]
+	mb.idle = 0
+	b.held -= n
+	if sb.events > 0 {
+		b.emit(sb)
+	}
+}
+
+// emit hands sb to the sender, waiting while the sender has maxInFlight
+// batches, unless Close's ctx expires.
+func (b *batcher) emit(sb *sealedBatch) {
+	select {
+	case b.out <- sb:
+		return
+	default:
+	}
+	select {
+	case b.out <- sb:
+	case <-b.p.abortCtx.Done():
+		b.aborted = true
+		b.p.unsent.Add(sb.events)
+		if sb.flush != nil {
+			sb.flush.aborted = true
+			close(sb.flush.done)
+		}
+	}
+}
+
+func (b *batcher) buffer() []byte {
+	select {
+	case buf := <-b.bufs:
+		return buf[:0]
+	default:
+		return nil
+	}
+}
+
+// messageOverhead is a generous bound on what kafka-go adds to key and value
+// when it sizes a message against BatchBytes (record framing and headers).
+const messageOverhead = 256
+
+func (b *batcher) fits(value []byte, key []byte) bool {
+	return len(value)+len(key)+messageOverhead <= b.cfg.maxMessageBytes
+}
+
+func (b *batcher) encodeJSON(mb *modelBuffer) *sealedBatch {
+	now := time.Now()
+	buf := b.buffer()
+	sb := &sealedBatch{msgs: make([]kafka.Message, 0, len(mb.events))}
+	for i := range mb.events {
+		start := len(buf)
+		buf = wire.AppendJSON(buf, &mb.events[i])
+		v := buf[start:len(buf):len(buf)]
+		if !b.fits(v, mb.key) {
+			b.fail(1, "event larger than max message bytes", len(v))
+			continue
+		}
+		sb.msgs = append(sb.msgs, kafka.Message{Key: mb.key, Value: v, Headers: b.headers, Time: now})
+	}
+	sb.events = int64(len(sb.msgs))
+	sb.buf = buf
+	return sb
+}
+
+func (b *batcher) encodeArrow(mb *modelBuffer) *sealedBatch {
+	if mb.builder == nil {
+		mb.builder = wire.NewBatchBuilder(b.mem)
+	}
+	sb := &sealedBatch{buf: b.buffer()}
+	b.appendArrow(sb, mb, mb.events)
+	return sb
+}
+
+// appendArrow encodes events (of mb's model) as one message, or as several
+// when an event does not fit the batch of those before it (a feature changed
+// kind, say) or when one message would exceed the max message size.
+func (b *batcher) appendArrow(sb *sealedBatch, mb *modelBuffer, events []schemas.Event) {
+	bb := mb.builder
+	for i := 0; i < len(events); {
+		j := i
+		for ; j < len(events); j++ {
+			err := bb.Append(&events[j])
+			if err == nil {
+				continue
+			}
+			if bb.Len() > 0 {
+				break // events[j] starts the next message
+			}
+			b.fail(1, "append to arrow batch: "+err.Error(), 0)
+			i = j + 1
+		}
+		if i < j {
+			b.encodeArrowSegment(sb, mb, events[i:j])
+		}
+		i = j
+	}
+}
+
+// encodeArrowSegment encodes the builder, which holds segment, as one
+// message, splitting segment in halves while the message is too large.
+func (b *batcher) encodeArrowSegment(sb *sealedBatch, mb *modelBuffer, segment []schemas.Event) {
+	n := mb.builder.Len()
+	if n != len(segment) {
+		panic(fmt.Sprintf("BUG: arrow batch builder holds %d events, want %d", n, len(segment)))
+	}
+	rec := mb.builder.NewRecord()
+	start := len(sb.buf)
+	buf, err := b.enc.Encode(sb.buf, rec)
+	rec.Release()
+	if err != nil {
+		b.fail(int64(n), "encode arrow batch: "+err.Error(), 0)
+		return
+	}
+	v := buf[start:len(buf):len(buf)]
+	if !b.fits(v, mb.key) {
+		sb.buf = buf[:start]
+		if n == 1 {
+			b.fail(1, "event larger than max message bytes", len(v))
+			return
+		}
+		b.appendArrow(sb, mb, segment[:n/2])
+		b.appendArrow(sb, mb, segment[n/2:])
+		return
+	}
+	sb.buf = buf
+	sb.msgs = append(sb.msgs, kafka.Message{Key: mb.key, Value: v, Headers: b.headers, Time: time.Now()})
+	sb.counts = append(sb.counts, int32(n))
+	sb.events += int64(n)
+}
+
+// fail counts events that can never be delivered.
+func (b *batcher) fail(n int64, reason string, size int) {
+	b.p.failed.Add(n)
+	e := b.cfg.log.Error().Int64("events", n).Str("topic", b.p.topic)
+	if size > 0 {
+		e = e.Int("bytes", size).Int("max_message_bytes", b.cfg.maxMessageBytes)
+	}
+	e.Msg("ingest dropping undeliverable events: " + reason)
+}

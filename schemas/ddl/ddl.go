@@ -1,0 +1,348 @@
+// Package ddl holds Vigil's ClickHouse tables and the migrations that create
+// them.
+//
+// Every table exists in two forms with the same column names, so that the
+// insert and query code does not depend on the server:
+//
+//   - MODERN, for ClickHouse >= 22: LowCardinality names, DateTime64(3, 'UTC')
+//     times, compression codecs, and a TTL on raw and late events.
+//   - PLAIN, for older servers (tested on 18.16): String, DateTime('UTC') with
+//     second precision, no codecs, no TTL.
+//
+// Migrate creates the database and applies the numbered migrations that
+// vigil_migrations does not record yet; running it again is a no-op. A table
+// created in one form keeps that form when the server is upgraded.
+package ddl
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Table names.
+const (
+	TableMigrations     = "vigil_migrations"
+	TableEvents         = "vigil_events"
+	TableModelWindows   = "vigil_model_windows"
+	TableFeatureWindows = "vigil_feature_windows"
+	TableLateEvents     = "vigil_late_events"
+	TableCheckpoints    = "vigil_checkpoints"
+)
+
+// Defaults of Options.
+const (
+	DefaultDatabase = "vigil"
+	DefaultTTLDays  = 30
+)
+
+// ModernMajor is the first ClickHouse major version that gets the MODERN form.
+const ModernMajor = 22
+
+// ServerVersion is a ClickHouse server version as `SELECT version()` reports it.
+type ServerVersion struct {
+	Major, Minor, Patch int
+}
+
+// ParseVersion parses the answer of `SELECT version()`, for example "18.16.1"
+// or "24.8.4.13". Parts after the patch (build number, "-stable") are ignored;
+// a missing patch is 0.
+func ParseVersion(s string) (ServerVersion, error) {
+	parts := strings.SplitN(strings.TrimSpace(s), ".", 4)
+	if len(parts) < 2 {
+		return ServerVersion{}, fmt.Errorf("parse clickhouse version %q: want major.minor[.patch]", s)
+	}
+	var n [3]int
+	for i := 0; i < 3 && i < len(parts); i++ {
+		p := parts[i]
+		// tolerate a suffix such as "1-stable"
+		if j := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+			p = p[:j]
+		}
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return ServerVersion{}, fmt.Errorf("parse clickhouse version %q: part %d is not a number", s, i+1)
+		}
+		n[i] = v
+	}
+	return ServerVersion{Major: n[0], Minor: n[1], Patch: n[2]}, nil
+}
+
+func (v ServerVersion) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// Modern reports whether v gets the MODERN form of the tables.
+func (v ServerVersion) Modern() bool { return v.Major >= ModernMajor }
+
+// Options shape the generated DDL.
+type Options struct {
+	// Database holds every table. Default "vigil".
+	Database string
+	// TTLDays is how long raw events and late events are kept, by event time.
+	// Default 30; negative keeps them forever. Only the MODERN form has a TTL,
+	// and it is fixed when the table is created.
+	TTLDays int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Database == "" {
+		o.Database = DefaultDatabase
+	}
+	if o.TTLDays == 0 {
+		o.TTLDays = DefaultTTLDays
+	}
+	return o
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ErrBadDatabaseName is returned for a database name that is not a plain identifier.
+var ErrBadDatabaseName = errors.New("bad database name")
+
+// ValidateDatabase checks that name can be used unquoted in DDL.
+func ValidateDatabase(name string) error {
+	if !identRE.MatchString(name) || len(name) > 128 {
+		return fmt.Errorf("%w %q: use letters, digits and _ only, not starting with a digit", ErrBadDatabaseName, name)
+	}
+	return nil
+}
+
+// Statement is one DDL statement. Version 0 is the migrations table itself,
+// which Migrate creates before it reads what is applied; versions >= 1 are
+// recorded in vigil_migrations once applied.
+type Statement struct {
+	Version uint32
+	Name    string // recorded in vigil_migrations, e.g. "create vigil_events"
+	Table   string
+	SQL     string // without a trailing semicolon
+}
+
+// Tables returns the CREATE statements of every table for server v, in
+// migration order, starting with the migrations table (Version 0). Database
+// must be a valid name (see ValidateDatabase).
+func Tables(v ServerVersion, opts Options) []Statement {
+	opts = opts.withDefaults()
+	modern := v.Modern()
+	out := make([]Statement, 0, len(tables))
+	for _, t := range tables {
+		out = append(out, Statement{
+			Version: t.version,
+			Name:    "create " + t.name,
+			Table:   t.name,
+			SQL:     t.create(opts, modern),
+		})
+	}
+	return out
+}
+
+// column is one column in both forms. Types are written with the helpers
+// below so that names and meaning cannot drift between the forms.
+type column struct {
+	name   string
+	plain  string
+	modern string // "" = same as plain
+	codec  string // MODERN only, e.g. "Delta, ZSTD"
+}
+
+type table struct {
+	version   uint32
+	name      string
+	columns   []column
+	engine    string
+	partition string // expression, "" = none
+	orderBy   string
+	ttlColumn string // MODERN only: rows expire TTLDays after this time column
+}
+
+func (t table) create(o Options, modern bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", o.Database, t.name)
+	for i, c := range t.columns {
+		typ := c.plain
+		if modern && c.modern != "" {
+			typ = c.modern
+		}
+		fmt.Fprintf(&b, "    %s %s", c.name, typ)
+		if modern && c.codec != "" {
+			fmt.Fprintf(&b, " CODEC(%s)", c.codec)
+		}
+		if i < len(t.columns)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, ")\nENGINE = %s\n", t.engine)
+	if t.partition != "" {
+		fmt.Fprintf(&b, "PARTITION BY %s\n", t.partition)
+	}
+	fmt.Fprintf(&b, "ORDER BY (%s)", t.orderBy)
+	if modern && t.ttlColumn != "" && o.TTLDays > 0 {
+		fmt.Fprintf(&b, "\nTTL toDateTime(%s) + INTERVAL %d DAY", t.ttlColumn, o.TTLDays)
+	}
+	return b.String()
+}
+
+// Column helpers: a name (LowCardinality when modern), a time (DateTime64(3)
+// when modern) and plain types that are the same in both forms.
+func name(n string) column { return column{name: n, plain: "String", modern: "LowCardinality(String)"} }
+func names(n string) column {
+	return column{name: n, plain: "Array(String)", modern: "Array(LowCardinality(String))"}
+}
+func timeCol(n, codec string) column {
+	return column{name: n, plain: "DateTime('UTC')", modern: "DateTime64(3, 'UTC')", codec: codec}
+}
+func typed(n, typ, codec string) column { return column{name: n, plain: typ, codec: codec} }
+
+const (
+	zstd      = "ZSTD"
+	deltaZstd = "Delta, ZSTD"
+)
+
+var tables = []table{
+	{
+		version: 0,
+		name:    TableMigrations,
+		columns: []column{
+			typed("version", "UInt32", ""),
+			typed("name", "String", ""),
+			typed("applied_at", "DateTime('UTC')", ""),
+		},
+		engine:  "ReplacingMergeTree",
+		orderBy: "version",
+	},
+	{
+		version: 1,
+		name:    TableEvents,
+		columns: []column{
+			typed("event_id", "String", ""),
+			name("model"),
+			name("model_version"),
+			timeCol("event_time", deltaZstd),
+			names("num_feature_names"),
+			typed("num_feature_values", "Array(Float64)", zstd),
+			names("str_feature_names"),
+			typed("str_feature_values", "Array(String)", zstd),
+			names("bool_feature_names"),
+			typed("bool_feature_values", "Array(UInt8)", zstd),
+			names("null_features"),
+			typed("pred_score", "Nullable(Float64)", ""),
+			typed("pred_label", "Nullable(String)", zstd),
+			typed("pred_value", "Nullable(Float64)", ""),
+			names("proba_classes"),
+			typed("proba_values", "Array(Float64)", zstd),
+			typed("latency_ms", "Nullable(Float64)", ""),
+			names("segment_keys"),
+			names("segment_values"),
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			typed("kafka_offset", "Int64", deltaZstd),
+			timeCol("ingested_at", deltaZstd),
+		},
+		engine:    "ReplacingMergeTree",
+		partition: "toYYYYMM(event_time)",
+		orderBy:   "model, event_time, event_id",
+		ttlColumn: "event_time",
+	},
+	{
+		version: 2,
+		name:    TableModelWindows,
+		columns: []column{
+			name("model"),
+			name("model_version"),
+			timeCol("window_start", deltaZstd),
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			timeCol("window_end", deltaZstd),
+			typed("events", "UInt64", ""),
+			typed("late_events", "UInt64", ""),
+			typed("latency_count", "UInt64", ""),
+			typed("latency_p50", "Float64", ""),
+			typed("latency_p95", "Float64", ""),
+			typed("latency_p99", "Float64", ""),
+			typed("latency_sketch", "String", zstd),
+			// Every feature state of the window, encoded: the row alone
+			// restores the whole window, so a crash between the inserts of
+			// the two window tables cannot make a restored state inconsistent.
+			typed("feature_states", "String", zstd),
+			typed("is_final", "UInt8", ""),
+			typed("last_offset", "Int64", ""),
+			timeCol("updated_at", ""),
+		},
+		engine:    "ReplacingMergeTree(last_offset)",
+		partition: "toYYYYMM(window_start)",
+		orderBy:   "model, model_version, window_start, topic, kafka_partition",
+	},
+	{
+		version: 3,
+		name:    TableFeatureWindows,
+		columns: []column{
+			name("model"),
+			name("model_version"),
+			name("feature"),
+			timeCol("window_start", deltaZstd),
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			timeCol("window_end", deltaZstd),
+			name("kind"),
+			typed("count", "UInt64", ""),
+			typed("missing", "UInt64", ""),
+			typed("type_mismatch", "UInt64", ""),
+			typed("nan_count", "UInt64", ""),
+			typed("inf_count", "UInt64", ""),
+			typed("sum", "Float64", ""),
+			typed("m2", "Float64", ""),
+			typed("mean", "Float64", ""),
+			typed("variance", "Float64", ""),
+			typed("min", "Float64", ""),
+			typed("max", "Float64", ""),
+			typed("categories", "Array(String)", zstd),
+			typed("category_counts", "Array(UInt64)", zstd),
+			typed("other_count", "UInt64", ""),
+			typed("is_final", "UInt8", ""),
+			typed("last_offset", "Int64", ""),
+			timeCol("updated_at", ""),
+		},
+		engine:    "ReplacingMergeTree(last_offset)",
+		partition: "toYYYYMM(window_start)",
+		orderBy:   "model, model_version, feature, window_start, topic, kafka_partition",
+	},
+	{
+		version: 4,
+		name:    TableLateEvents,
+		columns: []column{
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			typed("kafka_offset", "Int64", deltaZstd),
+			typed("event_id", "String", ""),
+			name("model"),
+			name("model_version"),
+			timeCol("event_time", deltaZstd),
+			timeCol("window_start", deltaZstd),
+			timeCol("watermark", deltaZstd),
+			timeCol("received_at", deltaZstd),
+		},
+		// One Kafka message (an Arrow batch) holds many events, so the
+		// offset alone does not identify a late event; the event id does
+		// within it. Partitioned by event time, which a replay reproduces,
+		// so that a replayed row lands in the partition of the original.
+		engine:    "ReplacingMergeTree",
+		partition: "toYYYYMM(event_time)",
+		orderBy:   "topic, kafka_partition, kafka_offset, event_id",
+		ttlColumn: "event_time",
+	},
+	{
+		version: 5,
+		name:    TableCheckpoints,
+		columns: []column{
+			name("consumer_group"),
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			typed("next_offset", "Int64", ""),
+			typed("watermark_ms", "Int64", ""),
+			timeCol("written_at", ""),
+		},
+		engine:  "ReplacingMergeTree(next_offset)",
+		orderBy: "consumer_group, topic, kafka_partition",
+	},
+}

@@ -1,0 +1,110 @@
+package ddl
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
+)
+
+// QueryVersion asks the server for its version.
+func QueryVersion(ctx context.Context, conn driver.Conn) (ServerVersion, error) {
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&s); err != nil {
+		return ServerVersion{}, fmt.Errorf("query clickhouse version: %w", err)
+	}
+	return ParseVersion(s)
+}
+
+// Migrate creates database (default opts.Database, then "vigil") if needed
+// and the tables that vigil_migrations does not record as applied yet, in the
+// form the server's version calls for. Each applied migration is recorded
+// once; running Migrate again is a no-op.
+//
+// Two processes migrating at the same time both succeed (every statement is
+// CREATE ... IF NOT EXISTS); the migrations table is a ReplacingMergeTree, so
+// a migration recorded twice collapses to one row.
+func Migrate(ctx context.Context, conn driver.Conn, database string, opts Options, log zerolog.Logger) error {
+	if database != "" {
+		opts.Database = database
+	}
+	opts = opts.withDefaults()
+	if err := ValidateDatabase(opts.Database); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	v, err := QueryVersion(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", opts.Database, err)
+	}
+	form := "plain"
+	if v.Modern() {
+		form = "modern"
+	}
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+opts.Database); err != nil {
+		return fmt.Errorf("migrate: create database %s: %w", opts.Database, err)
+	}
+	stmts := Tables(v, opts)
+	if err := conn.Exec(ctx, stmts[0].SQL); err != nil {
+		return fmt.Errorf("migrate: create %s.%s: %w", opts.Database, stmts[0].Table, err)
+	}
+	applied, err := appliedVersions(ctx, conn, opts.Database)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, st := range stmts[1:] {
+		if applied[st.Version] {
+			continue
+		}
+		start := time.Now()
+		if err := conn.Exec(ctx, st.SQL); err != nil {
+			return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
+		}
+		if err := record(ctx, conn, opts.Database, st); err != nil {
+			return err
+		}
+		n++
+		log.Info().Str("database", opts.Database).Uint32("migration", st.Version).Str("name", st.Name).
+			Str("form", form).Dur("took", time.Since(start)).Msg("applied migration")
+	}
+	log.Debug().Str("database", opts.Database).Str("server", v.String()).Str("form", form).
+		Int("applied", n).Int("already", len(applied)).Msg("migrations up to date")
+	return nil
+}
+
+func appliedVersions(ctx context.Context, conn driver.Conn, db string) (map[uint32]bool, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.%s", db, TableMigrations))
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read %s.%s: %w", db, TableMigrations, err)
+	}
+	defer rows.Close()
+	applied := map[uint32]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("migrate: read %s.%s: %w", db, TableMigrations, err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: read %s.%s: %w", db, TableMigrations, err)
+	}
+	return applied, nil
+}
+
+func record(ctx context.Context, conn driver.Conn, db string, st Statement) error {
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (version, name, applied_at)", db, TableMigrations))
+	if err != nil {
+		return fmt.Errorf("migrate: record migration %d: %w", st.Version, err)
+	}
+	if err := b.Append(st.Version, st.Name, time.Now().UTC()); err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("migrate: record migration %d: %w", st.Version, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("migrate: record migration %d: %w", st.Version, err)
+	}
+	return nil
+}

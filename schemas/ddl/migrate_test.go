@@ -1,0 +1,258 @@
+package ddl
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/rs/zerolog"
+)
+
+// sampleRows inserts one row into every table, in SQL that both forms accept
+// (times without fractions, so that DateTime takes them too). INSERT ...
+// SELECT, not VALUES: clickhouse-go's Exec of INSERT ... VALUES hangs on 18.16.
+// Times are far in the future so that the TTL of the modern form keeps them.
+var sampleRows = []string{
+	`INSERT INTO vigil.vigil_events (event_id, model, model_version, event_time, num_feature_names, num_feature_values,
+  str_feature_names, str_feature_values, bool_feature_names, bool_feature_values, null_features,
+  pred_score, pred_label, pred_value, proba_classes, proba_values, latency_ms, segment_keys, segment_values,
+  topic, kafka_partition, kafka_offset, ingested_at)
+SELECT 'e1', 'fraud', 'v1', '2099-03-14 12:00:01', ['amount'], [12.5], ['country'], ['de'], ['is_new'], [1], ['age'],
+  0.9, 'fraud', NULL, ['fraud', 'ok'], [0.9, 0.1], 3.5, ['region'], ['eu'], 'events', 0, 7, '2099-03-14 12:00:02'`,
+	`INSERT INTO vigil.vigil_model_windows (model, model_version, window_start, topic, kafka_partition, window_end,
+  events, late_events, latency_count, latency_p50, latency_p95, latency_p99, latency_sketch, feature_states,
+  is_final, last_offset, updated_at)
+SELECT 'fraud', 'v1', '2099-03-14 12:00:00', 'events', 0, '2099-03-14 12:01:00', 3, 1, 3, 10, 30, 30, '', '', 1, 10, '2099-03-14 12:02:00'`,
+	`INSERT INTO vigil.vigil_feature_windows (model, model_version, feature, window_start, topic, kafka_partition, window_end,
+  kind, count, missing, type_mismatch, nan_count, inf_count, sum, m2, mean, variance, min, max,
+  categories, category_counts, other_count, is_final, last_offset, updated_at)
+SELECT 'fraud', 'v1', 'amount', '2099-03-14 12:00:00', 'events', 0, '2099-03-14 12:01:00',
+  'number', 3, 0, 0, 0, 0, 6, 2, 2, 1, 1, 3, [], [], 0, 1, 10, '2099-03-14 12:02:00'`,
+	`INSERT INTO vigil.vigil_late_events (topic, kafka_partition, kafka_offset, event_id, model, model_version,
+  event_time, window_start, watermark, received_at)
+SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10', '2099-03-14 12:00:00', '2099-03-14 12:01:30', '2099-03-14 12:01:31'`,
+	`INSERT INTO vigil.vigil_checkpoints (consumer_group, topic, kafka_partition, next_offset, watermark_ms, written_at)
+SELECT 'g', 'events', 0, 13, 4077172890000, '2099-03-14 12:02:00'`,
+}
+
+// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1".
+const sampleCheck = `SELECT
+  (SELECT count() FROM vigil.vigil_events FINAL),
+  (SELECT count() FROM vigil.vigil_model_windows FINAL),
+  (SELECT count() FROM vigil.vigil_feature_windows FINAL),
+  (SELECT count() FROM vigil.vigil_late_events FINAL),
+  (SELECT count() FROM vigil.vigil_checkpoints FINAL)`
+
+// docQueries returns the example queries of docs/TABLES.md.
+func docQueries(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/TABLES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1) {
+		out = append(out, strings.TrimSpace(m[1]))
+	}
+	if len(out) == 0 {
+		t.Fatal("docs/TABLES.md has no sql blocks")
+	}
+	return out
+}
+
+func inDatabase(sql, db string) string { return strings.ReplaceAll(sql, "vigil.vigil_", db+".vigil_") }
+
+// requireService skips the test when what is not available, or fails it when
+// CI=true.
+func requireService(t *testing.T, available bool, what, howTo string) {
+	t.Helper()
+	if available {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not available, and CI=true requires this test to run (%s)", what, howTo)
+	}
+	t.Skipf("%s is not available; %s to run this test", what, howTo)
+}
+
+func TestMigrateIntegration(t *testing.T) {
+	addr := os.Getenv("VIGIL_CLICKHOUSE")
+	requireService(t, addr != "", "ClickHouse (VIGIL_CLICKHOUSE)",
+		"start it with deployments/local/clickhouse.sh start and set VIGIL_CLICKHOUSE=127.0.0.1:9000")
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.Native, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	db := randomDatabase(t)
+	defer func() {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+	}()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	v, err := QueryVersion(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ClickHouse %s: %s form", v, map[bool]string{false: "plain", true: "modern"}[v.Modern()])
+
+	for run := 1; run <= 2; run++ {
+		if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
+			t.Fatalf("Migrate run %d: %v", run, err)
+		}
+		assertMigrated(t, ctx, conn, db)
+	}
+	// A lost migrations table is rebuilt without touching the tables.
+	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", db, TableMigrations)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
+		t.Fatal(err)
+	}
+	assertMigrated(t, ctx, conn, db)
+
+	// Every table takes a row in the SQL of the examples, and the example queries run.
+	for _, q := range sampleRows {
+		if err := conn.Exec(ctx, inDatabase(q, db)); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	var counts [5]uint64
+	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4]); err != nil {
+		t.Fatal(err)
+	}
+	if counts != [5]uint64{1, 1, 1, 1, 1} {
+		t.Fatalf("rows per table after FINAL = %v, want one each", counts)
+	}
+	for _, q := range docQueries(t) {
+		rows, err := conn.Query(ctx, inDatabase(q, db))
+		if err != nil {
+			t.Fatalf("documented query fails on ClickHouse %s: %v\n%s", v, err, q)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil || n != 1 {
+			t.Fatalf("documented query on the sample rows: %d rows, %v\n%s", n, err, q)
+		}
+		rows.Close()
+	}
+}
+
+func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string) {
+	t.Helper()
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT version, name, count() FROM %s.%s GROUP BY version, name ORDER BY version", db, TableMigrations))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var (
+			v    uint32
+			name string
+			n    uint64
+		)
+		if err := rows.Scan(&v, &name, &n); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d %s x%d", v, name, n))
+	}
+	var want []string
+	for _, st := range Tables(ServerVersion{}, Options{})[1:] {
+		want = append(want, fmt.Sprintf("%d %s x1", st.Version, st.Name))
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("vigil_migrations = %q, want %q", got, want)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != uint64(len(tables)) {
+		t.Fatalf("%d tables in %s, want %d", n, db, len(tables))
+	}
+}
+
+func randomDatabase(t *testing.T) string {
+	t.Helper()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "vigil_test_" + hex.EncodeToString(b[:])
+}
+
+// TestModernDDLOnChDB runs the MODERN DDL, a sample row per table, SELECT
+// ... FINAL and the documented queries through chDB (ClickHouse 26.x in
+// process) with deployments/local/chdb_exec.py.
+func TestModernDDLOnChDB(t *testing.T) {
+	script := "../../deployments/local/chdb_exec.py"
+	python := os.Getenv("VIGIL_PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	_, statErr := os.Stat(script)
+	requireService(t, statErr == nil, script, "it comes with the repository")
+	requireService(t, exec.Command(python, "-c", "import chdb").Run() == nil, "chDB ("+python+" -c 'import chdb')",
+		"install it with deployments/local/chdb.sh")
+
+	var in strings.Builder
+	add := func(sql string) { in.WriteString(sql + "\n;;\n") }
+	add("CREATE DATABASE IF NOT EXISTS vigil")
+	for _, st := range Tables(ServerVersion{Major: 26, Minor: 9}, Options{}) {
+		add(st.SQL)
+	}
+	for _, q := range sampleRows {
+		add(q)
+	}
+	// Sub-second times land in DateTime64(3).
+	add(`INSERT INTO vigil.vigil_late_events (topic, kafka_partition, kafka_offset, event_id, model, model_version,
+  event_time, window_start, watermark, received_at)
+SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03-14 12:00:00', '2099-03-14 12:01:30', '2099-03-14 12:01:31'`)
+	add(sampleCheck)
+	add("SELECT toString(event_time) FROM vigil.vigil_late_events FINAL")
+	add("SELECT name FROM system.tables WHERE database = 'vigil' AND engine_full LIKE '%TTL%' ORDER BY name")
+	for _, q := range docQueries(t) {
+		add(q)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, script)
+	cmd.Stdin = strings.NewReader(in.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chdb_exec.py: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	want := []string{
+		"1\t1\t1\t1\t1",
+		"2099-03-14 12:00:10.250",
+		"vigil_events",
+		"vigil_late_events",
+	}
+	if len(lines) < len(want)+len(docQueries(t)) {
+		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("chdb output line %d = %q, want %q\n%s", i+1, lines[i], w, stdout.String())
+		}
+	}
+}

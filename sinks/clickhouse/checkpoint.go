@@ -1,0 +1,262 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/ddl"
+)
+
+// Source identifies a Kafka partition of the input.
+type Source struct {
+	Group, Topic string
+	Partition    int
+}
+
+func (s Source) String() string {
+	return fmt.Sprintf("%s/%d (group %s)", s.Topic, s.Partition, s.Group)
+}
+
+// LateEvent is an event whose window had already closed when it arrived.
+type LateEvent struct {
+	Offset       int64
+	Model        string
+	ModelVersion string
+	EventID      string
+	EventTime    time.Time
+	WindowStart  time.Time
+	Watermark    time.Time
+}
+
+// RawBatch is one decoded Kafka message: an Arrow record in the layout of
+// schemas/arrow.go. Records folded from several JSON messages carry one
+// offset per row in Offsets; otherwise every row has Offset. The sink does
+// not retain or release the record.
+type RawBatch struct {
+	Offset  int64
+	Offsets []int64 // per row; nil = every row at Offset
+	Record  arrow.Record
+}
+
+// Column lists of the inserts. Explicit lists are required on 18.16 and keep
+// an insert valid when a later migration adds a column.
+var (
+	modelWindowColumns = []string{
+		"model", "model_version", "window_start", "topic", "kafka_partition", "window_end",
+		"events", "late_events", "latency_count", "latency_p50", "latency_p95", "latency_p99",
+		"latency_sketch", "feature_states", "is_final", "last_offset", "updated_at",
+	}
+	featureWindowColumns = []string{
+		"model", "model_version", "feature", "window_start", "topic", "kafka_partition", "window_end",
+		"kind", "count", "missing", "type_mismatch", "nan_count", "inf_count",
+		"sum", "m2", "mean", "variance", "min", "max",
+		"categories", "category_counts", "other_count", "is_final", "last_offset", "updated_at",
+	}
+	lateEventColumns = []string{
+		"topic", "kafka_partition", "kafka_offset", "event_id", "model", "model_version",
+		"event_time", "window_start", "watermark", "received_at",
+	}
+	checkpointColumns = []string{
+		"consumer_group", "topic", "kafka_partition", "next_offset", "watermark_ms", "written_at",
+	}
+)
+
+// Checkpoint writes, in this order and each as one batched INSERT: the raw
+// events (when enabled), the late events, the model window rows and the
+// feature window rows of every state, and finally the checkpoint row
+// (nextOffset, watermarkMs) of src. It returns when all are durable.
+//
+// It is idempotent: after an error the caller backs off and calls it again
+// with the same arguments (see IsRetryable); rows already written are
+// replaced, not duplicated. Errors wrapping ErrBadInput are permanent.
+//
+// On servers older than 22 times are stored in whole seconds, so window
+// bounds must be whole seconds there (ErrBadInput otherwise).
+func (s *Sink) Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error {
+	conn, v, err := s.connection()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", src, err)
+	}
+	if err := checkStates(states, v); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", src, err)
+	}
+	began := time.Now()
+	now := time.Now().UTC()
+	w := writer{conn: conn, db: s.cfg.Database, src: src}
+	nraw := 0
+	if s.cfg.RawEvents && len(raw) > 0 {
+		if nraw, err = w.rawEvents(ctx, raw, now); err != nil {
+			return err
+		}
+	}
+	if err := w.lateEvents(ctx, late, now); err != nil {
+		return err
+	}
+	if err := w.modelWindows(ctx, states, now); err != nil {
+		return err
+	}
+	if err := w.featureWindows(ctx, states, now); err != nil {
+		return err
+	}
+	if err := w.checkpoint(ctx, nextOffset, watermarkMs, now); err != nil {
+		return err
+	}
+	if e := s.log.Debug(); e.Enabled() {
+		e.Str("topic", src.Topic).Int("partition", src.Partition).Int("raw_events", nraw).Int("late_events", len(late)).
+			Int("states", len(states)).Int64("next_offset", nextOffset).Dur("took", time.Since(began)).Msg("checkpoint written")
+	}
+	return nil
+}
+
+func checkStates(states []*stats.WindowState, v ddl.ServerVersion) error {
+	for _, st := range states {
+		if st == nil {
+			return fmt.Errorf("%w: nil window state", ErrBadInput)
+		}
+		if !v.Modern() && (st.WindowStart%1000 != 0 || st.WindowEnd%1000 != 0) {
+			return fmt.Errorf("%w: window [%d, %d) ms of model %q is not in whole seconds, which ClickHouse %s (DateTime) cannot store; use whole-second windows or ClickHouse >= %d",
+				ErrBadInput, st.WindowStart, st.WindowEnd, st.Model, v, ddl.ModernMajor)
+		}
+	}
+	return nil
+}
+
+// writer runs the inserts of one checkpoint.
+type writer struct {
+	conn driver.Conn
+	db   string
+	src  Source
+}
+
+// insert sends one INSERT of n rows; row(b, i) appends row i.
+func (w *writer) insert(ctx context.Context, table string, columns []string, n int, row func(b driver.Batch, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", w.db, table, strings.Join(columns, ", "))
+	b, err := w.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: prepare insert into %s.%s: %w", w.src, w.db, table, err)
+	}
+	defer b.Close()
+	for i := 0; i < n; i++ {
+		if err := row(b, i); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("checkpoint %s: append row to %s.%s: %w", w.src, w.db, table, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("checkpoint %s: insert %d rows into %s.%s: %w", w.src, n, w.db, table, err)
+	}
+	return nil
+}
+
+func (w *writer) partition() uint32 { return uint32(w.src.Partition) }
+
+func (w *writer) lateEvents(ctx context.Context, late []LateEvent, now time.Time) error {
+	return w.insert(ctx, ddl.TableLateEvents, lateEventColumns, len(late), func(b driver.Batch, i int) error {
+		e := &late[i]
+		return b.Append(w.src.Topic, w.partition(), e.Offset, e.EventID, e.Model, e.ModelVersion,
+			e.EventTime.UTC(), e.WindowStart.UTC(), e.Watermark.UTC(), now)
+	})
+}
+
+func (w *writer) modelWindows(ctx context.Context, states []*stats.WindowState, now time.Time) error {
+	var buf []byte
+	return w.insert(ctx, ddl.TableModelWindows, modelWindowColumns, len(states), func(b driver.Batch, i int) error {
+		st := states[i]
+		sketch, err := st.Latency.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("%w: encode latency sketch of %s: %v", ErrBadInput, keyString(st.Key), err)
+		}
+		buf = appendFeatureStates(buf[:0], st.Features)
+		return b.Append(st.Model, st.ModelVersion, msTime(st.WindowStart), w.src.Topic, w.partition(), msTime(st.WindowEnd),
+			st.Events, st.Late, st.Latency.Count(),
+			st.Latency.Quantile(0.50), st.Latency.Quantile(0.95), st.Latency.Quantile(0.99),
+			string(sketch), string(buf), boolByte(st.Final), st.LastOffset, now)
+	})
+}
+
+// featureRow is one row of vigil_feature_windows.
+type featureRow struct {
+	st   *stats.WindowState
+	name string
+	f    *stats.FeatureState
+}
+
+func (w *writer) featureWindows(ctx context.Context, states []*stats.WindowState, now time.Time) error {
+	var rows []featureRow
+	for _, st := range states {
+		for _, name := range sortedKeys(st.Features) {
+			rows = append(rows, featureRow{st, name, st.Features[name]})
+		}
+	}
+	return w.insert(ctx, ddl.TableFeatureWindows, featureWindowColumns, len(rows), func(b driver.Batch, i int) error {
+		r := rows[i]
+		f := r.f
+		count, missing := f.Num.Count, f.Num.Missing
+		mean, variance, lo, hi := math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		var cats []string
+		var catCounts []uint64
+		if f.Kind == schemas.String {
+			count, missing = f.Cat.Count, f.Cat.Missing
+			cats, catCounts = categories(f.Cat.Counts)
+		} else if f.Num.Count > 0 {
+			mean, variance, lo, hi = f.Num.Mean(), f.Num.VarianceSample(), f.Num.Min, f.Num.Max
+		}
+		if cats == nil {
+			cats, catCounts = []string{}, []uint64{}
+		}
+		return b.Append(r.st.Model, r.st.ModelVersion, r.name, msTime(r.st.WindowStart), w.src.Topic, w.partition(), msTime(r.st.WindowEnd),
+			f.Kind.String(), count, missing, f.TypeMismatch, f.Num.NaN, f.Num.Inf,
+			f.Num.Sum, f.Num.M2, mean, variance, lo, hi,
+			cats, catCounts, f.Cat.Other, boolByte(r.st.Final), r.st.LastOffset, now)
+	})
+}
+
+func (w *writer) checkpoint(ctx context.Context, nextOffset, watermarkMs int64, now time.Time) error {
+	return w.insert(ctx, ddl.TableCheckpoints, checkpointColumns, 1, func(b driver.Batch, _ int) error {
+		return b.Append(w.src.Group, w.src.Topic, w.partition(), nextOffset, watermarkMs, now)
+	})
+}
+
+// categories returns the category counts by count, highest first, then by value.
+func categories(m map[string]uint64) ([]string, []uint64) {
+	names := sortedKeys(m)
+	slices.SortStableFunc(names, func(a, b string) int {
+		switch ca, cb := m[a], m[b]; {
+		case ca > cb:
+			return -1
+		case ca < cb:
+			return 1
+		}
+		return 0
+	})
+	counts := make([]uint64, len(names))
+	for i, n := range names {
+		counts[i] = m[n]
+	}
+	return names, counts
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func keyString(k stats.Key) string {
+	return fmt.Sprintf("%s/%s@%s", k.Model, k.ModelVersion, msTime(k.WindowStart).Format(time.RFC3339Nano))
+}

@@ -1,0 +1,179 @@
+package clickhouse
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+)
+
+// The feature_states column of vigil_model_windows holds every feature state
+// of the window in this encoding, so that one row restores one window whole
+// (see DESIGN.md, delivery guarantee). vigil_feature_windows holds the same
+// numbers as columns for queries.
+//
+//	byte    version (1)
+//	uvarint number of features, then per feature, sorted by name:
+//	  string  name (uvarint length + bytes)
+//	  byte    kind
+//	  uvarint type mismatches
+//	  uvarint num count, missing, nan, inf
+//	  8 bytes num sum, m2, min, max (IEEE 754 bits, little endian)
+//	  uvarint cat count, missing, other
+//	  byte    1 if the category map is non-nil
+//	  uvarint number of categories, then per category, sorted: string, uvarint count
+const featureStatesVersion = 1
+
+var errCorruptFeatures = errors.New("corrupt feature_states")
+
+func appendFeatureStates(dst []byte, fs map[string]*stats.FeatureState) []byte {
+	dst = append(dst, featureStatesVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(fs)))
+	for _, name := range sortedKeys(fs) {
+		f := fs[name]
+		dst = appendString(dst, name)
+		dst = append(dst, byte(f.Kind))
+		dst = binary.AppendUvarint(dst, f.TypeMismatch)
+		n := &f.Num
+		for _, v := range []uint64{n.Count, n.Missing, n.NaN, n.Inf} {
+			dst = binary.AppendUvarint(dst, v)
+		}
+		for _, v := range []float64{n.Sum, n.M2, n.Min, n.Max} {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+		}
+		c := &f.Cat
+		for _, v := range []uint64{c.Count, c.Missing, c.Other} {
+			dst = binary.AppendUvarint(dst, v)
+		}
+		if c.Counts == nil {
+			dst = append(dst, 0)
+		} else {
+			dst = append(dst, 1)
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(c.Counts)))
+		for _, k := range sortedKeys(c.Counts) {
+			dst = appendString(dst, k)
+			dst = binary.AppendUvarint(dst, c.Counts[k])
+		}
+	}
+	return dst
+}
+
+func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != featureStatesVersion {
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, fmt.Errorf("%w: version %d, want %d (written by a newer Vigil?)", errCorruptFeatures, v, featureStatesVersion)
+	}
+	n := d.count()
+	fs := make(map[string]*stats.FeatureState, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		name := d.string()
+		f := &stats.FeatureState{Kind: schemas.Kind(d.byte()), TypeMismatch: d.uvarint()}
+		f.Num.Count, f.Num.Missing, f.Num.NaN, f.Num.Inf = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
+		f.Num.Sum, f.Num.M2, f.Num.Min, f.Num.Max = d.float(), d.float(), d.float(), d.float()
+		f.Cat.Count, f.Cat.Missing, f.Cat.Other = d.uvarint(), d.uvarint(), d.uvarint()
+		hasMap := d.byte() == 1
+		m := d.count()
+		if hasMap || m > 0 {
+			f.Cat.Counts = make(map[string]uint64, m)
+		}
+		for j := 0; j < m && d.err == nil; j++ {
+			k := d.string()
+			f.Cat.Counts[k] = d.uvarint()
+		}
+		fs[name] = f
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptFeatures, len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return fs, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// decoder reads the encoding above; the first error sticks and later reads
+// return zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", errCorruptFeatures, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length and checks it against the bytes left (every element
+// takes at least one byte), so corrupt input cannot make us allocate much.
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)) {
+		d.fail("list")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) float() float64 {
+	if len(d.b) < 8 {
+		d.fail("float")
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) string() string {
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

@@ -1,0 +1,220 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/ddl"
+)
+
+var rawEventColumns = []string{
+	"event_id", "model", "model_version", "event_time",
+	"num_feature_names", "num_feature_values", "str_feature_names", "str_feature_values",
+	"bool_feature_names", "bool_feature_values", "null_features",
+	"pred_score", "pred_label", "pred_value", "proba_classes", "proba_values", "latency_ms",
+	"segment_keys", "segment_values", "topic", "kafka_partition", "kafka_offset", "ingested_at",
+}
+
+// rawColumns are the columns of one record, sorted out by role.
+type rawColumns struct {
+	id, model, version *array.String
+	time               *array.Timestamp
+	timeUnit           arrow.TimeUnit
+	latency, score     *array.Float64
+	value              *array.Float64
+	label              *array.String
+	proba              []named[*array.Float64]
+	num                []named[*array.Float64]
+	str                []named[*array.String]
+	flag               []named[*array.Boolean]
+	seg                []named[*array.String]
+}
+
+type named[A any] struct {
+	name string
+	a    A
+}
+
+func classify(rec arrow.Record) (*rawColumns, error) {
+	c := &rawColumns{}
+	sch := rec.Schema()
+	for i, f := range sch.Fields() {
+		col := rec.Column(i)
+		var ok bool
+		switch name := f.Name; name {
+		case schemas.ColEventID:
+			c.id, ok = col.(*array.String)
+		case schemas.ColModel:
+			c.model, ok = col.(*array.String)
+		case schemas.ColModelVersion:
+			c.version, ok = col.(*array.String)
+		case schemas.ColEventTime:
+			c.time, ok = col.(*array.Timestamp)
+			if ok {
+				c.timeUnit = f.Type.(*arrow.TimestampType).Unit
+			}
+		case schemas.ColLatencyMs:
+			c.latency, ok = col.(*array.Float64)
+		case schemas.ColPredScore:
+			c.score, ok = col.(*array.Float64)
+		case schemas.ColPredValue:
+			c.value, ok = col.(*array.Float64)
+		case schemas.ColPredLabel:
+			c.label, ok = col.(*array.String)
+		default:
+			ok = true // columns outside the contract are ignored
+			if class, is := schemas.ProbaClass(name); is {
+				a, isF := col.(*array.Float64)
+				ok = isF
+				c.proba = append(c.proba, named[*array.Float64]{class, a})
+			} else if feat, is := schemas.FeatureName(name); is {
+				switch a := col.(type) {
+				case *array.Float64:
+					c.num = append(c.num, named[*array.Float64]{feat, a})
+				case *array.String:
+					c.str = append(c.str, named[*array.String]{feat, a})
+				case *array.Boolean:
+					c.flag = append(c.flag, named[*array.Boolean]{feat, a})
+				default:
+					ok = false
+				}
+			} else if key, is := schemas.SegmentKey(name); is {
+				a, isS := col.(*array.String)
+				ok = isS
+				c.seg = append(c.seg, named[*array.String]{key, a})
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: column %q has unexpected type %s", ErrBadInput, f.Name, f.Type)
+		}
+	}
+	switch {
+	case c.id == nil:
+		return nil, fmt.Errorf("%w: no %s column", ErrBadInput, schemas.ColEventID)
+	case c.model == nil:
+		return nil, fmt.Errorf("%w: no %s column", ErrBadInput, schemas.ColModel)
+	case c.time == nil:
+		return nil, fmt.Errorf("%w: no %s column", ErrBadInput, schemas.ColEventTime)
+	}
+	return c, nil
+}
+
+// rawRow holds the array columns of one row; reused from row to row (the
+// driver copies what it is given).
+type rawRow struct {
+	numNames, strNames, strVals, flagNames, nullNames, probaClasses, segKeys, segVals []string
+	numVals, probaVals                                                                []float64
+	flagVals                                                                          []uint8
+}
+
+func (r *rawRow) reset() {
+	r.numNames, r.strNames, r.strVals, r.flagNames = r.numNames[:0], r.strNames[:0], r.strVals[:0], r.flagNames[:0]
+	r.nullNames, r.probaClasses, r.segKeys, r.segVals = r.nullNames[:0], r.probaClasses[:0], r.segKeys[:0], r.segVals[:0]
+	r.numVals, r.probaVals, r.flagVals = r.numVals[:0], r.probaVals[:0], r.flagVals[:0]
+}
+
+func (r *rawRow) fill(c *rawColumns, i int) {
+	r.reset()
+	for _, f := range c.num {
+		if f.a.IsNull(i) {
+			r.nullNames = append(r.nullNames, f.name)
+			continue
+		}
+		r.numNames, r.numVals = append(r.numNames, f.name), append(r.numVals, f.a.Value(i))
+	}
+	for _, f := range c.str {
+		if f.a.IsNull(i) {
+			r.nullNames = append(r.nullNames, f.name)
+			continue
+		}
+		r.strNames, r.strVals = append(r.strNames, f.name), append(r.strVals, f.a.Value(i))
+	}
+	for _, f := range c.flag {
+		if f.a.IsNull(i) {
+			r.nullNames = append(r.nullNames, f.name)
+			continue
+		}
+		r.flagNames, r.flagVals = append(r.flagNames, f.name), append(r.flagVals, boolByte(f.a.Value(i)))
+	}
+	for _, p := range c.proba {
+		if !p.a.IsNull(i) {
+			r.probaClasses, r.probaVals = append(r.probaClasses, p.name), append(r.probaVals, p.a.Value(i))
+		}
+	}
+	for _, s := range c.seg {
+		if !s.a.IsNull(i) {
+			r.segKeys, r.segVals = append(r.segKeys, s.name), append(r.segVals, s.a.Value(i))
+		}
+	}
+}
+
+func optFloat(a *array.Float64, i int) *float64 {
+	if a == nil || a.IsNull(i) {
+		return nil
+	}
+	v := a.Value(i)
+	return &v
+}
+
+func optString(a *array.String, i int) *string {
+	if a == nil || a.IsNull(i) {
+		return nil
+	}
+	v := a.Value(i)
+	return &v
+}
+
+func stringAt(a *array.String, i int) string {
+	if a == nil || a.IsNull(i) {
+		return ""
+	}
+	return a.Value(i)
+}
+
+// rawEvents inserts every row of every batch as one INSERT and returns the row count.
+func (w *writer) rawEvents(ctx context.Context, raw []RawBatch, now time.Time) (int, error) {
+	cols := make([]*rawColumns, len(raw))
+	n := 0
+	for i := range raw {
+		rb := &raw[i]
+		if rb.Record == nil {
+			continue
+		}
+		rows := int(rb.Record.NumRows())
+		if rb.Offsets != nil && len(rb.Offsets) != rows {
+			return 0, fmt.Errorf("checkpoint %s: raw batch at offset %d: %w: %d offsets for %d rows", w.src, rb.Offset, ErrBadInput, len(rb.Offsets), rows)
+		}
+		c, err := classify(rb.Record)
+		if err != nil {
+			return 0, fmt.Errorf("checkpoint %s: raw batch at offset %d: %w", w.src, rb.Offset, err)
+		}
+		cols[i] = c
+		n += rows
+	}
+	var r rawRow
+	bi, row := 0, 0 // position: batch, row within it
+	err := w.insert(ctx, ddl.TableEvents, rawEventColumns, n, func(b driver.Batch, _ int) error {
+		for cols[bi] == nil || row >= int(raw[bi].Record.NumRows()) {
+			bi, row = bi+1, 0
+		}
+		c, rb, i := cols[bi], &raw[bi], row
+		row++
+		off := rb.Offset
+		if rb.Offsets != nil {
+			off = rb.Offsets[i]
+		}
+		r.fill(c, i)
+		return b.Append(c.id.Value(i), stringAt(c.model, i), stringAt(c.version, i), c.time.Value(i).ToTime(c.timeUnit).UTC(),
+			r.numNames, r.numVals, r.strNames, r.strVals,
+			r.flagNames, r.flagVals, r.nullNames,
+			optFloat(c.score, i), optString(c.label, i), optFloat(c.value, i), r.probaClasses, r.probaVals, optFloat(c.latency, i),
+			r.segKeys, r.segVals, w.src.Topic, w.partition(), off, now)
+	})
+	return n, err
+}

@@ -1,0 +1,96 @@
+package clickhouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas/ddl"
+)
+
+// Restore returns the last checkpoint of src (ok is false when there is none)
+// and every window state of src that is not final or has a last offset at or
+// past the checkpoint's next offset: the states a replay from nextOffset must
+// continue from. States come back with Dirty false.
+//
+// Each state is rebuilt from the newest vigil_model_windows row of its window
+// alone (its feature_states column holds the feature states), so a checkpoint
+// that crashed between the model and the feature inserts cannot give a torn
+// state. Restore then rewrites the vigil_feature_windows rows of the states
+// written after the checkpoint, which repairs such a torn write.
+//
+// When ok is false no states are returned: the partition never completed a
+// checkpoint, so replaying it from its start rebuilds every window.
+func (s *Sink) Restore(ctx context.Context, src Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
+	conn, _, err := s.connection()
+	if err != nil {
+		return 0, 0, false, nil, fmt.Errorf("restore %s: %w", src, err)
+	}
+	db := s.cfg.Database
+	row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT next_offset, watermark_ms FROM %s.%s
+WHERE consumer_group = ? AND topic = ? AND kafka_partition = ?
+ORDER BY next_offset DESC, written_at DESC LIMIT 1`, db, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition))
+	if err := row.Scan(&nextOffset, &watermarkMs); err != nil {
+		if isNoRows(err) {
+			return 0, 0, false, nil, nil
+		}
+		return 0, 0, false, nil, fmt.Errorf("restore %s: read checkpoint: %w", src, err)
+	}
+
+	// The inner query filters on key columns only, which every version of a
+	// row shares, so it is right before or after FINAL; the outer one filters
+	// the newest versions.
+	const cols = "model, model_version, window_start, window_end, events, late_events, latency_sketch, feature_states, is_final, last_offset"
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM (
+  SELECT %s FROM %s.%s FINAL WHERE topic = ? AND kafka_partition = ?
+) WHERE is_final = 0 OR last_offset >= ?
+ORDER BY model, model_version, window_start`, cols, cols, db, ddl.TableModelWindows), src.Topic, uint32(src.Partition), nextOffset)
+	if err != nil {
+		return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
+	}
+	defer rows.Close()
+	var torn []*stats.WindowState
+	for rows.Next() {
+		var (
+			model, version, sketch, features string
+			start, end                       time.Time
+			events, late                     uint64
+			final                            uint8
+			last                             int64
+		)
+		if err := rows.Scan(&model, &version, &start, &end, &events, &late, &sketch, &features, &final, &last); err != nil {
+			return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
+		}
+		st := stats.NewWindowState(stats.Key{Model: model, ModelVersion: version, WindowStart: start.UnixMilli()}, end.UnixMilli())
+		st.Events, st.Late, st.Final, st.LastOffset, st.Dirty = events, late, final == 1, last, false
+		if err := st.Latency.UnmarshalBinary([]byte(sketch)); err != nil {
+			return 0, 0, false, nil, fmt.Errorf("restore %s: window %s: %w: latency sketch: %v", src, keyString(st.Key), ErrBadInput, err)
+		}
+		fs, err := decodeFeatureStates([]byte(features))
+		if err != nil {
+			return 0, 0, false, nil, fmt.Errorf("restore %s: window %s: %w: %v", src, keyString(st.Key), ErrBadInput, err)
+		}
+		st.Features = fs
+		states = append(states, st)
+		if last >= nextOffset {
+			torn = append(torn, st)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
+	}
+	if len(torn) > 0 {
+		w := writer{conn: conn, db: db, src: src}
+		if err := w.featureWindows(ctx, torn, time.Now().UTC()); err != nil {
+			return 0, 0, false, nil, fmt.Errorf("restore %s: rewrite feature rows written after the checkpoint: %w", src, err)
+		}
+	}
+	s.log.Debug().Str("topic", src.Topic).Int("partition", src.Partition).Int64("next_offset", nextOffset).
+		Int("states", len(states)).Int("rewritten", len(torn)).Msg("partition restored")
+	return nextOffset, watermarkMs, true, states, nil
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
