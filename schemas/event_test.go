@@ -25,7 +25,9 @@ func TestValidate(t *testing.T) {
 		reason string // "" = valid
 	}{
 		{"valid", func(*Event) {}, ""},
-		{"class prediction", func(e *Event) { e.Prediction = Class("fraud", ClassProbability{"fraud", 0.9}, ClassProbability{"ok", 0.1}) }, ""},
+		{"class prediction", func(e *Event) {
+			e.Prediction = Class("fraud", ClassProbability{"fraud", 0.9}, ClassProbability{"ok", 0.1})
+		}, ""},
 		{"regression", func(e *Event) { e.Prediction = Regression(-3.5) }, ""},
 		{"NaN feature is data, not a contract error", func(e *Event) { e.Features[0] = Num("amount", math.NaN()) }, ""},
 		{"no features", func(e *Event) { e.Features = nil }, ""},
