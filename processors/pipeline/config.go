@@ -17,6 +17,7 @@ type Config struct {
 	Window               window.Config // default 1m windows, 30s allowed lateness
 	CheckpointInterval   time.Duration // default 2s: how often states go to ClickHouse
 	MaxPendingRows       int           // default 4096: JSON rows buffered per model before they are folded into window states
+	MaxCheckpointRows    int           // default 100000: events held for the next checkpoint before it is written early
 	DeadLetterPartitions int           // default 1, when the processor creates the dead-letter topic
 }
 
@@ -26,6 +27,7 @@ const (
 	DefaultGroup              = "vigil-processor"
 	DefaultCheckpointInterval = 2 * time.Second
 	DefaultMaxPendingRows     = 4096
+	DefaultMaxCheckpointRows  = 100_000
 )
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -51,6 +53,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxPendingRows == 0 {
 		c.MaxPendingRows = DefaultMaxPendingRows
 	}
+	if c.MaxCheckpointRows == 0 {
+		c.MaxCheckpointRows = DefaultMaxCheckpointRows
+	}
 	if c.DeadLetterPartitions == 0 {
 		c.DeadLetterPartitions = 1
 	}
@@ -68,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval)
 	case c.MaxPendingRows < 1:
 		return fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows)
+	case c.MaxCheckpointRows < 1:
+		return fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows)
 	}
 	if err := c.Window.Validate(); err != nil {
 		return fmt.Errorf("window: %w", err)

@@ -64,6 +64,7 @@ type partition struct {
 	asideJSON map[string]*pendingJSON
 
 	nextOffset     int64 // offset after the last handled message; -1 before the first
+	heldEvents     int   // events handled since the last checkpoint (their raw rows are held)
 	lastCheckpoint int64 // nextOffset of the last durable checkpoint
 
 	// Output of the current checkpoint interval.
@@ -170,6 +171,7 @@ func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
 // handleEvent takes one decoded JSON event.
 func (p *partition) handleEvent(e *schemas.Event, off int64) {
 	p.counters.Events.Add(1)
+	p.heldEvents++
 	ms := e.Time.UnixMilli()
 	k := stats.Key{Model: e.Model, ModelVersion: e.ModelVersion, WindowStart: p.cfg.Window.Start(ms)}
 	switch p.fate(k, off, ms) {
@@ -242,6 +244,7 @@ func addMismatches(st *stats.WindowState, s *arrow.Schema) {
 func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	n := int(rec.NumRows())
 	p.counters.Events.Add(uint64(n))
+	p.heldEvents += n
 	if n == 0 {
 		rec.Release()
 		return
@@ -381,6 +384,7 @@ func (p *partition) done(cb *checkpointBatch) {
 	}
 	p.raw, p.late, p.dead = p.raw[:0], p.late[:0], p.dead[:0]
 	p.lastCheckpoint = cb.nextOffset
+	p.heldEvents = 0
 	p.counters.Checkpoints.Add(1)
 }
 

@@ -217,6 +217,11 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 				return
 			}
 			part.handle(&m)
+			// Bound the memory and the INSERT size of one checkpoint.
+			if part.heldEvents >= p.cfg.MaxCheckpointRows && !p.checkpoint(ctx, gen, part) {
+				p.finalCheckpoint(gen, part)
+				return
+			}
 		case <-tick.C:
 			if !p.checkpoint(ctx, gen, part) {
 				p.finalCheckpoint(gen, part)

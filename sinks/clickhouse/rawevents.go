@@ -3,9 +3,9 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
@@ -177,6 +177,80 @@ func stringAt(a *array.String, i int) string {
 	return a.Value(i)
 }
 
+// rawTable holds the columns of vigil_events for a whole insert. Appending
+// whole columns (Batch.Column(i).Append) skips the driver's per-row
+// reflection, which dominated the processor's CPU time.
+type rawTable struct {
+	ids, models, versions                                                    []string
+	times, ingested                                                          []time.Time
+	numNames, strNames, strVals, flagNames, nullNames, probaClasses, segKeys [][]string
+	segVals                                                                  [][]string
+	numVals, probaVals                                                       [][]float64
+	flagVals                                                                 [][]uint8
+	scores, values, latencies                                                []*float64
+	labels                                                                   []*string
+	topics                                                                   []string
+	partitions                                                               []uint32
+	offsets                                                                  []int64
+}
+
+func newRawTable(n int) *rawTable {
+	return &rawTable{
+		ids: make([]string, 0, n), models: make([]string, 0, n), versions: make([]string, 0, n),
+		times: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n),
+		numNames: make([][]string, 0, n), numVals: make([][]float64, 0, n),
+		strNames: make([][]string, 0, n), strVals: make([][]string, 0, n),
+		flagNames: make([][]string, 0, n), flagVals: make([][]uint8, 0, n), nullNames: make([][]string, 0, n),
+		scores: make([]*float64, 0, n), labels: make([]*string, 0, n), values: make([]*float64, 0, n),
+		probaClasses: make([][]string, 0, n), probaVals: make([][]float64, 0, n), latencies: make([]*float64, 0, n),
+		segKeys: make([][]string, 0, n), segVals: make([][]string, 0, n),
+		topics: make([]string, 0, n), partitions: make([]uint32, 0, n), offsets: make([]int64, 0, n),
+	}
+}
+
+// add appends row i of a classified record. The row's slices are copied
+// out of r, which the caller reuses.
+func (t *rawTable) add(c *rawColumns, i int, r *rawRow, topic string, partition uint32, off int64, now time.Time) {
+	r.fill(c, i)
+	t.ids = append(t.ids, c.id.Value(i))
+	t.models = append(t.models, stringAt(c.model, i))
+	t.versions = append(t.versions, stringAt(c.version, i))
+	t.times = append(t.times, c.time.Value(i).ToTime(c.timeUnit).UTC())
+	t.numNames = append(t.numNames, clone(r.numNames))
+	t.numVals = append(t.numVals, clone(r.numVals))
+	t.strNames = append(t.strNames, clone(r.strNames))
+	t.strVals = append(t.strVals, clone(r.strVals))
+	t.flagNames = append(t.flagNames, clone(r.flagNames))
+	t.flagVals = append(t.flagVals, clone(r.flagVals))
+	t.nullNames = append(t.nullNames, clone(r.nullNames))
+	t.scores = append(t.scores, optFloat(c.score, i))
+	t.labels = append(t.labels, optString(c.label, i))
+	t.values = append(t.values, optFloat(c.value, i))
+	t.probaClasses = append(t.probaClasses, clone(r.probaClasses))
+	t.probaVals = append(t.probaVals, clone(r.probaVals))
+	t.latencies = append(t.latencies, optFloat(c.latency, i))
+	t.segKeys = append(t.segKeys, clone(r.segKeys))
+	t.segVals = append(t.segVals, clone(r.segVals))
+	t.topics = append(t.topics, topic)
+	t.partitions = append(t.partitions, partition)
+	t.offsets = append(t.offsets, off)
+	t.ingested = append(t.ingested, now)
+}
+
+// clone copies s, keeping an empty slice non-nil (an empty array, not NULL).
+func clone[T any](s []T) []T { return append(make([]T, 0, len(s)), s...) }
+
+// columns returns the column values in rawEventColumns order.
+func (t *rawTable) columns() []any {
+	return []any{
+		t.ids, t.models, t.versions, t.times,
+		t.numNames, t.numVals, t.strNames, t.strVals,
+		t.flagNames, t.flagVals, t.nullNames,
+		t.scores, t.labels, t.values, t.probaClasses, t.probaVals, t.latencies,
+		t.segKeys, t.segVals, t.topics, t.partitions, t.offsets, t.ingested,
+	}
+}
+
 // rawEvents inserts every row of every batch as one INSERT and returns the row count.
 func (w *writer) rawEvents(ctx context.Context, raw []RawBatch, now time.Time) (int, error) {
 	cols := make([]*rawColumns, len(raw))
@@ -197,24 +271,38 @@ func (w *writer) rawEvents(ctx context.Context, raw []RawBatch, now time.Time) (
 		cols[i] = c
 		n += rows
 	}
+	if n == 0 {
+		return 0, nil
+	}
+	t := newRawTable(n)
 	var r rawRow
-	bi, row := 0, 0 // position: batch, row within it
-	err := w.insert(ctx, ddl.TableEvents, rawEventColumns, n, func(b driver.Batch, _ int) error {
-		for cols[bi] == nil || row >= int(raw[bi].Record.NumRows()) {
-			bi, row = bi+1, 0
+	for bi := range raw {
+		c, rb := cols[bi], &raw[bi]
+		if c == nil {
+			continue
 		}
-		c, rb, i := cols[bi], &raw[bi], row
-		row++
-		off := rb.Offset
-		if rb.Offsets != nil {
-			off = rb.Offsets[i]
+		for i := 0; i < int(rb.Record.NumRows()); i++ {
+			off := rb.Offset
+			if rb.Offsets != nil {
+				off = rb.Offsets[i]
+			}
+			t.add(c, i, &r, w.src.Topic, w.partition(), off, now)
 		}
-		r.fill(c, i)
-		return b.Append(c.id.Value(i), stringAt(c.model, i), stringAt(c.version, i), c.time.Value(i).ToTime(c.timeUnit).UTC(),
-			r.numNames, r.numVals, r.strNames, r.strVals,
-			r.flagNames, r.flagVals, r.nullNames,
-			optFloat(c.score, i), optString(c.label, i), optFloat(c.value, i), r.probaClasses, r.probaVals, optFloat(c.latency, i),
-			r.segKeys, r.segVals, w.src.Topic, w.partition(), off, now)
-	})
-	return n, err
+	}
+	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", w.db, ddl.TableEvents, strings.Join(rawEventColumns, ", "))
+	b, err := w.conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: prepare insert into %s.%s: %w", w.src, w.db, ddl.TableEvents, err)
+	}
+	defer b.Close()
+	for i, col := range t.columns() {
+		if err := b.Column(i).Append(col); err != nil {
+			_ = b.Abort()
+			return 0, fmt.Errorf("checkpoint %s: append column %s of %s.%s: %w", w.src, rawEventColumns[i], w.db, ddl.TableEvents, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return 0, fmt.Errorf("checkpoint %s: insert %d rows into %s.%s: %w", w.src, n, w.db, ddl.TableEvents, err)
+	}
+	return n, nil
 }
