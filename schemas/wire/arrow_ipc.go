@@ -14,7 +14,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/vigil-ml/vigil/schemas"
@@ -135,11 +134,22 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 
 // MaxDecodedBatchBytes bounds the memory DecodeArrow allocates for one
 // message, so that a corrupt or hostile message claiming huge buffers is
-// rejected instead of exhausting memory.
+// rejected instead of exhausting memory. A message may also decode to at
+// most maxExpansion times its size (but always to 1 MiB): far more than
+// compression achieves on real batches, far less than a forged length claims.
 const MaxDecodedBatchBytes = 256 << 20
+
+const (
+	maxExpansion    = 1024
+	minDecodeBudget = 1 << 20
+)
 
 // maxDecodedBytes is MaxDecodedBatchBytes, lowered by tests.
 var maxDecodedBytes int64 = MaxDecodedBatchBytes
+
+func decodeBudget(n int) int64 {
+	return min(maxDecodedBytes, max(minDecodeBudget, maxExpansion*int64(n)))
+}
 
 // DecodeArrow decodes one Arrow IPC message (a stream with the schema and
 // exactly one record batch) and checks that it is a valid batch of one
@@ -153,12 +163,17 @@ var maxDecodedBytes int64 = MaxDecodedBatchBytes
 //     nulls; one non-empty model on every row; every row passes what
 //     schemas.Event.Validate checks (ids, event time, latency, a prediction,
 //     finite scores, probabilities in [0,1]);
-//   - the buffers are consistent (offsets, lengths, null counts).
+//   - the buffers are consistent (offsets, lengths, null counts), the body
+//     compression is ZSTD, LZ4_FRAME or none, and the batch decodes to at
+//     most MaxDecodedBatchBytes (and 1024 times the message size).
 //
 // Anything else is an error wrapping ErrMalformed. DecodeArrow never panics
-// on corrupt input. The record's memory comes from mem (nil means
-// memory.DefaultAllocator) and does not alias data; the caller must Release
-// it.
+// on corrupt input and keeps no state: it is safe for concurrent use.
+//
+// Decompressed buffers are allocated from mem (nil means
+// memory.DefaultAllocator); uncompressed buffers are used in place, so the
+// record may refer to data: do not modify data until the record is
+// released. The caller must Release the record.
 func DecodeArrow(data []byte, mem memory.Allocator) (rec arrow.Record, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -171,32 +186,34 @@ func DecodeArrow(data []byte, mem memory.Allocator) (rec arrow.Record, err error
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	lim := &limitedAllocator{mem: mem}
-	lim.left.Store(maxDecodedBytes)
-	mr := &sliceMessageReader{data: data, refs: 1}
-	r, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(lim))
+	mr := &sliceMessageReader{data: data[:len(data):len(data)], refs: 1}
+	// The arrow reader decodes the schema message only; the record batch is
+	// loaded by loadRecord.
+	r, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, malformed("arrow ipc: %v", err)
 	}
-	defer r.Release()
-	if err := checkSchema(r.Schema()); err != nil {
+	schema := r.Schema()
+	r.Release()
+	if err := checkSchema(schema); err != nil {
 		return nil, err
 	}
-	if !r.Next() {
-		if r.Err() != nil {
-			return nil, malformed("arrow ipc: %v", r.Err())
-		}
+	meta, body, err := mr.next()
+	if err == io.EOF {
 		return nil, malformed("arrow ipc: no record batch")
 	}
-	rec = r.Record()
-	rec.Retain()
-	if r.Next() {
-		rec.Release()
-		return nil, malformed("arrow ipc: more than one record batch")
+	if err != nil {
+		return nil, malformed("arrow ipc: %v", err)
 	}
-	if r.Err() != nil {
+	if rec, err = loadRecord(schema, meta, body, mem, decodeBudget(len(data))); err != nil {
+		return nil, malformed("arrow record batch: %v", err)
+	}
+	if _, _, err := mr.next(); err != io.EOF {
 		rec.Release()
-		return nil, malformed("arrow ipc: %v", r.Err())
+		if err == nil {
+			return nil, malformed("arrow ipc: more than one record batch")
+		}
+		return nil, malformed("arrow ipc: %v", err)
 	}
 	if mr.off != len(data) {
 		rec.Release()
@@ -222,40 +239,54 @@ var _ ipc.MessageReader = (*sliceMessageReader)(nil)
 
 const ipcContinuation = 0xFFFFFFFF
 
+// next returns the metadata and body of the next message, io.EOF at the end
+// of the stream.
+func (r *sliceMessageReader) next() (meta, body []byte, err error) {
+	rest := r.data[r.off:]
+	if len(rest) == 0 {
+		return nil, nil, io.EOF // a stream may end without the end-of-stream marker
+	}
+	start := r.off
+	if len(rest) < 8 || binary.LittleEndian.Uint32(rest) != ipcContinuation {
+		return nil, nil, fmt.Errorf("message at offset %d: no continuation marker", start)
+	}
+	metaLen := int64(binary.LittleEndian.Uint32(rest[4:]))
+	r.off += 8
+	if metaLen == 0 {
+		return nil, nil, io.EOF // end-of-stream marker
+	}
+	rest = rest[8:]
+	if metaLen < 8 || metaLen > int64(len(rest)) {
+		return nil, nil, fmt.Errorf("message at offset %d: metadata length %d out of bounds", start, metaLen)
+	}
+	// Full slice expressions: flatbuffer reads slice without checking
+	// capacity, which must not reach past the message.
+	meta = rest[:metaLen:metaLen]
+	if err := checkSchemaMessage(meta); err != nil {
+		return nil, nil, fmt.Errorf("message at offset %d: %w", start, err)
+	}
+	probe := ipc.NewMessage(memory.NewBufferBytes(meta), memory.NewBufferBytes(nil))
+	bodyLen := probe.BodyLen()
+	probe.Release()
+	rest = rest[metaLen:]
+	if bodyLen < 0 || bodyLen > int64(len(rest)) {
+		return nil, nil, fmt.Errorf("message at offset %d: body length %d out of bounds", start, bodyLen)
+	}
+	r.off += int(metaLen + bodyLen)
+	return meta, rest[:bodyLen:bodyLen], nil
+}
+
+// Message implements ipc.MessageReader for the arrow reader.
 func (r *sliceMessageReader) Message() (*ipc.Message, error) {
 	if r.msg != nil {
 		r.msg.Release()
 		r.msg = nil
 	}
-	rest := r.data[r.off:]
-	if len(rest) == 0 {
-		return nil, io.EOF // a stream may end without the end-of-stream marker
+	meta, body, err := r.next()
+	if err != nil {
+		return nil, err
 	}
-	if len(rest) < 8 || binary.LittleEndian.Uint32(rest) != ipcContinuation {
-		return nil, fmt.Errorf("message at offset %d: no continuation marker", r.off)
-	}
-	metaLen := int64(binary.LittleEndian.Uint32(rest[4:]))
-	r.off += 8
-	if metaLen == 0 {
-		return nil, io.EOF // end-of-stream marker
-	}
-	rest = rest[8:]
-	if metaLen < 8 || metaLen > int64(len(rest)) {
-		return nil, fmt.Errorf("message at offset %d: metadata length %d out of bounds", r.off-8, metaLen)
-	}
-	if err := checkSchemaMessage(rest[:metaLen]); err != nil {
-		return nil, fmt.Errorf("message at offset %d: %w", r.off-8, err)
-	}
-	meta := memory.NewBufferBytes(rest[:metaLen])
-	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
-	bodyLen := probe.BodyLen()
-	probe.Release()
-	rest = rest[metaLen:]
-	if bodyLen < 0 || bodyLen > int64(len(rest)) {
-		return nil, fmt.Errorf("message at offset %d: body length %d out of bounds", r.off-8, bodyLen)
-	}
-	r.msg = ipc.NewMessage(meta, memory.NewBufferBytes(rest[:bodyLen]))
-	r.off += int(metaLen + bodyLen)
+	r.msg = ipc.NewMessage(memory.NewBufferBytes(meta), memory.NewBufferBytes(body))
 	return r.msg, nil
 }
 
@@ -268,38 +299,7 @@ func (r *sliceMessageReader) Release() {
 	}
 }
 
-// limitedAllocator fails (by panicking, which the IPC reader recovers into
-// an error) once its budget is spent. Frees are passed on; they do not
-// refill the budget.
-type limitedAllocator struct {
-	mem  memory.Allocator
-	left atomic.Int64
-}
-
-var errTooLarge = errors.New("batch needs more than MaxDecodedBatchBytes")
-
-func (a *limitedAllocator) take(n int) {
-	if n < 0 {
-		panic(fmt.Errorf("allocation of %d bytes", n))
-	}
-	if a.left.Add(-int64(n)) < 0 {
-		panic(errTooLarge)
-	}
-}
-
-func (a *limitedAllocator) Allocate(size int) []byte {
-	a.take(size)
-	return a.mem.Allocate(size)
-}
-
-func (a *limitedAllocator) Reallocate(size int, b []byte) []byte {
-	if size > len(b) {
-		a.take(size - len(b))
-	}
-	return a.mem.Reallocate(size, b)
-}
-
-func (a *limitedAllocator) Free(b []byte) { a.mem.Free(b) }
+var errTooLarge = errors.New("more than a batch may decode to (MaxDecodedBatchBytes, and 1024 times the message size)")
 
 // Column groups after the fixed columns, in layout order.
 const (
@@ -315,8 +315,11 @@ func checkSchema(s *arrow.Schema) error {
 	}
 	for i, want := range schemas.FixedFields {
 		if got := fields[i]; got.Name != want.Name || !arrow.TypeEqual(got.Type, want.Type) {
-			return malformed("arrow schema: column %d is %q %s, want %q %s", i, got.Name, got.Type, want.Name, want.Type)
+			return malformed("arrow schema: column %d is %q %s, want %q %s", i, clip(got.Name), got.Type, want.Name, want.Type)
 		}
+	}
+	if !s.IsNativeEndian() {
+		return malformed("arrow schema: not little-endian")
 	}
 	group, prev := 0, ""
 	for _, f := range fields[len(schemas.FixedFields):] {
@@ -333,14 +336,14 @@ func checkSchema(s *arrow.Schema) error {
 			g = groupSegment
 			ok = f.Type.ID() == arrow.STRING
 		} else {
-			return malformed("arrow schema: unknown column %q (want a %s, %s or %s prefix)", f.Name,
+			return malformed("arrow schema: unknown column %q (want a %s, %s or %s prefix)", clip(f.Name),
 				schemas.PrefixProba, schemas.PrefixFeature, schemas.PrefixSegment)
 		}
 		switch {
 		case !ok:
-			return malformed("arrow schema: column %q has type %s", f.Name, f.Type)
+			return malformed("arrow schema: column %q has type %s", clip(f.Name), f.Type)
 		case name == "" || len(name) > schemas.MaxNameLen:
-			return malformed("arrow schema: column %q: name empty or longer than %d bytes", f.Name, schemas.MaxNameLen)
+			return malformed("arrow schema: column %q: name empty or longer than %d bytes", clip(f.Name), schemas.MaxNameLen)
 		case g < group || (g == group && name <= prev):
 			return malformed("arrow schema: column %q out of order (groups proba., f., s., each sorted by name, no duplicates)", f.Name)
 		}
@@ -350,11 +353,11 @@ func checkSchema(s *arrow.Schema) error {
 	for i, k := range md.Keys() {
 		v := md.Values()[i]
 		if k == schemas.MetaSchemaVersion && v != strconv.Itoa(schemas.SchemaVersion) {
-			return malformed("arrow schema: %s %q not supported (want %d)", k, v, schemas.SchemaVersion)
+			return malformed("arrow schema: %s %q not supported (want %d)", k, clip(v), schemas.SchemaVersion)
 		}
 		if strings.HasPrefix(k, MetaTypeMismatchPrefix) {
 			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
-				return malformed("arrow schema: %s %q is not a count", k, v)
+				return malformed("arrow schema: %s %q is not a count", clip(k), clip(v))
 			}
 		}
 	}
@@ -368,11 +371,6 @@ func checkRecord(rec arrow.Record) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return malformed("arrow record batch has no rows")
-	}
-	for i, col := range rec.Columns() {
-		if err := checkArray(col, n); err != nil {
-			return malformed("arrow column %q: %s", rec.ColumnName(i), err)
-		}
 	}
 	ids := rec.Column(0).(*array.String)
 	models := rec.Column(1).(*array.String)
@@ -389,7 +387,7 @@ func checkRecord(rec arrow.Record) error {
 	}
 	for row := 0; row < n; row++ {
 		if models.Value(row) != model {
-			return malformed("arrow column %q: more than one model (%q, %q)", schemas.ColModel, model, models.Value(row))
+			return malformed("arrow column %q: more than one model (%q, %q)", schemas.ColModel, model, clip(models.Value(row)))
 		}
 		if id := ids.ValueLen(row); id == 0 || id > schemas.MaxNameLen {
 			return malformed("arrow row %d: event id empty or longer than %d bytes", row, schemas.MaxNameLen)
@@ -456,62 +454,11 @@ func checkFloats(a *array.Float64, name string, lo, hi float64) error {
 	return nil
 }
 
-// checkArray checks what the IPC reader does not: that the buffers of a
-// column of one of the layout's types hold n rows consistently.
-func checkArray(a arrow.Array, n int) error {
-	d := a.Data()
-	if d.Len() != n || d.Offset() != 0 {
-		return fmt.Errorf("length %d offset %d, want %d rows", d.Len(), d.Offset(), n)
+// clip shortens a string from the input for an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
 	}
-	bufs := d.Buffers()
-	nulls := d.NullN()
-	if nulls < 0 || nulls > n {
-		return fmt.Errorf("null count %d", nulls)
-	}
-	if len(bufs) > 0 && bufs[0] != nil && bufs[0].Len() > 0 {
-		bitmap := bufs[0].Bytes()
-		if int64(len(bitmap)) < bitutil.BytesForBits(int64(n)) {
-			return fmt.Errorf("validity bitmap of %d bytes for %d rows", len(bitmap), n)
-		}
-		if got := n - bitutil.CountSetBits(bitmap, 0, n); got != nulls {
-			return fmt.Errorf("null count %d, validity bitmap says %d", nulls, got)
-		}
-	} else if nulls != 0 {
-		return fmt.Errorf("null count %d without a validity bitmap", nulls)
-	}
-	size := func(i int) int {
-		if i >= len(bufs) || bufs[i] == nil {
-			return 0
-		}
-		return bufs[i].Len()
-	}
-	switch d.DataType().ID() {
-	case arrow.FLOAT64, arrow.TIMESTAMP:
-		if size(1) < n*8 {
-			return fmt.Errorf("values buffer of %d bytes for %d rows", size(1), n)
-		}
-	case arrow.BOOL:
-		if int64(size(1)) < bitutil.BytesForBits(int64(n)) {
-			return fmt.Errorf("values bitmap of %d bytes for %d rows", size(1), n)
-		}
-	case arrow.STRING:
-		if size(1) < (n+1)*4 {
-			return fmt.Errorf("offsets buffer of %d bytes for %d rows", size(1), n)
-		}
-		offsets := arrow.Int32Traits.CastFromBytes(bufs[1].Bytes())[:n+1]
-		if offsets[0] < 0 {
-			return fmt.Errorf("negative offset")
-		}
-		for i := 1; i <= n; i++ {
-			if offsets[i] < offsets[i-1] {
-				return fmt.Errorf("offsets decrease at row %d", i)
-			}
-		}
-		if int(offsets[n]) > size(2) {
-			return fmt.Errorf("offset %d past the %d bytes of data", offsets[n], size(2))
-		}
-	default:
-		return fmt.Errorf("type %s", d.DataType())
-	}
-	return nil
+	return s[:max] + "..."
 }

@@ -1,10 +1,12 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -320,6 +322,9 @@ func TestDecodeArrowRejectsStreams(t *testing.T) {
 func TestDecodeArrowMemoryLimit(t *testing.T) {
 	defer func(n int64) { maxDecodedBytes = n }(maxDecodedBytes)
 	maxDecodedBytes = 1000
+	if got := decodeBudget(1 << 30); got != 1000 {
+		t.Errorf("budget %d", got)
+	}
 	rec := benchRecord(t, 100)
 	defer rec.Release()
 	for _, c := range compressions {
@@ -327,10 +332,43 @@ func TestDecodeArrowMemoryLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = DecodeArrow(data, nil)
-		const want = "malformed event: arrow ipc: arrow/ipc: unknown error while reading: batch needs more than MaxDecodedBatchBytes"
+		got, err := DecodeArrow(data, nil)
+		if c == CompressionNone {
+			// Used in place: nothing to allocate.
+			if err != nil {
+				t.Errorf("none: %v", err)
+			} else {
+				got.Release()
+			}
+			continue
+		}
+		const want = `malformed event: arrow record batch: column "event_id" buffer 2: decompressed size 1200: more than a batch may decode to (MaxDecodedBatchBytes, and 1024 times the message size)`
 		if !errors.Is(err, ErrMalformed) || err.Error() != want {
 			t.Errorf("%v: got %v, want %s", c, err, want)
 		}
+	}
+}
+
+// TestDecodeArrowZstdWindowBomb: a ZSTD frame header claiming a 512 MiB
+// window (a 2-byte change) is rejected without allocating it.
+func TestDecodeArrowZstdWindowBomb(t *testing.T) {
+	rec := benchRecord(t, 50)
+	data, err := NewArrowEncoder(CompressionZSTD).Encode(nil, rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte{0x28, 0xb5, 0x2f, 0xfd}) // zstd frame magic
+	data[i+4], data[i+5] = 0x00, 0x98                      // no content size, window 2^29
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = DecodeArrow(data, nil)
+	runtime.ReadMemStats(&after)
+	const want = `malformed event: arrow record batch: column "event_id" buffer 1: zstd: window size exceeded`
+	if !errors.Is(err, ErrMalformed) || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+		t.Errorf("allocated %d bytes", n)
 	}
 }

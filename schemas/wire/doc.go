@@ -24,7 +24,11 @@
 //     stays valid and immutable for as long as it is referenced (it may keep
 //     its chunk, at most 16 KiB, alive).
 //   - A record returned by DecodeArrow or BatchBuilder.NewRecord is owned by
-//     the caller, who must Release it; it does not reference the input bytes.
+//     the caller, who must Release it. DecodeArrow uses uncompressed buffers
+//     of the message in place: the caller must not modify the message bytes
+//     until the record is released (decompressed buffers come from the
+//     allocator). DecodeArrow bounds the memory a message may decode to
+//     (MaxDecodedBatchBytes).
 //   - Nothing here is safe for concurrent use, except the package-level
 //     functions (DecodeArrow, TypeMismatches, AppendJSON), which keep no
 //     shared state. Use one JSONDecoder, BatchBuilder and ArrowEncoder per

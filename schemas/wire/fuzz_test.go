@@ -1,8 +1,6 @@
 package wire
 
 import (
-	"time"
-	"runtime/pprof"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,13 +78,6 @@ func FuzzDecodeArrow(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tm := time.AfterFunc(5*time.Second, func() {
-			os.WriteFile("/tmp/hang.bin", data, 0o644)
-			fh, _ := os.Create("/tmp/hang.stack")
-			pprof.Lookup("goroutine").WriteTo(fh, 2)
-			fh.Close()
-		})
-		defer tm.Stop()
 		rec, err := DecodeArrow(data, memory.DefaultAllocator)
 		if err != nil {
 			return

@@ -214,7 +214,7 @@ func (d *JSONDecoder) readFeatures(e *schemas.Event) error {
 		ent := d.intern(&d.featHints, i, key)
 		i++
 		if ent.epoch == d.epoch {
-			return malformed("%q: duplicate feature", "features."+ent.s)
+			return malformed("%q: duplicate feature", "features."+clip(ent.s))
 		}
 		ent.epoch = d.epoch
 		f := schemas.Feature{Name: ent.s}
@@ -225,19 +225,19 @@ func (d *JSONDecoder) readFeatures(e *schemas.Event) error {
 		case c == '"':
 			b, err := d.readString()
 			if err != nil {
-				return fieldError("features."+ent.s, err)
+				return fieldError("features."+clip(ent.s), err)
 			}
 			f.Value = schemas.Value{Kind: schemas.String, Str: d.arena.str(b)}
 		case c == '-' || c >= '0' && c <= '9':
 			_, v, err := d.readNumber()
 			if err != nil {
-				return fieldError("features."+ent.s, err)
+				return fieldError("features."+clip(ent.s), err)
 			}
 			f.Value = schemas.Value{Kind: schemas.Number, Num: v}
 		case c == 't' || c == 'f':
 			v, err := d.readBool()
 			if err != nil {
-				return fieldError("features."+ent.s, err)
+				return fieldError("features."+clip(ent.s), err)
 			}
 			f.Value = schemas.Value{Kind: schemas.Bool, Bool: v}
 		case c == 'n':
@@ -245,7 +245,7 @@ func (d *JSONDecoder) readFeatures(e *schemas.Event) error {
 				return d.syntaxError("a value")
 			}
 		case c == '[' || c == '{':
-			return malformed("%q: arrays and objects are not feature values (use number, string, bool or null)", "features."+ent.s)
+			return malformed("%q: arrays and objects are not feature values (use number, string, bool or null)", "features."+clip(ent.s))
 		default:
 			return d.syntaxError("a value")
 		}
@@ -264,15 +264,15 @@ func (d *JSONDecoder) readSegments(e *schemas.Event) error {
 		ent := d.intern(&d.segHints, i, key)
 		i++
 		if ent.epoch == d.epoch {
-			return malformed("%q: duplicate segment", "segments."+ent.s)
+			return malformed("%q: duplicate segment", "segments."+clip(ent.s))
 		}
 		ent.epoch = d.epoch
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
-			return malformed("%q: not a string", "segments."+ent.s)
+			return malformed("%q: not a string", "segments."+clip(ent.s))
 		}
 		b, err := d.readString()
 		if err != nil {
-			return fieldError("segments."+ent.s, err)
+			return fieldError("segments."+clip(ent.s), err)
 		}
 		e.Segments = append(e.Segments, schemas.Tag{Key: ent.s, Value: d.arena.str(b)})
 		return nil
@@ -345,12 +345,12 @@ func (d *JSONDecoder) readProbabilities(p *schemas.Prediction) error {
 		ent := d.intern(&d.probaHints, i, key)
 		i++
 		if ent.epoch == d.epoch {
-			return malformed("%q: duplicate class", "prediction.probabilities."+ent.s)
+			return malformed("%q: duplicate class", "prediction.probabilities."+clip(ent.s))
 		}
 		ent.epoch = d.epoch
 		_, v, err := d.readNumber()
 		if err != nil {
-			return fieldError("prediction.probabilities."+ent.s, err)
+			return fieldError("prediction.probabilities."+clip(ent.s), err)
 		}
 		p.Probabilities = append(p.Probabilities, schemas.ClassProbability{Class: ent.s, P: v})
 		return nil
