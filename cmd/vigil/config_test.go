@@ -15,6 +15,14 @@ import (
 // args and env, as every command does.
 func resolveWith(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
+	// Start from no VIGIL_* variables (make test exports VIGIL_KAFKA and
+	// VIGIL_CLICKHOUSE); t.Setenv restores them after the test.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "VIGIL_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
