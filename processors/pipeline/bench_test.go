@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -14,14 +15,24 @@ import (
 )
 
 // benchEvents makes n events of one model with 20 features (16 numeric, 3
-// categorical, 1 boolean), one second apart.
-func benchEvents(n int) []schemas.Event {
+// categorical, 1 boolean), one millisecond apart. Numbers have full float64
+// precision (17 significant digits in JSON), the slow case of float parsing.
+func benchEvents(n int) []schemas.Event { return benchEventsRounded(n, 0) }
+
+// benchEventsRounded rounds numbers to the given decimals when > 0, as
+// amounts, counts and ratios usually are in real events.
+func benchEventsRounded(n, decimals int) []schemas.Event {
 	rng := rand.New(rand.NewPCG(1, 2))
 	out := make([]schemas.Event, n)
 	for i := range out {
 		fs := make([]schemas.Feature, 0, 20)
 		for j := 0; j < 16; j++ {
-			fs = append(fs, schemas.Num(fmt.Sprintf("num_%02d", j), rng.NormFloat64()))
+			v := rng.NormFloat64()
+			if decimals > 0 {
+				p := math.Pow10(decimals)
+				v = math.Round(v*100*p) / p
+			}
+			fs = append(fs, schemas.Num(fmt.Sprintf("num_%02d", j), v))
 		}
 		for j := 0; j < 3; j++ {
 			fs = append(fs, schemas.Str(fmt.Sprintf("cat_%d", j), []string{"a", "b", "c", "d"}[rng.IntN(4)]))
@@ -65,8 +76,13 @@ func BenchmarkProcessArrow(b *testing.B) {
 }
 
 // BenchmarkProcessJSON measures the same from one JSON event per message.
-func BenchmarkProcessJSON(b *testing.B) {
-	events := benchEvents(10000)
+func BenchmarkProcessJSON(b *testing.B) { benchProcessJSON(b, benchEvents(10000)) }
+
+// BenchmarkProcessJSONRounded is BenchmarkProcessJSON with numbers of two
+// decimals (like 123.45).
+func BenchmarkProcessJSONRounded(b *testing.B) { benchProcessJSON(b, benchEventsRounded(10000, 2)) }
+
+func benchProcessJSON(b *testing.B, events []schemas.Event) {
 	msgs := make([]*kafka.Message, len(events))
 	for i := range events {
 		msgs[i] = &kafka.Message{Offset: int64(i), Value: wire.AppendJSON(nil, &events[i])}

@@ -55,6 +55,11 @@ type partition struct {
 
 	wm     *window.Watermark
 	states map[stats.Key]*stats.WindowState
+	// A one-entry cache of states lookups: consecutive rows mostly share a
+	// window. Reset whenever states changes.
+	cacheKey   stats.Key
+	cacheState *stats.WindowState
+	cacheOK    bool
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -98,6 +103,7 @@ func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.Windo
 	for _, s := range states {
 		p.states[s.Key] = s
 	}
+	p.cacheOK = false
 }
 
 // handle processes one Kafka message of this partition, in offset order.
@@ -157,7 +163,12 @@ func (p *partition) deadLetter(msg *kafka.Message, reason string) {
 // advances the watermark. It must be called in offset order.
 func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
 	f := fateAdd
-	if st := p.states[k]; st != nil && st.LastOffset >= off {
+	if !p.cacheOK || k != p.cacheKey {
+		// Own copies: k may alias an Arrow buffer that is reused later.
+		p.cacheState, p.cacheOK = p.states[k], true
+		p.cacheKey = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
+	}
+	if st := p.cacheState; st != nil && st.LastOffset >= off {
 		f = fateSkip
 	} else if p.wm.Closed(k.WindowStart) {
 		f = fateLate
@@ -310,6 +321,7 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 		k = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
 		st = stats.NewWindowState(k, p.cfg.Window.End(k.WindowStart))
 		p.states[k] = st
+		p.cacheOK = false
 	}
 	return st
 }
@@ -377,6 +389,7 @@ func (p *partition) done(cb *checkpointBatch) {
 		st.Dirty = false
 		if st.Final {
 			delete(p.states, st.Key)
+			p.cacheOK = false
 		}
 	}
 	for i := range cb.raw {
