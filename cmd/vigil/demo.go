@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -116,6 +117,9 @@ func runDemo(c *cli.Context) error {
 		t := start.Add(time.Duration(w)*size + time.Duration(i%perWindow)*size/time.Duration(perWindow))
 		if err := prod.Record(ctx, model.event(i, t, w >= windows/2)); err != nil {
 			_ = prod.Close(context.Background())
+			if ctx.Err() != nil {
+				return errors.New("demo interrupted")
+			}
 			return fmt.Errorf("record event %d: %w", i, err)
 		}
 	}
