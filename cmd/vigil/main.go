@@ -53,6 +53,7 @@ func newApp() *cli.App {
 				Flags:  append(configFlags(), demoFlags()...),
 				Action: runDemo,
 			},
+			referenceCommand(),
 			{
 				Name:  "config",
 				Usage: "configuration tools",

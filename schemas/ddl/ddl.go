@@ -30,6 +30,7 @@ const (
 	TableFeatureWindows = "vigil_feature_windows"
 	TableLateEvents     = "vigil_late_events"
 	TableCheckpoints    = "vigil_checkpoints"
+	TableReferences     = "vigil_references"
 )
 
 // Defaults of Options.
@@ -344,5 +345,25 @@ var tables = []table{
 		},
 		engine:  "ReplacingMergeTree(next_offset)",
 		orderBy: "consumer_group, topic, kafka_partition",
+	},
+	{
+		version: 6,
+		name:    TableReferences,
+		columns: []column{
+			name("model"),
+			name("model_version"),
+			// Time-based and increasing (processors/reference.NewID): the
+			// largest id of a model version is the reference in force.
+			typed("reference_id", "UInt64", ""),
+			timeCol("created_at", ""),
+			typed("source", "String", ""),
+			typed("rows", "UInt64", ""),
+			names("features"),
+			// The whole profile, encoded by processors/reference
+			// (Profile.MarshalBinary); the columns above are for queries.
+			typed("profile", "String", zstd),
+		},
+		engine:  "ReplacingMergeTree",
+		orderBy: "model, model_version, reference_id",
 	},
 }

@@ -43,15 +43,18 @@ SELECT 'fraud', 'v1', 'amount', '2099-03-14 12:00:00', 'events', 0, '2099-03-14 
 SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10', '2099-03-14 12:00:00', '2099-03-14 12:01:30', '2099-03-14 12:01:31'`,
 	`INSERT INTO vigil.vigil_checkpoints (consumer_group, topic, kafka_partition, next_offset, watermark_ms, written_at)
 SELECT 'g', 'events', 0, 13, 4077172890000, '2099-03-14 12:02:00'`,
+	`INSERT INTO vigil.vigil_references (model, model_version, reference_id, created_at, source, rows, features, profile)
+SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 1000, ['amount', 'country'], ''`,
 }
 
-// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1".
+// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1\t1".
 const sampleCheck = `SELECT
   (SELECT count() FROM vigil.vigil_events FINAL),
   (SELECT count() FROM vigil.vigil_model_windows FINAL),
   (SELECT count() FROM vigil.vigil_feature_windows FINAL),
   (SELECT count() FROM vigil.vigil_late_events FINAL),
-  (SELECT count() FROM vigil.vigil_checkpoints FINAL)`
+  (SELECT count() FROM vigil.vigil_checkpoints FINAL),
+  (SELECT count() FROM vigil.vigil_references FINAL)`
 
 // docQueries returns the example queries of docs/TABLES.md.
 func docQueries(t *testing.T) []string {
@@ -130,11 +133,11 @@ func TestMigrateIntegration(t *testing.T) {
 			t.Fatalf("%v\n%s", err, q)
 		}
 	}
-	var counts [5]uint64
-	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4]); err != nil {
+	var counts [6]uint64
+	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5]); err != nil {
 		t.Fatal(err)
 	}
-	if counts != [5]uint64{1, 1, 1, 1, 1} {
+	if counts != [6]uint64{1, 1, 1, 1, 1, 1} {
 		t.Fatalf("rows per table after FINAL = %v, want one each", counts)
 	}
 	for _, q := range docQueries(t) {
@@ -242,7 +245,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	want := []string{
-		"1\t1\t1\t1\t1",
+		"1\t1\t1\t1\t1\t1",
 		"2099-03-14 12:00:10.250",
 		"vigil_events",
 		"vigil_late_events",

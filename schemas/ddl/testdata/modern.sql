@@ -126,3 +126,17 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_checkpoints
 ENGINE = ReplacingMergeTree(next_offset)
 ORDER BY (consumer_group, topic, kafka_partition);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_references
+(
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    reference_id UInt64,
+    created_at DateTime64(3, 'UTC'),
+    source String,
+    rows UInt64,
+    features Array(LowCardinality(String)),
+    profile String CODEC(ZSTD)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (model, model_version, reference_id);
+

@@ -124,3 +124,17 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_checkpoints
 ENGINE = ReplacingMergeTree(next_offset)
 ORDER BY (consumer_group, topic, kafka_partition);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_references
+(
+    model String,
+    model_version String,
+    reference_id UInt64,
+    created_at DateTime('UTC'),
+    source String,
+    rows UInt64,
+    features Array(String),
+    profile String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (model, model_version, reference_id);
+

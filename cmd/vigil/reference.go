@@ -1,0 +1,232 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// referenceCommand is `vigil reference build|list`.
+func referenceCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reference",
+		Usage: "build and list reference profiles: what normal looks like for a model version",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "build",
+				Usage:     "profile a reference file (.csv, .jsonl/.ndjson, .parquet) and store it in ClickHouse, where it takes effect as the model version's newest reference",
+				ArgsUsage: "FILE",
+				Flags: append(configFlags(),
+					&cli.StringFlag{Name: "model", Required: true, Usage: "model the reference is for"},
+					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
+					&cli.IntFlag{Name: "bins", Value: reference.DefaultBins, Usage: "equal-frequency bins of numeric features"},
+					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
+					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
+				),
+				Action: runReferenceBuild,
+			},
+			{
+				Name:   "list",
+				Usage:  "list the stored references; the newest of each model version is the one in force",
+				Flags:  configFlags(),
+				Action: runReferenceList,
+			},
+		},
+	}
+}
+
+func runReferenceBuild(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("reference build: want one FILE argument after the flags, got %d", c.NArg())
+	}
+	path := c.Args().First()
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	kinds, err := parseColumnKinds(c.StringSlice("column"))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+
+	began := time.Now()
+	p, err := reference.BuildFromFile(ctx, path,
+		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
+		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
+		reference.BuilderOptions{Bins: c.Int("bins")})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("file", path).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
+	if !c.Bool("dry-run") {
+		sink, err := clickhouse.New(cfg.sinkConfig(), log)
+		if err != nil {
+			return err
+		}
+		if err := sink.Start(ctx); err != nil {
+			return err
+		}
+		err = sink.WriteReference(ctx, p)
+		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
+			return err
+		}
+	}
+	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+func parseColumnKinds(specs []string) (map[string]schemas.Kind, error) {
+	kinds := map[string]schemas.Kind{}
+	for _, s := range specs {
+		name, kind, ok := strings.Cut(s, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--column %q: want NAME=number|string|bool", s)
+		}
+		switch strings.ToLower(kind) {
+		case "number":
+			kinds[name] = schemas.Number
+		case "string":
+			kinds[name] = schemas.String
+		case "bool":
+			kinds[name] = schemas.Bool
+		default:
+			return nil, fmt.Errorf("--column %q: kind %q is not number, string or bool", s, kind)
+		}
+	}
+	return kinds, nil
+}
+
+// printProfile prints the reference's identity and one line per feature.
+func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
+	what := "stored"
+	if dryRun {
+		what = "built (dry run, not stored)"
+	}
+	fmt.Fprintf(out, "reference %d of %s version %q %s: %d rows from %s\n\n", p.ID, p.Model, p.ModelVersion, what, p.Rows, p.Source)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEATURE\tKIND\tCOUNT\tMISSING\tMEAN\tSTD\tMIN\tMAX\tBINS / TOP VALUES")
+	for i := range p.Features {
+		f := &p.Features[i]
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t", f.Name, f.Kind, f.Count, missingShare(f))
+		if f.Kind == schemas.Number {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d bins, %s quantiles\n", num(f.Mean), num(f.Std), num(f.Min), num(f.Max),
+				max(len(f.Hist)-2, 0), summaryKind(f))
+			continue
+		}
+		fmt.Fprintf(tw, "\t\t\t\t%s\n", topValues(f, 3))
+	}
+	return tw.Flush()
+}
+
+func missingShare(f *reference.FeatureProfile) string {
+	total := f.Count + f.Missing + f.NaN + f.Inf
+	if total == 0 || f.Missing == 0 {
+		return strconv.FormatUint(f.Missing, 10)
+	}
+	return fmt.Sprintf("%d (%.1f%%)", f.Missing, 100*float64(f.Missing)/float64(total))
+}
+
+func summaryKind(f *reference.FeatureProfile) string {
+	switch {
+	case f.Quantiles == nil:
+		return "no"
+	case f.Exact:
+		return "exact"
+	}
+	return strconv.Itoa(len(f.Quantiles))
+}
+
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'g', 6, 64)
+}
+
+// topValues returns the k most frequent values with their shares.
+func topValues(f *reference.FeatureProfile, k int) string {
+	type vc struct {
+		v string
+		n uint64
+	}
+	var all []vc
+	for v, n := range f.Counts {
+		all = append(all, vc{v, n})
+	}
+	slices.SortFunc(all, func(a, b vc) int {
+		if c := cmp.Compare(b.n, a.n); c != 0 {
+			return c
+		}
+		return strings.Compare(a.v, b.v)
+	})
+	var parts []string
+	for i, e := range all {
+		if i == k {
+			parts = append(parts, fmt.Sprintf("+%d more", len(all)-k))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", strconv.Quote(e.v), 100*float64(e.n)/float64(max(f.Count, 1))))
+	}
+	if f.Other > 0 {
+		parts = append(parts, fmt.Sprintf("other %d", f.Other))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runReferenceList(c *cli.Context) error {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	if err != nil {
+		return err
+	}
+	if err := sink.Start(c.Context); err != nil {
+		return err
+	}
+	refs, err := sink.ListReferences(c.Context)
+	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		fmt.Fprintln(c.App.Writer, "no references; build one with: vigil reference build --model M --version V FILE")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tVERSION\tID\tCREATED\tROWS\tSOURCE\tIN FORCE")
+	for i, r := range refs {
+		// Sorted by model, version and id: the last of each version is in force.
+		latest := i == len(refs)-1 || refs[i+1].Model != r.Model || refs[i+1].ModelVersion != r.ModelVersion
+		mark := ""
+		if latest {
+			mark = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.Model, r.ModelVersion, r.ID, r.CreatedAt.Format(time.RFC3339), r.Rows, r.Source, mark)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,195 @@
+package reference
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+)
+
+// DefaultMaxValues is the default of BuilderOptions.MaxValues: 50 million
+// values, 400 MB.
+const DefaultMaxValues = 50_000_000
+
+// ErrTooLarge is returned by Builder.Add when the reference holds more
+// numeric values than BuilderOptions.MaxValues.
+var ErrTooLarge = errors.New("reference too large")
+
+// BuilderOptions shape a Builder.
+type BuilderOptions struct {
+	// Bins is the number of equal-frequency bins of numeric features
+	// (before equal edges are merged). Default DefaultBins (10).
+	Bins int
+	// MaxValues bounds the finite numeric values the builder holds until
+	// Finish, over all features. Default DefaultMaxValues.
+	MaxValues int
+}
+
+// Builder builds a Profile from Arrow records in the layout of
+// schemas.NewSchema. It is not safe for concurrent use.
+type Builder struct {
+	meta   Meta
+	opts   BuilderOptions
+	state  *stats.WindowState   // moments, missing counts and categories
+	values map[string][]float64 // finite values per numeric feature
+	held   int
+	err    error
+}
+
+// NewBuilder returns a builder of the profile described by meta; meta.Rows
+// is set by Finish.
+func NewBuilder(meta Meta, opts BuilderOptions) (*Builder, error) {
+	if opts.Bins == 0 {
+		opts.Bins = DefaultBins
+	}
+	if opts.Bins < 1 || opts.Bins > MaxBins {
+		return nil, fmt.Errorf("reference bins %d: want 1..%d", opts.Bins, MaxBins)
+	}
+	if opts.MaxValues == 0 {
+		opts.MaxValues = DefaultMaxValues
+	}
+	if meta.Model == "" {
+		return nil, errors.New("reference: model is empty")
+	}
+	return &Builder{
+		meta:   meta,
+		opts:   opts,
+		state:  stats.NewWindowState(stats.Key{Model: meta.Model, ModelVersion: meta.ModelVersion}, 0),
+		values: make(map[string][]float64),
+	}, nil
+}
+
+// Add adds every row of rec. The model columns of rec are not checked: the
+// rows are taken to belong to the builder's model version. Add keeps no
+// reference to rec. After an error the builder is unusable.
+func (b *Builder) Add(rec arrow.Record) error {
+	if b.err != nil {
+		return b.err
+	}
+	n := int(rec.NumRows())
+	if n == 0 {
+		return nil
+	}
+	b.state.AddRange(rec, 0, n)
+	sc := rec.Schema()
+	for i := range sc.NumFields() {
+		col, ok := rec.Column(i).(*array.Float64)
+		if !ok {
+			continue
+		}
+		name, ok := numericFeature(sc.Field(i).Name)
+		if !ok {
+			continue
+		}
+		if fs := b.state.Features[name]; fs == nil || fs.Kind != schemas.Number {
+			continue // no value, or values of another kind (type mismatches)
+		}
+		vs := b.values[name]
+		before := len(vs)
+		for j, v := range col.Float64Values() {
+			if col.IsValid(j) && v-v == 0 {
+				vs = append(vs, v)
+			}
+		}
+		b.values[name] = vs
+		b.held += len(vs) - before
+	}
+	if b.held > b.opts.MaxValues {
+		b.err = fmt.Errorf("%w: %d numeric values held, more than the limit of %d (build from a sample of the data)", ErrTooLarge, b.held, b.opts.MaxValues)
+		return b.err
+	}
+	return nil
+}
+
+// numericFeature returns the feature a float64 column is summarised under,
+// as stats.WindowState.AddRange names it.
+func numericFeature(column string) (string, bool) {
+	switch column {
+	case schemas.ColPredScore:
+		return schemas.PredictionScoreFeature, true
+	case schemas.ColPredValue:
+		return schemas.PredictionValueFeature, true
+	}
+	if f, ok := schemas.FeatureName(column); ok {
+		return f, true
+	}
+	if class, ok := schemas.ProbaClass(column); ok {
+		return stats.ProbaFeaturePrefix + class, true
+	}
+	return "", false
+}
+
+// Finish returns the profile of every row added. The builder must not be
+// used afterwards.
+func (b *Builder) Finish() (*Profile, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	p := profileOf(b.meta, b.state)
+	for i := range p.Features {
+		f := &p.Features[i]
+		vs := b.values[f.Name]
+		if f.Kind != schemas.Number || len(vs) == 0 {
+			continue
+		}
+		if uint64(len(vs)) != f.Count {
+			panic(fmt.Sprintf("BUG: feature %q holds %d values, its moments count %d", f.Name, len(vs), f.Count))
+		}
+		slices.Sort(vs)
+		f.Edges = binEdges(vs, b.opts.Bins)
+		f.Hist = histogram(vs, f.Edges)
+		f.Quantiles, f.Exact = quantileSummary(vs, QuantileSummarySize)
+		delete(b.values, f.Name)
+	}
+	b.values, b.state = nil, nil
+	b.err = errors.New("reference: builder already finished")
+	return p, nil
+}
+
+// profileOf returns the profile of st: moments and categories only.
+func profileOf(meta Meta, st *stats.WindowState) *Profile {
+	meta.Rows = st.Events
+	p := &Profile{Meta: meta, Features: make([]FeatureProfile, 0, len(st.Features))}
+	for name, fs := range st.Features {
+		f := FeatureProfile{
+			Name: name, Kind: fs.Kind, Missing: fs.Missing(), TypeMismatch: fs.TypeMismatch,
+			Mean: math.NaN(), Std: math.NaN(), Min: math.NaN(), Max: math.NaN(),
+		}
+		switch fs.Kind {
+		case schemas.Number:
+			n := &fs.Num
+			f.Count, f.NaN, f.Inf = n.Count, n.NaN, n.Inf
+			if n.Count > 0 {
+				f.Mean, f.Std, f.Min, f.Max = n.Mean(), math.Sqrt(n.VarianceSample()), n.Min, n.Max
+			}
+		case schemas.Bool:
+			// Bools are 0/1 in the window state: the sum counts the true values.
+			n := &fs.Num
+			f.Count = n.Count
+			f.Counts = map[string]uint64{}
+			if trues := uint64(math.Round(n.Sum)); trues > 0 {
+				f.Counts["true"] = trues
+			}
+			if falses := n.Count - uint64(math.Round(n.Sum)); falses > 0 {
+				f.Counts["false"] = falses
+			}
+		case schemas.String:
+			c := &fs.Cat
+			f.Count, f.Other = c.Count, c.Other
+			f.Counts = make(map[string]uint64, len(c.Counts))
+			for v, k := range c.Counts {
+				f.Counts[v] = k
+			}
+		}
+		p.Features = append(p.Features, f)
+	}
+	slices.SortFunc(p.Features, func(a, b FeatureProfile) int { return strings.Compare(a.Name, b.Name) })
+	return p
+}

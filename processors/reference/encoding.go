@@ -1,0 +1,372 @@
+package reference
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+)
+
+// The binary form of a Profile (the profile column of vigil_references).
+// Integers are uvarints unless said otherwise, floats are 8 bytes
+// (IEEE 754 bits, little endian), strings are a uvarint length and bytes.
+//
+//	4 bytes  "VREF"
+//	byte     version (1)
+//	string   model, model version
+//	uvarint  id
+//	varint   created at, Unix microseconds
+//	string   source
+//	uvarint  rows
+//	uvarint  number of features, then per feature, sorted by name:
+//	  string   name
+//	  byte     kind
+//	  uvarint  count, missing, type mismatches
+//	  if kind is number:
+//	    uvarint  nan, inf
+//	    float    mean, std, min, max
+//	    uvarint  number of edges n, then n floats, then n+1 (0 when n = 0) uvarint bin counts
+//	    byte     1 if exact
+//	    uvarint  number of quantiles m, then m floats
+//	  if kind is string or bool:
+//	    uvarint  other
+//	    uvarint  number of values, then per value, sorted: string, uvarint count
+//
+// Decoding checks the invariants a profile holds (sorted unique names,
+// increasing edges, bin counts adding up to count, sorted finite quantiles,
+// at most stats.MaxCategories values), so a decoded profile is safe to use.
+const (
+	encodingMagic   = "VREF"
+	encodingVersion = 1
+)
+
+// ErrCorrupt is returned by UnmarshalBinary for data that is not an encoded
+// profile of a version this package reads.
+var ErrCorrupt = errors.New("corrupt reference profile")
+
+// MarshalBinary encodes p (see AppendBinary).
+func (p *Profile) MarshalBinary() ([]byte, error) { return p.AppendBinary(nil) }
+
+// AppendBinary appends the binary form of p to dst. It fails for a profile
+// that breaks the invariants UnmarshalBinary checks.
+func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
+	if err := p.check(); err != nil {
+		return dst, fmt.Errorf("encode reference profile %s/%s: %w", p.Model, p.ModelVersion, err)
+	}
+	dst = append(dst, encodingMagic...)
+	dst = append(dst, encodingVersion)
+	dst = appendString(dst, p.Model)
+	dst = appendString(dst, p.ModelVersion)
+	dst = binary.AppendUvarint(dst, p.ID)
+	dst = binary.AppendVarint(dst, p.CreatedAt.UnixMicro())
+	dst = appendString(dst, p.Source)
+	dst = binary.AppendUvarint(dst, p.Rows)
+	dst = binary.AppendUvarint(dst, uint64(len(p.Features)))
+	for i := range p.Features {
+		f := &p.Features[i]
+		dst = appendString(dst, f.Name)
+		dst = append(dst, byte(f.Kind))
+		dst = appendUvarints(dst, f.Count, f.Missing, f.TypeMismatch)
+		switch f.Kind {
+		case schemas.Number:
+			dst = appendUvarints(dst, f.NaN, f.Inf)
+			dst = appendFloats(dst, f.Mean, f.Std, f.Min, f.Max)
+			dst = binary.AppendUvarint(dst, uint64(len(f.Edges)))
+			dst = appendFloats(dst, f.Edges...)
+			dst = appendUvarints(dst, f.Hist...)
+			if f.Exact {
+				dst = append(dst, 1)
+			} else {
+				dst = append(dst, 0)
+			}
+			dst = binary.AppendUvarint(dst, uint64(len(f.Quantiles)))
+			dst = appendFloats(dst, f.Quantiles...)
+		case schemas.String, schemas.Bool:
+			dst = binary.AppendUvarint(dst, f.Other)
+			dst = binary.AppendUvarint(dst, uint64(len(f.Counts)))
+			keys := make([]string, 0, len(f.Counts))
+			for k := range f.Counts {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				dst = appendString(dst, k)
+				dst = binary.AppendUvarint(dst, f.Counts[k])
+			}
+		}
+	}
+	return dst, nil
+}
+
+// UnmarshalBinary decodes data (from MarshalBinary) into p. Every error
+// wraps ErrCorrupt.
+func (p *Profile) UnmarshalBinary(data []byte) (err error) {
+	d := decoder{data: data}
+	defer func() {
+		if r := recover(); r != nil {
+			de, ok := r.(decodeError)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%w: %s", ErrCorrupt, string(de))
+		}
+	}()
+	if len(data) < len(encodingMagic)+1 || string(data[:len(encodingMagic)]) != encodingMagic {
+		d.fail("not a reference profile (no %q header)", encodingMagic)
+	}
+	d.pos = len(encodingMagic)
+	if v := d.byte(); v != encodingVersion {
+		d.fail("version %d, this build reads version %d (upgrade vigil)", v, encodingVersion)
+	}
+	var q Profile
+	q.Model, q.ModelVersion = d.string(), d.string()
+	q.ID = d.uvarint()
+	q.CreatedAt = time.UnixMicro(d.varint()).UTC()
+	q.Source = d.string()
+	q.Rows = d.uvarint()
+	nf := d.count(3) // name length, kind, counts: at least 3 bytes each
+	q.Features = make([]FeatureProfile, nf)
+	for i := range q.Features {
+		f := &q.Features[i]
+		f.Name = d.string()
+		f.Kind = schemas.Kind(d.byte())
+		f.Count, f.Missing, f.TypeMismatch = d.uvarint(), d.uvarint(), d.uvarint()
+		f.Mean, f.Std, f.Min, f.Max = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		switch f.Kind {
+		case schemas.Null:
+		case schemas.Number:
+			f.NaN, f.Inf = d.uvarint(), d.uvarint()
+			f.Mean, f.Std, f.Min, f.Max = d.float(), d.float(), d.float(), d.float()
+			if n := d.count(8); n > 0 {
+				f.Edges = make([]float64, n)
+				for j := range f.Edges {
+					f.Edges[j] = d.float()
+				}
+				f.Hist = make([]uint64, n+1)
+				for j := range f.Hist {
+					f.Hist[j] = d.uvarint()
+				}
+			}
+			switch d.byte() {
+			case 0:
+			case 1:
+				f.Exact = true
+			default:
+				d.fail("feature %q: bad exact flag", f.Name)
+			}
+			if m := d.count(8); m > 0 {
+				f.Quantiles = make([]float64, m)
+				for j := range f.Quantiles {
+					f.Quantiles[j] = d.float()
+				}
+			}
+		case schemas.String, schemas.Bool:
+			f.Other = d.uvarint()
+			nc := d.count(2)
+			f.Counts = make(map[string]uint64, nc)
+			for range nc {
+				k := d.string()
+				if _, dup := f.Counts[k]; dup {
+					d.fail("feature %q: value %q twice", f.Name, k)
+				}
+				f.Counts[k] = d.uvarint()
+			}
+		default:
+			d.fail("feature %q: unknown kind %d", f.Name, f.Kind)
+		}
+	}
+	if d.pos != len(d.data) {
+		d.fail("%d bytes of trailing data", len(d.data)-d.pos)
+	}
+	if err := q.check(); err != nil {
+		d.fail("%v", err)
+	}
+	*p = q
+	return nil
+}
+
+// check reports the first broken invariant of p.
+func (p *Profile) check() error {
+	for i := range p.Features {
+		f := &p.Features[i]
+		if f.Name == "" {
+			return fmt.Errorf("feature %d has no name", i)
+		}
+		if i > 0 && strings.Compare(p.Features[i-1].Name, f.Name) >= 0 {
+			return fmt.Errorf("features %q and %q not sorted by name or repeated", p.Features[i-1].Name, f.Name)
+		}
+		if err := f.check(); err != nil {
+			return fmt.Errorf("feature %q: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+func (f *FeatureProfile) check() error {
+	switch f.Kind {
+	case schemas.Null:
+		if f.Count != 0 || len(f.Counts) > 0 {
+			return fmt.Errorf("kind null with %d values", f.Count)
+		}
+	case schemas.Number:
+		if err := f.checkNumeric(); err != nil {
+			return err
+		}
+	case schemas.String, schemas.Bool:
+		if len(f.Counts) > stats.MaxCategories {
+			return fmt.Errorf("%d distinct values, more than %d", len(f.Counts), stats.MaxCategories)
+		}
+		sum := f.Other
+		for _, n := range f.Counts {
+			sum += n
+		}
+		if sum != f.Count {
+			return fmt.Errorf("value counts add up to %d, count is %d", sum, f.Count)
+		}
+	default:
+		return fmt.Errorf("unknown kind %d", f.Kind)
+	}
+	if f.Kind != schemas.Number && (len(f.Edges) > 0 || len(f.Quantiles) > 0) {
+		return fmt.Errorf("kind %s with bins or quantiles", f.Kind)
+	}
+	return nil
+}
+
+func (f *FeatureProfile) checkNumeric() error {
+	if len(f.Counts) > 0 {
+		return errors.New("numeric feature with value counts")
+	}
+	if len(f.Edges) > 0 {
+		if len(f.Hist) != len(f.Edges)+1 {
+			return fmt.Errorf("%d edges and %d bin counts, want %d", len(f.Edges), len(f.Hist), len(f.Edges)+1)
+		}
+		if len(f.Edges) < 2 {
+			return errors.New("fewer than 2 edges")
+		}
+		for j, e := range f.Edges {
+			if e-e != 0 {
+				return fmt.Errorf("edge %d is %v", j, e)
+			}
+			// Strictly increasing, except the [v, v] of a constant feature.
+			if j > 0 && e <= f.Edges[j-1] && !(len(f.Edges) == 2 && e == f.Edges[0]) {
+				return fmt.Errorf("edges not increasing at %d", j)
+			}
+		}
+		var sum uint64
+		for _, n := range f.Hist {
+			sum += n
+		}
+		if sum != f.Count {
+			return fmt.Errorf("bin counts add up to %d, count is %d", sum, f.Count)
+		}
+	} else if len(f.Hist) > 0 {
+		return errors.New("bin counts without edges")
+	}
+	for j, q := range f.Quantiles {
+		if q-q != 0 || (j > 0 && q < f.Quantiles[j-1]) {
+			return fmt.Errorf("quantiles not sorted and finite at %d", j)
+		}
+	}
+	if f.Exact && uint64(len(f.Quantiles)) != f.Count {
+		return fmt.Errorf("exact quantile summary of %d values, count is %d", len(f.Quantiles), f.Count)
+	}
+	if uint64(len(f.Quantiles)) > f.Count {
+		return fmt.Errorf("%d quantiles of %d values", len(f.Quantiles), f.Count)
+	}
+	return nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendUvarints(dst []byte, vs ...uint64) []byte {
+	for _, v := range vs {
+		dst = binary.AppendUvarint(dst, v)
+	}
+	return dst
+}
+
+func appendFloats(dst []byte, vs ...float64) []byte {
+	for _, v := range vs {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+	}
+	return dst
+}
+
+// decoder reads the binary form; a failure panics with a decodeError that
+// UnmarshalBinary recovers.
+type decoder struct {
+	data []byte
+	pos  int
+}
+
+type decodeError string
+
+func (d *decoder) fail(format string, args ...any) {
+	panic(decodeError(fmt.Sprintf(format, args...) + fmt.Sprintf(" (at byte %d)", d.pos)))
+}
+
+func (d *decoder) byte() byte {
+	if d.pos >= len(d.data) {
+		d.fail("truncated")
+	}
+	b := d.data[d.pos]
+	d.pos++
+	return b
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.data[d.pos:])
+	if n <= 0 {
+		d.fail("bad uvarint")
+	}
+	d.pos += n
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.data[d.pos:])
+	if n <= 0 {
+		d.fail("bad varint")
+	}
+	d.pos += n
+	return v
+}
+
+func (d *decoder) float() float64 {
+	if len(d.data)-d.pos < 8 {
+		d.fail("truncated")
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.data[d.pos:]))
+	d.pos += 8
+	return v
+}
+
+// count reads a number of items of at least minBytes each and checks that
+// the rest of the data can hold them, so that corrupt input cannot make the
+// decoder allocate more than a small multiple of its size.
+func (d *decoder) count(minBytes int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.data)-d.pos)/uint64(minBytes) {
+		d.fail("%d items do not fit in %d bytes", n, len(d.data)-d.pos)
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.data)-d.pos) {
+		d.fail("string of %d bytes in %d", n, len(d.data)-d.pos)
+	}
+	s := string(d.data[d.pos : d.pos+int(n)])
+	d.pos += int(n)
+	return s
+}
