@@ -43,7 +43,7 @@ ORDER BY next_offset DESC, written_at DESC LIMIT 1`, db, ddl.TableCheckpoints), 
 	// The inner query filters on key columns only, which every version of a
 	// row shares, so it is right before or after FINAL; the outer one filters
 	// the newest versions.
-	const cols = "model, model_version, window_start, window_end, events, late_events, latency_sketch, feature_states, is_final, last_offset"
+	const cols = windowStateColumns
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM (
   SELECT %s FROM %s.%s FINAL WHERE topic = ? AND kafka_partition = ?
 ) WHERE is_final = 0 OR last_offset >= ?
@@ -54,28 +54,12 @@ ORDER BY model, model_version, window_start`, cols, cols, db, ddl.TableModelWind
 	defer rows.Close()
 	var torn []*stats.WindowState
 	for rows.Next() {
-		var (
-			model, version, sketch, features string
-			start, end                       time.Time
-			events, late                     uint64
-			final                            uint8
-			last                             int64
-		)
-		if err := rows.Scan(&model, &version, &start, &end, &events, &late, &sketch, &features, &final, &last); err != nil {
+		st, err := scanWindowState(rows)
+		if err != nil {
 			return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 		}
-		st := stats.NewWindowState(stats.Key{Model: model, ModelVersion: version, WindowStart: start.UnixMilli()}, end.UnixMilli())
-		st.Events, st.Late, st.Final, st.LastOffset, st.Dirty = events, late, final == 1, last, false
-		if err := st.Latency.UnmarshalBinary([]byte(sketch)); err != nil {
-			return 0, 0, false, nil, fmt.Errorf("restore %s: window %s: %w: latency sketch: %v", src, keyString(st.Key), ErrBadInput, err)
-		}
-		fs, err := decodeFeatureStates([]byte(features))
-		if err != nil {
-			return 0, 0, false, nil, fmt.Errorf("restore %s: window %s: %w: %v", src, keyString(st.Key), ErrBadInput, err)
-		}
-		st.Features = fs
 		states = append(states, st)
-		if last >= nextOffset {
+		if st.LastOffset >= nextOffset {
 			torn = append(torn, st)
 		}
 	}
