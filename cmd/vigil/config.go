@@ -38,6 +38,7 @@ type Config struct {
 	} `yaml:"clickhouse"`
 	Window             windowConfig  `yaml:"window"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	ValueSketches      bool          `yaml:"value_sketches"`
 	Log                struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // auto, json, console
@@ -58,6 +59,7 @@ func defaultConfig() Config {
 	c.Window.Size = time.Minute
 	c.Window.AllowedLateness = 30 * time.Second
 	c.CheckpointInterval = pipeline.DefaultCheckpointInterval
+	c.ValueSketches = true
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
@@ -139,6 +141,7 @@ func (c *Config) pipelineConfig() pipeline.Config {
 		DeadLetterTopic:    c.Kafka.DeadLetterTopic,
 		Window:             c.Window.toWindow(),
 		CheckpointInterval: c.CheckpointInterval,
+		NoValueSketches:    !c.ValueSketches,
 	}
 }
 
@@ -161,6 +164,7 @@ func configFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "window", EnvVars: []string{"VIGIL_WINDOW"}, Value: d.Window.Size, Usage: "tumbling window size"},
 		&cli.DurationFlag{Name: "allowed-lateness", EnvVars: []string{"VIGIL_ALLOWED_LATENESS"}, Value: d.Window.AllowedLateness, Usage: "how long after a window's end its events are still counted"},
 		&cli.DurationFlag{Name: "checkpoint-interval", EnvVars: []string{"VIGIL_CHECKPOINT_INTERVAL"}, Value: d.CheckpointInterval, Usage: "how often window states are written to ClickHouse"},
+		&cli.BoolFlag{Name: "value-sketches", EnvVars: []string{"VIGIL_VALUE_SKETCHES"}, Value: d.ValueSketches, Usage: "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"VIGIL_LOG_FORMAT"}, Value: d.Log.Format, Usage: "auto (console on a terminal, else JSON), json, console"},
 	}
@@ -194,6 +198,7 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	set("window", func() { cfg.Window.Size = c.Duration("window") })
 	set("allowed-lateness", func() { cfg.Window.AllowedLateness = c.Duration("allowed-lateness") })
 	set("checkpoint-interval", func() { cfg.CheckpointInterval = c.Duration("checkpoint-interval") })
+	set("value-sketches", func() { cfg.ValueSketches = c.Bool("value-sketches") })
 	set("log-level", func() { cfg.Log.Level = c.String("log-level") })
 	set("log-format", func() { cfg.Log.Format = c.String("log-format") })
 	return cfg, cfg.Validate()

@@ -15,8 +15,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
 	"github.com/vigil-ml/vigil/ingest"
+	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -89,6 +93,19 @@ func runDemo(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	// Each run has a topic and a consumer group of its own (unless --topic
+	// or --group name one), so that a second run's simulated event times do
+	// not meet the first run's watermark, and nothing a run leaves behind (an
+	// interrupted run's backlog) holds up the next.
+	run := time.Now().UTC().Format("20060102T150405")
+	if !c.IsSet("topic") {
+		cfg.Kafka.Topic = "vigil.demo." + run
+	}
+	if !c.IsSet("group") {
+		cfg.Kafka.Group = "vigil-demo-" + run
+	}
+	defer deleteDemoTopics(cfg, c.IsSet("topic"), log)
+
 	s, err := startStack(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -104,7 +121,18 @@ func runDemo(c *cli.Context) error {
 	size := cfg.Window.Size
 	// Simulated event time: the last `windows` whole windows before now.
 	start := time.Now().UTC().Truncate(size).Add(-time.Duration(windows) * size)
-	model := &demoModel{rng: rand.New(rand.NewPCG(1, 2)), version: "demo-" + time.Now().UTC().Format("20060102T150405")}
+	model := &demoModel{rng: rand.New(rand.NewPCG(1, 2)), version: "demo-" + run}
+
+	// The model's training data, as its team would have it: 5000 events of
+	// the unshifted distribution, profiled into the reference drift is
+	// measured against.
+	ref, err := demoReference(model, start)
+	if err != nil {
+		return err
+	}
+	if err := s.sink.WriteReference(ctx, ref); err != nil {
+		return err
+	}
 
 	prod, err := ingest.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.Topic, ingest.WithLogger(log), ingest.WithFullPolicy(ingest.BlockWhenFull), ingest.WithBlockTimeout(time.Second))
 	if err != nil {
@@ -138,8 +166,13 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 
-	want := uint64(total + stragglers)
-	if err := waitFor(ctx, func() bool { return s.proc.Counters.Events.Load() >= want && s.proc.Counters.Malformed.Load() >= 1 }); err != nil {
+	// Wait until ClickHouse holds checkpoints up to the end of the topic:
+	// everything sent (and any backlog left by an earlier run) is processed.
+	end, err := topicEnd(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic)
+	if err != nil {
+		return err
+	}
+	if err := waitFor(ctx, func() bool { return checkpointed(ctx, s.sink, cfg) >= end }); err != nil {
 		return fmt.Errorf("wait for the processor: %w", err)
 	}
 	stopped = true
@@ -154,7 +187,68 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	return printDemoTable(ctx, c.App.Writer, sink, cfg, model.version)
+	if err := printDemoTable(ctx, c.App.Writer, sink, cfg, model.version); err != nil {
+		return err
+	}
+	buckets, err := driftBuckets(ctx, sink, "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
+	if err != nil {
+		return err
+	}
+	printDemoDrift(c.App.Writer, buckets)
+	return nil
+}
+
+// demoReference profiles 5000 unshifted events, from before the demo's
+// windows, as a reference built from a training file would be.
+func demoReference(m *demoModel, before time.Time) (*reference.Profile, error) {
+	train := &demoModel{rng: rand.New(rand.NewPCG(3, 4)), version: m.version}
+	b := wire.NewBatchBuilder(memory.DefaultAllocator)
+	for i := 0; i < 5000; i++ {
+		e := train.event(i, before.Add(-time.Hour), false)
+		if err := b.Append(&e); err != nil {
+			return nil, fmt.Errorf("build demo reference: %w", err)
+		}
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	rb, err := reference.NewBuilder(reference.Meta{
+		Model: "fraud-demo", ModelVersion: m.version, ID: reference.NewID(time.Now()),
+		CreatedAt: time.Now().UTC(), Source: "demo training sample",
+	}, reference.BuilderOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := rb.Add(rec); err != nil {
+		return nil, err
+	}
+	return rb.Finish()
+}
+
+// printDemoDrift prints, per window, the drift verdict of each feature and
+// of the prediction score against the reference.
+func printDemoDrift(out io.Writer, buckets []bucketDrift) {
+	features := []string{"amount", "account_age_days", "country", "is_new_customer", "__prediction_score"}
+	fmt.Fprintf(out, "\nDrift against the reference (Evidently's default method per feature; p-values and distances from the stored window states):\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "window_start\t")
+	for _, f := range features {
+		fmt.Fprintf(tw, "%s\t", f)
+	}
+	fmt.Fprintln(tw, "drift_share\tdataset\t")
+	for _, b := range buckets {
+		fmt.Fprintf(tw, "%s\t", b.Start.Format("2006-01-02 15:04:05"))
+		for _, name := range features {
+			cell := "-"
+			for _, d := range b.Drift.Features {
+				if d.Feature == name {
+					cell = fmt.Sprintf("%s %s %s", d.Method, num(d.Score), yes(d.Drifted))
+				}
+			}
+			fmt.Fprintf(tw, "%s\t", cell)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", num(b.Drift.Share), yes(b.Drift.Drifted))
+	}
+	tw.Flush()
 }
 
 func sendMalformed(ctx context.Context, cfg Config) error {
@@ -165,6 +259,58 @@ func sendMalformed(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("send malformed demo message: %w", err)
 	}
 	return nil
+}
+
+// deleteDemoTopics deletes the run's topics, unless the user named them.
+func deleteDemoTopics(cfg Config, named bool, log zerolog.Logger) {
+	if named {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
+	topics := []string{cfg.Kafka.Topic, cfg.pipelineConfig().WithDefaults().DeadLetterTopic}
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics}); err != nil {
+		log.Warn().Err(err).Strs("topics", topics).Msg("delete demo topics")
+	}
+}
+
+// topicEnd returns the sum over partitions of the topic's end offsets.
+func topicEnd(ctx context.Context, brokers []string, topic string) (int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 {
+		return 0, fmt.Errorf("read partitions of %s: %w", topic, err)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, fmt.Errorf("read end offsets of %s: %w", topic, err)
+	}
+	var sum int64
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return 0, fmt.Errorf("read end offset of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		sum += po.LastOffset
+	}
+	return sum, nil
+}
+
+// checkpointed returns the sum over partitions of the processor group's
+// checkpointed next offsets in ClickHouse (-1 when it cannot tell).
+func checkpointed(ctx context.Context, sink *clickhouse.Sink, cfg Config) int64 {
+	var n int64
+	row := sink.Conn().QueryRow(ctx, fmt.Sprintf(
+		"SELECT toInt64(sum(next_offset)) FROM %s.vigil_checkpoints FINAL WHERE consumer_group = ? AND topic = ?", cfg.ClickHouse.Database),
+		cfg.pipelineConfig().WithDefaults().Group, cfg.Kafka.Topic)
+	if err := row.Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }
 
 func waitFor(ctx context.Context, cond func() bool) error {
@@ -237,7 +383,7 @@ func printDemoTable(ctx context.Context, out io.Writer, sink *clickhouse.Sink, c
 	if err := row.Scan(&late); err != nil {
 		return fmt.Errorf("count late events: %w", err)
 	}
-	fmt.Fprintf(out, "\n%d windows; %d late events recorded in %s.vigil_late_events; malformed messages go to %s.\n",
+	fmt.Fprintf(out, "\n%d windows; %d late events recorded in %s.vigil_late_events; 1 malformed message sent to the dead-letter topic %s.\n",
 		n, late, cfg.ClickHouse.Database, cfg.pipelineConfig().WithDefaults().DeadLetterTopic)
 	return nil
 }

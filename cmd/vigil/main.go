@@ -54,6 +54,7 @@ func newApp() *cli.App {
 				Action: runDemo,
 			},
 			referenceCommand(),
+			queryCommand(),
 			{
 				Name:  "config",
 				Usage: "configuration tools",

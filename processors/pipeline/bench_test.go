@@ -72,7 +72,8 @@ func BenchmarkProcessArrow(b *testing.B) {
 		msgs = append(msgs, &kafka.Message{Offset: int64(len(msgs)), Value: data,
 			Headers: []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingArrow)}}})
 	}
-	benchProcess(b, msgs, 1000)
+	b.Run("value_sketches=on", func(b *testing.B) { benchProcess(b, msgs, 1000, false) })
+	b.Run("value_sketches=off", func(b *testing.B) { benchProcess(b, msgs, 1000, true) })
 }
 
 // BenchmarkProcessJSON measures the same from one JSON event per message.
@@ -87,11 +88,12 @@ func benchProcessJSON(b *testing.B, events []schemas.Event) {
 	for i := range events {
 		msgs[i] = &kafka.Message{Offset: int64(i), Value: wire.AppendJSON(nil, &events[i])}
 	}
-	benchProcess(b, msgs, 1)
+	benchProcess(b, msgs, 1, false)
 }
 
-func benchProcess(b *testing.B, msgs []*kafka.Message, eventsPerMsg int) {
+func benchProcess(b *testing.B, msgs []*kafka.Message, eventsPerMsg int, noValues bool) {
 	p := testPartition(b)
+	p.cfg.NoValueSketches = noValues
 	b.ReportAllocs()
 	b.ResetTimer()
 	var bytes int64

@@ -101,6 +101,7 @@ func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.Windo
 	p.wm = window.NewWatermark(p.cfg.Window, watermarkMs)
 	p.nextOffset, p.lastCheckpoint = nextOffset, nextOffset
 	for _, s := range states {
+		s.NoValues = p.cfg.NoValueSketches
 		p.states[s.Key] = s
 	}
 	p.cacheOK = false
@@ -320,6 +321,7 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 	if st == nil {
 		k = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
 		st = stats.NewWindowState(k, p.cfg.Window.End(k.WindowStart))
+		st.NoValues = p.cfg.NoValueSketches
 		p.states[k] = st
 		p.cacheOK = false
 	}

@@ -173,7 +173,15 @@ func (w *WindowState) addColumn(fs *FeatureState, col arrow.Array, lo, hi int) {
 	}
 	switch kind {
 	case schemas.Number:
-		fs.Num.AddArray(col.(*array.Float64), lo, hi)
+		a := col.(*array.Float64)
+		fs.Num.AddArray(a, lo, hi)
+		switch {
+		case w.NoValues:
+		case nulls == 0:
+			fs.Values.AddFloat64s(a.Float64Values()[lo:hi])
+		default:
+			fs.Values.addValid(a.Float64Values()[lo:hi], a.NullBitmapBytes(), a.Data().Offset()+lo)
+		}
 	case schemas.Bool:
 		fs.Num.addBools(col.(*array.Boolean), lo, hi)
 	case schemas.String:
@@ -343,6 +351,7 @@ func (f *FeatureState) Merge(o *FeatureState) {
 		f.Cat.Merge(&o.Cat)
 	default:
 		f.Num.Merge(o.Num)
+		f.Values.Merge(&o.Values)
 	}
 }
 
@@ -350,5 +359,16 @@ func (f *FeatureState) Merge(o *FeatureState) {
 func (f *FeatureState) Clone() *FeatureState {
 	c := *f
 	c.Cat = f.Cat.clone()
+	c.Values = f.Values.Clone()
 	return &c
+}
+
+// ValuesComplete reports whether Values summarises every finite value of a
+// Number feature: Values.Count() == Num.Count. It is false for a state
+// decoded from an encoding older than the value sketch (its Values is empty)
+// and for any merge that includes one, since the counts then stay apart; a
+// drift test on the value distribution must not use Values then. A feature
+// without finite values is complete (both counts are 0).
+func (f *FeatureState) ValuesComplete() bool {
+	return f.Kind == schemas.Number && f.Values.Count() == f.Num.Count
 }

@@ -16,7 +16,7 @@ import (
 // (see DESIGN.md, delivery guarantee). vigil_feature_windows holds the same
 // numbers as columns for queries.
 //
-//	byte    version (1)
+//	byte    version (2; version 1 is still read)
 //	uvarint number of features, then per feature, sorted by name:
 //	  string  name (uvarint length + bytes)
 //	  byte    kind
@@ -26,7 +26,17 @@ import (
 //	  uvarint cat count, missing, other
 //	  byte    1 if the category map is non-nil
 //	  uvarint number of categories, then per category, sorted: string, uvarint count
-const featureStatesVersion = 1
+//	  uvarint length of the value sketch, then (when > 0) its encoding
+//	          (stats.ValueSketch.AppendBinary)   -- since version 2
+//
+// Version 1 has no value sketch: its states decode with an empty Values, so
+// FeatureState.ValuesComplete is false for them (Values.Count() differs from
+// Num.Count) and for every merge that includes them. An empty sketch is
+// written as length 0.
+const (
+	featureStatesVersion   = 2
+	featureStatesVersionV1 = 1
+)
 
 var errCorruptFeatures = errors.New("corrupt feature_states")
 
@@ -59,17 +69,35 @@ func appendFeatureStates(dst []byte, fs map[string]*stats.FeatureState) []byte {
 			dst = appendString(dst, k)
 			dst = binary.AppendUvarint(dst, c.Counts[k])
 		}
+		dst = appendValueSketch(dst, &f.Values)
 	}
 	return dst
 }
 
+// appendValueSketch appends s with a uvarint length prefix (0 when empty)
+// and no copy: the length is patched in after the encoding.
+func appendValueSketch(dst []byte, s *stats.ValueSketch) []byte {
+	if s.Count() == 0 {
+		return append(dst, 0)
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, binary.MaxVarintLen64)...)
+	dst, _ = s.AppendBinary(dst) // never fails
+	n := len(dst) - start - binary.MaxVarintLen64
+	var lenBuf [binary.MaxVarintLen64]byte
+	w := binary.PutUvarint(lenBuf[:], uint64(n))
+	copy(dst[start:], lenBuf[:w])
+	return append(dst[:start+w], dst[start+binary.MaxVarintLen64:]...)
+}
+
 func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != featureStatesVersion {
+	version := d.byte()
+	if version != featureStatesVersion && version != featureStatesVersionV1 {
 		if d.err != nil {
 			return nil, d.err
 		}
-		return nil, fmt.Errorf("%w: version %d, want %d (written by a newer Vigil?)", errCorruptFeatures, v, featureStatesVersion)
+		return nil, fmt.Errorf("%w: version %d, want %d or %d (written by a newer Vigil?)", errCorruptFeatures, version, featureStatesVersionV1, featureStatesVersion)
 	}
 	n := d.count()
 	fs := make(map[string]*stats.FeatureState, n)
@@ -87,6 +115,13 @@ func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
 		for j := 0; j < m && d.err == nil; j++ {
 			k := d.string()
 			f.Cat.Counts[k] = d.uvarint()
+		}
+		if version >= 2 {
+			if sk := d.bytes(); len(sk) > 0 && d.err == nil {
+				if err := f.Values.UnmarshalBinary(sk); err != nil {
+					d.err = fmt.Errorf("%w: feature %q: %v", errCorruptFeatures, name, err)
+				}
+			}
 		}
 		fs[name] = f
 	}
@@ -168,12 +203,15 @@ func (d *decoder) float() float64 {
 	return v
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// bytes reads a length-prefixed byte string; the result aliases the input.
+func (d *decoder) bytes() []byte {
 	n := d.count()
 	if d.err != nil {
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	s := d.b[:n:n]
 	d.b = d.b[n:]
 	return s
 }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+func queryCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "query",
+		Usage: "compute statistics from the stored window states",
+		Subcommands: []*cli.Command{{
+			Name:  "drift",
+			Usage: "drift of each feature against the model version's reference, per window (or coarser buckets)",
+			Flags: append(configFlags(),
+				&cli.StringFlag{Name: "model", Required: true, Usage: "model name"},
+				&cli.StringFlag{Name: "model-version", Usage: "model version (default: every version, each against its own reference)"},
+				&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "first window start (RFC 3339; default 24h before --to)"},
+				&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
+				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
+				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
+			),
+			Action: runQueryDrift,
+		}},
+	}
+}
+
+func runQueryDrift(c *cli.Context) error {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	to := time.Now().UTC()
+	if t := c.Timestamp("to"); t != nil {
+		to = *t
+	}
+	from := to.Add(-24 * time.Hour)
+	if t := c.Timestamp("from"); t != nil {
+		from = *t
+	}
+	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	if err != nil {
+		return err
+	}
+	if err := sink.Start(c.Context); err != nil {
+		return err
+	}
+	defer sink.Shutdown(context.Background())
+	buckets, err := driftBuckets(c.Context, sink, c.String("model"), c.String("model-version"), from, to, c.Duration("every"))
+	if err != nil {
+		return err
+	}
+	printDrift(c.App.Writer, buckets, c.StringSlice("feature"))
+	return nil
+}
+
+// bucketDrift is the drift of the merged windows of one bucket and model version.
+type bucketDrift struct {
+	Start   time.Time
+	Version string
+	Events  uint64
+	RefID   uint64
+	Drift   drift.WindowDrift
+}
+
+// errNoReference says what to do when a model version has no reference.
+var errNoReference = errors.New("no reference profile (build one with `vigil reference build`)")
+
+// driftBuckets merges the stored window states of a model in [from, to)
+// over partitions and into buckets of size every (0: each window), and
+// evaluates each bucket against its model version's newest reference.
+func driftBuckets(ctx context.Context, sink *clickhouse.Sink, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
+	refs, err := sink.LatestReferences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	states, err := sink.WindowStates(ctx, model, version, from, to)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		start   int64
+		version string
+	}
+	merged := map[key]*stats.WindowState{}
+	var order []key
+	for _, st := range states {
+		start := st.WindowStart
+		if every > 0 {
+			start -= mod(start, every.Milliseconds())
+		}
+		k := key{start, st.ModelVersion}
+		m := merged[k]
+		if m == nil {
+			// Re-key a copy so that windows of one bucket merge.
+			m = stats.NewWindowState(stats.Key{Model: st.Model, ModelVersion: st.ModelVersion, WindowStart: start}, st.WindowEnd)
+			merged[k], order = m, append(order, k)
+		}
+		st.Key, st.WindowEnd = m.Key, m.WindowEnd
+		m.Merge(st)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].start != order[j].start {
+			return order[i].start < order[j].start
+		}
+		return order[i].version < order[j].version
+	})
+	var out []bucketDrift
+	for _, k := range order {
+		ref := refs[[2]string{model, k.version}]
+		if ref == nil {
+			return nil, fmt.Errorf("model %s version %q: %w", model, k.version, errNoReference)
+		}
+		m := merged[k]
+		out = append(out, bucketDrift{
+			Start: time.UnixMilli(k.start).UTC(), Version: k.version, Events: m.Events, RefID: ref.ID,
+			Drift: drift.EvaluateWindow(ref, m),
+		})
+	}
+	return out, nil
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
+
+func printDrift(out io.Writer, buckets []bucketDrift, only []string) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "window_start\tversion\tfeature\tmethod\tscore\tthreshold\tdrift\tpsi\tjs\tks_p\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
+	for _, b := range buckets {
+		for _, d := range b.Drift.Features {
+			if len(only) > 0 && !contains(only, d.Feature) {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				b.Start.Format("2006-01-02 15:04:05"), b.Version, d.Feature, d.Method, num(d.Score), num(d.Threshold), yes(d.Drifted),
+				num(d.PSI), num(d.JensenShannon), num(d.KSPValue), num(d.WassersteinNorm), num(d.MissingRate), num(d.OutOfRangeRate), num(d.NewCategoryRate))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t(dataset)\tshare\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n",
+			b.Start.Format("2006-01-02 15:04:05"), b.Version, num(b.Drift.Share), num(drift.EvidentlyDriftShare), yes(b.Drift.Drifted))
+	}
+	tw.Flush()
+}
+
+func contains(xs []string, x string) bool {
+	for _, s := range xs {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+func yes(b bool) string {
+	if b {
+		return "DRIFT"
+	}
+	return "ok"
+}

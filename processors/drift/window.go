@@ -1,0 +1,327 @@
+package drift
+
+import (
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+)
+
+// FeatureDrift is the drift of one feature of one window (or of any merge of
+// window states) against a reference profile.
+//
+// Numeric features: PSI, KL, Jensen-Shannon and Hellinger compare the
+// reference histogram on its quantile bins (reference.FeatureProfile: Edges,
+// Hist, with underflow and overflow bins) with the window's values on the
+// same bins; KS and Wasserstein compare the reference's quantile summary
+// with the window's value summary. When both summaries hold every value
+// (Approx false) KS and Wasserstein are exactly scipy's ks_2samp and
+// wasserstein_distance; otherwise the KS statistic is within
+// 1/reference.QuantileSummarySize plus the window sketch's rank error
+// (stats.ValueSketch.RankErrorBound) of the exact one, and its p-value is
+// the asymptotic one for the true sample sizes.
+//
+// String and bool features: the same distances and chi-square compare the
+// category frequencies over the union of categories.
+type FeatureDrift struct {
+	Feature   string
+	Kind      schemas.Kind
+	Method    Method  // the method the verdict uses (Evidently's default choice)
+	Score     float64 // the method's value: a p-value or a distance
+	Threshold float64
+	Drifted   bool
+
+	NRef, NCur uint64 // values compared (missing, NaN and Inf excluded)
+	Approx     bool   // computed from a sketch on either side (see above)
+
+	PSI, KL, JensenShannon, Hellinger float64
+	Wasserstein, WassersteinNorm      float64 // numeric only, NaN otherwise
+	KSStat, KSPValue                  float64 // numeric only, NaN otherwise
+	ChiSquare, ChiSquarePValue        float64 // categorical only, NaN otherwise
+
+	// Data quality of the window.
+	MissingRate     float64 // missing (null, absent, type mismatch) / all events of the feature
+	OutOfRangeRate  float64 // numeric: share of values outside the reference [Min, Max]
+	NewCategoryRate float64 // categorical: share of values of categories the reference lacks
+}
+
+// EvaluateFeature computes the drift of a window feature state against a
+// reference feature profile. It returns ok=false when there is nothing to
+// compare: a side without values, kinds that differ, or a numeric reference
+// or window without value summaries (a profile built from windows stored
+// before value sketches existed).
+func EvaluateFeature(ref *reference.FeatureProfile, cur *stats.FeatureState) (d FeatureDrift, ok bool) {
+	nan := math.NaN()
+	d = FeatureDrift{
+		Feature: ref.Name, Kind: ref.Kind,
+		Wasserstein: nan, WassersteinNorm: nan, KSStat: nan, KSPValue: nan,
+		ChiSquare: nan, ChiSquarePValue: nan, OutOfRangeRate: nan, NewCategoryRate: nan,
+	}
+	if cur.Kind != ref.Kind {
+		return d, false
+	}
+	switch ref.Kind {
+	case schemas.Number:
+		return evaluateNumeric(d, ref, cur)
+	case schemas.String, schemas.Bool:
+		return evaluateCategorical(d, ref, cur)
+	}
+	return d, false
+}
+
+func missingRate(missing, present uint64) float64 {
+	if missing+present == 0 {
+		return math.NaN()
+	}
+	return float64(missing) / float64(missing+present)
+}
+
+func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.FeatureState) (FeatureDrift, bool) {
+	vs := &cur.Values
+	d.NRef, d.NCur = ref.Count, cur.Num.Count
+	d.MissingRate = missingRate(cur.Missing(), cur.Num.Count+cur.Num.NaN+cur.Num.Inf)
+	if ref.Count == 0 || cur.Num.Count == 0 || len(ref.Quantiles) == 0 || len(ref.Hist) == 0 || !cur.ValuesComplete() {
+		return d, false
+	}
+	values, weights := vs.WeightedValues()
+	d.Approx = !ref.Exact || !vs.Exact()
+
+	// Histograms on the reference bins.
+	curHist := make([]float64, len(ref.Hist))
+	var outside uint64
+	for i, v := range values {
+		curHist[ref.Bin(v)] += float64(weights[i])
+		if v < ref.Min || v > ref.Max {
+			outside += weights[i]
+		}
+	}
+	refHist := make([]float64, len(ref.Hist))
+	for i, c := range ref.Hist {
+		refHist[i] = float64(c)
+	}
+	d.PSI = PSI(refHist, curHist)
+	d.KL = KLDivergence(refHist, curHist)
+	d.JensenShannon = JensenShannonDistance(refHist, curHist)
+	d.Hellinger = HellingerDistance(refHist, curHist)
+	d.OutOfRangeRate = float64(outside) / float64(cur.Num.Count)
+
+	// Distances on the value summaries. The reference's quantiles stand for
+	// Count values with equal weight.
+	if !d.Approx {
+		cs := expand(values, weights)
+		d.KSStat, d.KSPValue = KS2SampSorted(ref.Quantiles, cs, KSAuto)
+		d.Wasserstein = WassersteinDistanceSorted(ref.Quantiles, cs)
+	} else {
+		d.KSStat, d.Wasserstein = weightedKSAndW1(ref.Quantiles, values, weights)
+		d.KSPValue = KSPValueAsymp(d.KSStat, int(ref.Count), int(cur.Num.Count))
+	}
+	d.WassersteinNorm = d.Wasserstein / math.Max(popStd(ref), evidentlyMinStd)
+
+	nUnique := distinctUpTo6(ref.Quantiles, values)
+	if d.Approx {
+		nUnique = max(nUnique, 6) // sketches of large samples: continuous
+	}
+	return verdict(d, DefaultMethod(Numerical, int(ref.Count), nUnique), map[Method]float64{
+		MethodKS: d.KSPValue, MethodWasserstein: d.WassersteinNorm, MethodJensenShannon: d.JensenShannon,
+		MethodPSI: d.PSI, MethodChiSquare: math.NaN(), MethodZ: math.NaN(),
+	}), true
+}
+
+// popStd is the reference's population standard deviation (ddof 0, as
+// Evidently's wasserstein stattest normalises).
+func popStd(ref *reference.FeatureProfile) float64 {
+	n := float64(ref.Count)
+	if n < 2 || math.IsNaN(ref.Std) {
+		return 0
+	}
+	return ref.Std * math.Sqrt((n-1)/n)
+}
+
+func expand(values []float64, weights []uint64) []float64 {
+	out := make([]float64, 0, len(values))
+	for i, v := range values {
+		for w := weights[i]; w > 0; w-- {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// distinctUpTo6 counts the distinct values of two slices together, up to 6
+// (all DefaultMethod needs to know).
+func distinctUpTo6(a, b []float64) int {
+	seen := make([]float64, 0, 6)
+	for _, xs := range [][]float64{a, b} {
+		for _, x := range xs {
+			if !slices.Contains(seen, x) {
+				seen = append(seen, x)
+				if len(seen) == 6 {
+					return 6
+				}
+			}
+		}
+	}
+	return len(seen)
+}
+
+// weightedKSAndW1 walks the reference quantiles (equal weights) and the
+// window's weighted values (sorted) once and returns sup|F_ref - F_cur| and
+// the integral of |F_ref - F_cur|.
+func weightedKSAndW1(ref, values []float64, weights []uint64) (ks, w1 float64) {
+	var total uint64
+	for _, w := range weights {
+		total += w
+	}
+	n1, n2 := float64(len(ref)), float64(total)
+	i, j := 0, 0
+	var cum uint64
+	prev := math.Min(ref[0], values[0])
+	for i < len(ref) || j < len(values) {
+		var v float64
+		if j == len(values) || (i < len(ref) && ref[i] <= values[j]) {
+			v = ref[i]
+		} else {
+			v = values[j]
+		}
+		if v > prev {
+			w1 += math.Abs(float64(i)/n1-float64(cum)/n2) * (v - prev)
+			prev = v
+		}
+		for i < len(ref) && ref[i] <= v {
+			i++
+		}
+		for j < len(values) && values[j] <= v {
+			cum += weights[j]
+			j++
+		}
+		ks = math.Max(ks, math.Abs(float64(i)/n1-float64(cum)/n2))
+	}
+	return ks, w1
+}
+
+// KSPValueAsymp is the two-sided KS p-value of statistic d for samples of
+// n1 and n2 values, as scipy's ks_2samp(method='asymp').
+func KSPValueAsymp(d float64, n1, n2 int) float64 {
+	if n1 == 0 || n2 == 0 || math.IsNaN(d) {
+		return math.NaN()
+	}
+	m, n := float64(max(n1, n2)), float64(min(n1, n2))
+	return clip01(kstwoSF(d, int(math.RoundToEven(m*n/(m+n)))))
+}
+
+func evaluateCategorical(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.FeatureState) (FeatureDrift, bool) {
+	// Both sides as value -> count, bool features as "false"/"true".
+	curCounts := cur.Cat.Counts
+	present := cur.Cat.Count
+	if cur.Kind == schemas.Bool {
+		t := uint64(cur.Num.Sum)
+		curCounts = map[string]uint64{"true": t, "false": cur.Num.Count - t}
+		present = cur.Num.Count
+	}
+	d.MissingRate = missingRate(cur.Missing(), present)
+	d.NRef, d.NCur = ref.Count, present
+	if ref.Count == 0 || present == 0 {
+		return d, false
+	}
+	keys := make([]string, 0, len(ref.Counts)+len(curCounts))
+	for k := range ref.Counts {
+		keys = append(keys, k)
+	}
+	var fresh uint64
+	for k, c := range curCounts {
+		if _, ok := ref.Counts[k]; !ok {
+			keys = append(keys, k)
+			fresh += c
+		}
+	}
+	sort.Strings(keys)
+	refV, curV := make([]float64, len(keys)), make([]float64, len(keys))
+	for i, k := range keys {
+		refV[i], curV[i] = float64(ref.Counts[k]), float64(curCounts[k])
+	}
+	if ref.Other > 0 || cur.Cat.Other > 0 {
+		refV, curV = append(refV, float64(ref.Other)), append(curV, float64(cur.Cat.Other))
+	}
+	d.NewCategoryRate = float64(fresh) / float64(present)
+	d.PSI = PSI(refV, curV)
+	d.KL = KLDivergence(refV, curV)
+	d.JensenShannon = JensenShannonDistance(refV, curV)
+	d.Hellinger = HellingerDistance(refV, curV)
+	d.ChiSquare, d.ChiSquarePValue = ChiSquare(refV, curV)
+	z := math.NaN()
+	if len(refV) <= 2 {
+		z = ZTest(refV, curV)
+	}
+	return verdict(d, DefaultMethod(Categorical, int(ref.Count), len(keys)), map[Method]float64{
+		MethodChiSquare: d.ChiSquarePValue, MethodZ: z, MethodJensenShannon: d.JensenShannon, MethodPSI: d.PSI,
+		MethodKS: math.NaN(), MethodWasserstein: math.NaN(),
+	}), true
+}
+
+func verdict(d FeatureDrift, m Method, scores map[Method]float64) FeatureDrift {
+	d.Method = m
+	d.Score = scores[m]
+	d.Threshold = m.DefaultThreshold()
+	d.Drifted = m.Drifted(d.Score, d.Threshold)
+	return d
+}
+
+// WindowDrift is the drift of every feature of a window present in both the
+// reference and the window, sorted by feature, with the dataset-level share.
+type WindowDrift struct {
+	Features []FeatureDrift
+	// Share is the fraction of compared features whose verdict is drift;
+	// ShareBH the same after Benjamini-Hochberg at each p-value method's
+	// threshold across the window's p-value features (distances unchanged).
+	Share, ShareBH float64
+	Drifted        bool // Share >= EvidentlyDriftShare
+}
+
+// EvaluateWindow compares every feature of st that the reference knows.
+func EvaluateWindow(ref *reference.Profile, st *stats.WindowState) WindowDrift {
+	var w WindowDrift
+	names := make([]string, 0, len(st.Features))
+	for name := range st.Features {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rf := ref.Feature(name)
+		if rf == nil {
+			continue
+		}
+		if d, ok := EvaluateFeature(rf, st.Features[name]); ok {
+			w.Features = append(w.Features, d)
+		}
+	}
+	if len(w.Features) == 0 {
+		w.Share, w.ShareBH = math.NaN(), math.NaN()
+		return w
+	}
+	flags := make([]bool, len(w.Features))
+	var ps []float64
+	var idx []int
+	for i, d := range w.Features {
+		flags[i] = d.Drifted
+		if d.Method.IsPValue() && !math.IsNaN(d.Score) {
+			ps, idx = append(ps, d.Score), append(idx, i)
+		}
+	}
+	w.Share = DriftShare(flags)
+	w.Drifted = w.Share >= EvidentlyDriftShare
+	if len(ps) > 0 {
+		adj, _ := BenjaminiHochberg(ps, 0.05)
+		bh := slices.Clone(flags)
+		for k, i := range idx {
+			d := w.Features[i]
+			bh[i] = d.Method.Drifted(adj[k], d.Threshold)
+		}
+		w.ShareBH = DriftShare(bh)
+	} else {
+		w.ShareBH = w.Share
+	}
+	return w
+}
