@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// TestDriftOfAnHourFromSixtyMinutes: sixty 1-minute window states, stored in
+// ClickHouse over two partitions, merge into exactly the drift of the hour
+// computed from all its events at once.
+func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	db := "vigil_query_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+
+	rng := rand.New(rand.NewPCG(9, 9))
+	event := func(i int, tm time.Time, shift float64) schemas.Event {
+		return schemas.Event{ID: strconv.Itoa(i), Model: "m", ModelVersion: "1", Time: tm,
+			Features: []schemas.Feature{
+				schemas.Num("x", math.Round((rng.NormFloat64()+shift)*1000)/1000),
+				schemas.Str("c", []string{"a", "b", "c", "d"}[rng.IntN(4)]),
+			},
+			Prediction: schemas.Score(0.5)}
+	}
+	hour := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+	// Reference: 1500 events (> 1000: Evidently picks distances).
+	b := wire.NewBatchBuilder(memory.DefaultAllocator)
+	for i := 0; i < 1500; i++ {
+		e := event(i, hour.Add(-time.Hour), 0)
+		if err := b.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rb, err := reference.NewBuilder(reference.Meta{Model: "m", ModelVersion: "1", ID: 7, CreatedAt: hour}, reference.BuilderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := b.NewRecord()
+	if err := rb.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	ref, err := rb.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WriteReference(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sixty minutes of 30 events, shifted by 0.3, each minute split over two
+	// partitions; and the whole hour as one state.
+	whole := stats.NewWindowState(stats.Key{Model: "m", ModelVersion: "1", WindowStart: hour.UnixMilli()}, hour.Add(time.Hour).UnixMilli())
+	parts := [2][]*stats.WindowState{}
+	for m := 0; m < 60; m++ {
+		start := hour.Add(time.Duration(m) * time.Minute)
+		for i := 0; i < 30; i++ {
+			e := event(m*30+i, start.Add(time.Duration(i)*time.Second), 0.3)
+			if err := b.Append(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec := b.NewRecord()
+		whole.AddRange(rec, 0, 30)
+		for p, rows := range [2][2]int{{0, 12}, {12, 30}} {
+			st := stats.NewWindowState(stats.Key{Model: "m", ModelVersion: "1", WindowStart: start.UnixMilli()}, start.Add(time.Minute).UnixMilli())
+			st.AddRange(rec, rows[0], rows[1])
+			st.Final, st.LastOffset = true, int64(m)
+			parts[p] = append(parts[p], st)
+		}
+		rec.Release()
+	}
+	for p := range parts {
+		if err := sink.Checkpoint(ctx, clickhouse.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	buckets, err := driftBuckets(ctx, sink, "m", "1", hour, hour.Add(time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(buckets) != 1 || buckets[0].Events != 1800 || buckets[0].RefID != 7 {
+		t.Fatalf("buckets = %+v, want one hour of 1800 events against reference 7", buckets)
+	}
+	got, want := buckets[0].Drift, drift.EvaluateWindow(ref, whole)
+	if len(got.Features) != 3 || len(want.Features) != 3 { // __prediction_score, c, x
+		t.Fatalf("features: got %d, want 3 (%+v)", len(got.Features), got.Features)
+	}
+	for i := range want.Features {
+		g, w := got.Features[i], want.Features[i]
+		same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+		if g.Approx || g.Method != w.Method || !same(g.Score, w.Score) || g.Drifted != w.Drifted || !same(g.KSStat, w.KSStat) ||
+			!same(g.KSPValue, w.KSPValue) || !same(g.Wasserstein, w.Wasserstein) || !same(g.PSI, w.PSI) || !same(g.ChiSquarePValue, w.ChiSquarePValue) {
+			t.Errorf("%s: from sixty stored minutes %+v\nfrom the hour at once %+v", w.Feature, g, w)
+		}
+	}
+	if x := got.Features[2]; x.Feature != "x" || x.Method != drift.MethodWasserstein || !x.Drifted {
+		t.Errorf("x: %s %v drifted=%v, want wasserstein drift for a 0.3 sd shift", x.Method, x.Score, x.Drifted)
+	}
+}
