@@ -25,7 +25,7 @@ func queryCommand() *cli.Command {
 			Usage: "drift of each feature against the model version's reference, per window (or coarser buckets)",
 			Flags: append(configFlags(),
 				&cli.StringFlag{Name: "model", Required: true, Usage: "model name"},
-				&cli.StringFlag{Name: "model-version", Usage: "model version (default: every version, each against its own reference)"},
+				&cli.StringFlag{Name: "version", Usage: "model version (default: every version, each against its own reference)"},
 				&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "first window start (RFC 3339; default 24h before --to)"},
 				&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
@@ -61,7 +61,7 @@ func runQueryDrift(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	buckets, err := driftBuckets(c.Context, sink, c.String("model"), c.String("model-version"), from, to, c.Duration("every"))
+	buckets, err := driftBuckets(c.Context, sink, c.String("model"), c.String("version"), from, to, c.Duration("every"))
 	if err != nil {
 		return err
 	}
