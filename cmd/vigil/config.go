@@ -39,7 +39,11 @@ type Config struct {
 	Window             windowConfig  `yaml:"window"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	ValueSketches      bool          `yaml:"value_sketches"`
-	Log                struct {
+	Drift              struct {
+		Interval time.Duration `yaml:"interval"`
+		Lookback time.Duration `yaml:"lookback"`
+	} `yaml:"drift"`
+	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // auto, json, console
 	} `yaml:"log"`
@@ -60,6 +64,8 @@ func defaultConfig() Config {
 	c.Window.AllowedLateness = 30 * time.Second
 	c.CheckpointInterval = pipeline.DefaultCheckpointInterval
 	c.ValueSketches = true
+	c.Drift.Interval = time.Minute
+	c.Drift.Lookback = time.Hour
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
@@ -104,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.pipelineConfig().WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
+		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
@@ -165,6 +174,8 @@ func configFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "allowed-lateness", EnvVars: []string{"VIGIL_ALLOWED_LATENESS"}, Value: d.Window.AllowedLateness, Usage: "how long after a window's end its events are still counted"},
 		&cli.DurationFlag{Name: "checkpoint-interval", EnvVars: []string{"VIGIL_CHECKPOINT_INTERVAL"}, Value: d.CheckpointInterval, Usage: "how often window states are written to ClickHouse"},
 		&cli.BoolFlag{Name: "value-sketches", EnvVars: []string{"VIGIL_VALUE_SKETCHES"}, Value: d.ValueSketches, Usage: "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)"},
+		&cli.DurationFlag{Name: "drift-interval", EnvVars: []string{"VIGIL_DRIFT_INTERVAL"}, Value: d.Drift.Interval, Usage: "how often `vigil process` stores the drift of recent windows in vigil_drift (0: never)"},
+		&cli.DurationFlag{Name: "drift-lookback", EnvVars: []string{"VIGIL_DRIFT_LOOKBACK"}, Value: d.Drift.Lookback, Usage: "windows starting this long ago or later are (re)evaluated"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"VIGIL_LOG_FORMAT"}, Value: d.Log.Format, Usage: "auto (console on a terminal, else JSON), json, console"},
 	}
@@ -199,6 +210,8 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	set("allowed-lateness", func() { cfg.Window.AllowedLateness = c.Duration("allowed-lateness") })
 	set("checkpoint-interval", func() { cfg.CheckpointInterval = c.Duration("checkpoint-interval") })
 	set("value-sketches", func() { cfg.ValueSketches = c.Bool("value-sketches") })
+	set("drift-interval", func() { cfg.Drift.Interval = c.Duration("drift-interval") })
+	set("drift-lookback", func() { cfg.Drift.Lookback = c.Duration("drift-lookback") })
 	set("log-level", func() { cfg.Log.Level = c.String("log-level") })
 	set("log-format", func() { cfg.Log.Format = c.String("log-format") })
 	return cfg, cfg.Validate()

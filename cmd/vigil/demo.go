@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -190,12 +191,18 @@ func runDemo(c *cli.Context) error {
 	if err := printDemoTable(ctx, c.App.Writer, sink, cfg, model.version); err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(ctx, sink, "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
+	refs, err := sink.LatestReferences(ctx)
 	if err != nil {
 		return err
 	}
-	printDemoDrift(c.App.Writer, buckets)
-	return nil
+	buckets, err := driftBuckets(ctx, sink, refs, "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
+	if err != nil {
+		return err
+	}
+	if err := sink.WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
+		return err
+	}
+	return printDemoDrift(ctx, c.App.Writer, sink, cfg, model.version)
 }
 
 // demoReference profiles 5000 unshifted events, from before the demo's
@@ -224,31 +231,48 @@ func demoReference(m *demoModel, before time.Time) (*reference.Profile, error) {
 	return rb.Finish()
 }
 
-// printDemoDrift prints, per window, the drift verdict of each feature and
-// of the prediction score against the reference.
-func printDemoDrift(out io.Writer, buckets []bucketDrift) {
-	features := []string{"amount", "account_age_days", "country", "is_new_customer", "__prediction_score"}
-	fmt.Fprintf(out, "\nDrift against the reference (Evidently's default method per feature; p-values and distances from the stored window states):\n\n")
+// demoDriftQuery is the per-window drift table; it is documented in the README.
+const demoDriftQuery = `
+SELECT
+    window_start,
+    groupArray(concat(feature, ' ', method, ' ', toString(round(score, 3)), if(drifted = 1, ' DRIFT', ' ok'))) AS features,
+    any(dataset_share) AS drift_share,
+    any(dataset_drifted) AS dataset_drift
+FROM (
+    SELECT * FROM %s.vigil_drift FINAL
+    WHERE model = ? AND model_version = ? AND feature IN ('amount', 'account_age_days', 'country', 'is_new_customer', '__prediction_score', '__prediction_label')
+    ORDER BY feature
+)
+GROUP BY window_start
+ORDER BY window_start`
+
+// printDemoDrift prints, per window, the drift verdict of some features and
+// of the prediction score, from vigil_drift.
+func printDemoDrift(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg Config, version string) error {
+	rows, err := sink.Conn().Query(ctx, fmt.Sprintf(demoDriftQuery, cfg.ClickHouse.Database), "fraud-demo", version)
+	if err != nil {
+		return fmt.Errorf("query drift table: %w", err)
+	}
+	defer rows.Close()
+	fmt.Fprintf(out, "\nDrift against the reference built from the model's training sample (Evidently's default method and threshold per feature; from %s.vigil_drift):\n\n", cfg.ClickHouse.Database)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "window_start\t")
-	for _, f := range features {
-		fmt.Fprintf(tw, "%s\t", f)
-	}
-	fmt.Fprintln(tw, "drift_share\tdataset\t")
-	for _, b := range buckets {
-		fmt.Fprintf(tw, "%s\t", b.Start.Format("2006-01-02 15:04:05"))
-		for _, name := range features {
-			cell := "-"
-			for _, d := range b.Drift.Features {
-				if d.Feature == name {
-					cell = fmt.Sprintf("%s %s %s", d.Method, num(d.Score), yes(d.Drifted))
-				}
-			}
-			fmt.Fprintf(tw, "%s\t", cell)
+	fmt.Fprintln(tw, "window_start\tfeatures (method score verdict)\tdrift_share\tdataset\t")
+	for rows.Next() {
+		var (
+			ws       time.Time
+			features []string
+			share    float64
+			drifted  uint8
+		)
+		if err := rows.Scan(&ws, &features, &share, &drifted); err != nil {
+			return fmt.Errorf("scan drift table: %w", err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t\n", num(b.Drift.Share), yes(b.Drift.Drifted))
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t\n", ws.UTC().Format("2006-01-02 15:04:05"), strings.Join(features, " | "), share, yes(drifted == 1))
 	}
-	tw.Flush()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read drift table: %w", err)
+	}
+	return tw.Flush()
 }
 
 func sendMalformed(ctx context.Context, cfg Config) error {

@@ -124,9 +124,10 @@ func runMigrate(c *cli.Context) error {
 
 // stack starts the sink then the processor, and stops them in reverse.
 type stack struct {
-	log  zerolog.Logger
-	sink *clickhouse.Sink
-	proc *pipeline.Processor
+	log   zerolog.Logger
+	sink  *clickhouse.Sink
+	proc  *pipeline.Processor
+	drift *driftJob
 }
 
 func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, error) {
@@ -149,14 +150,19 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
+	s.drift = newDriftJob(s.sink, cfg.Drift.Interval, cfg.Drift.Lookback, log)
+	if err := s.drift.Start(ctx); err != nil {
+		return nil, errors.Join(err, s.proc.Shutdown(context.Background()), s.sink.Shutdown(context.Background()))
+	}
 	return s, nil
 }
 
 func (s *stack) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	err := s.drift.Shutdown(ctx)
 	began := time.Now()
-	err := s.proc.Shutdown(ctx)
+	err = errors.Join(err, s.proc.Shutdown(ctx))
 	s.log.Info().Dur("took", time.Since(began)).Msg("processor drained")
 	began = time.Now()
 	err = errors.Join(err, s.sink.Shutdown(ctx))

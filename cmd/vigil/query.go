@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
@@ -30,6 +31,7 @@ func queryCommand() *cli.Command {
 				&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
+				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
 			Action: runQueryDrift,
 		}},
@@ -61,17 +63,33 @@ func runQueryDrift(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	buckets, err := driftBuckets(c.Context, sink, c.String("model"), c.String("version"), from, to, c.Duration("every"))
+	refs, err := sink.LatestReferences(c.Context)
+	if err != nil {
+		return err
+	}
+	buckets, err := driftBuckets(c.Context, sink, refs, c.String("model"), c.String("version"), from, to, c.Duration("every"))
 	if err != nil {
 		return err
 	}
 	printDrift(c.App.Writer, buckets, c.StringSlice("feature"))
+	if c.Bool("store") {
+		return sink.WriteDrift(c.Context, toDriftWindows(c.String("model"), buckets))
+	}
 	return nil
+}
+
+func toDriftWindows(model string, buckets []bucketDrift) []clickhouse.DriftWindow {
+	out := make([]clickhouse.DriftWindow, len(buckets))
+	for i, b := range buckets {
+		out[i] = clickhouse.DriftWindow{Model: model, ModelVersion: b.Version, Start: b.Start, End: b.End, RefID: b.RefID, Drift: b.Drift}
+	}
+	return out
 }
 
 // bucketDrift is the drift of the merged windows of one bucket and model version.
 type bucketDrift struct {
 	Start   time.Time
+	End     time.Time
 	Version string
 	Events  uint64
 	RefID   uint64
@@ -84,11 +102,7 @@ var errNoReference = errors.New("no reference profile (build one with `vigil ref
 // driftBuckets merges the stored window states of a model in [from, to)
 // over partitions and into buckets of size every (0: each window), and
 // evaluates each bucket against its model version's newest reference.
-func driftBuckets(ctx context.Context, sink *clickhouse.Sink, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
-	refs, err := sink.LatestReferences(ctx)
-	if err != nil {
-		return nil, err
-	}
+func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
 	states, err := sink.WindowStates(ctx, model, version, from, to)
 	if err != nil {
 		return nil, err
@@ -100,15 +114,16 @@ func driftBuckets(ctx context.Context, sink *clickhouse.Sink, model, version str
 	merged := map[key]*stats.WindowState{}
 	var order []key
 	for _, st := range states {
-		start := st.WindowStart
+		start, end := st.WindowStart, st.WindowEnd
 		if every > 0 {
 			start -= mod(start, every.Milliseconds())
+			end = start + every.Milliseconds()
 		}
 		k := key{start, st.ModelVersion}
 		m := merged[k]
 		if m == nil {
 			// Re-key a copy so that windows of one bucket merge.
-			m = stats.NewWindowState(stats.Key{Model: st.Model, ModelVersion: st.ModelVersion, WindowStart: start}, st.WindowEnd)
+			m = stats.NewWindowState(stats.Key{Model: st.Model, ModelVersion: st.ModelVersion, WindowStart: start}, end)
 			merged[k], order = m, append(order, k)
 		}
 		st.Key, st.WindowEnd = m.Key, m.WindowEnd
@@ -128,7 +143,7 @@ func driftBuckets(ctx context.Context, sink *clickhouse.Sink, model, version str
 		}
 		m := merged[k]
 		out = append(out, bucketDrift{
-			Start: time.UnixMilli(k.start).UTC(), Version: k.version, Events: m.Events, RefID: ref.ID,
+			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), Version: k.version, Events: m.Events, RefID: ref.ID,
 			Drift: drift.EvaluateWindow(ref, m),
 		})
 	}

@@ -103,7 +103,11 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		}
 	}
 
-	buckets, err := driftBuckets(ctx, sink, "m", "1", hour, hour.Add(time.Hour), time.Hour)
+	refs, err := sink.LatestReferences(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := driftBuckets(ctx, sink, refs, "m", "1", hour, hour.Add(time.Hour), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +128,41 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 	if x := got.Features[2]; x.Feature != "x" || x.Method != drift.MethodWasserstein || !x.Drifted {
 		t.Errorf("x: %s %v drifted=%v, want wasserstein drift for a 0.3 sd shift", x.Method, x.Score, x.Drifted)
+	}
+
+	// Stored, the hour is one row per feature in vigil_drift, read by plain SQL.
+	if err := sink.WriteDrift(ctx, toDriftWindows("m", buckets)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		method        string
+		score         float64
+		drifted       uint8
+		minutes       int64
+		share, shareW float64
+	)
+	row := sink.Conn().QueryRow(ctx, "SELECT method, score, drifted, toInt64((toUnixTimestamp(window_end) - toUnixTimestamp(window_start)) / 60), dataset_share FROM "+db+
+		".vigil_drift FINAL WHERE model = 'm' AND feature = 'x'")
+	if err := row.Scan(&method, &score, &drifted, &minutes, &share); err != nil {
+		t.Fatal(err)
+	}
+	x := got.Features[2]
+	shareW = got.Share
+	if method != string(x.Method) || score != x.Score || drifted != 1 || minutes != 60 || share != shareW {
+		t.Errorf("stored row: %s %v %d over %d min, share %v; want %s %v 1 over 60 min, share %v", method, score, drifted, minutes, share, x.Method, x.Score, shareW)
+	}
+
+	// The job of `vigil process` stores every recent stored window.
+	job := newDriftJob(sink, time.Minute, time.Since(hour)+time.Hour, zerolog.Nop())
+	n, err := job.runOnce(ctx)
+	if err != nil || n != 60 {
+		t.Fatalf("drift job: %d windows, %v; want 60", n, err)
+	}
+	var perMinute uint64
+	if err := sink.Conn().QueryRow(ctx, "SELECT count() FROM "+db+".vigil_drift FINAL WHERE window_end = window_start + 60").Scan(&perMinute); err != nil {
+		t.Fatal(err)
+	}
+	if perMinute != 60*3 {
+		t.Errorf("per-minute drift rows = %d, want 180 (60 windows x 3 features)", perMinute)
 	}
 }

@@ -31,6 +31,7 @@ const (
 	TableLateEvents     = "vigil_late_events"
 	TableCheckpoints    = "vigil_checkpoints"
 	TableReferences     = "vigil_references"
+	TableDrift          = "vigil_drift"
 )
 
 // Defaults of Options.
@@ -365,5 +366,48 @@ var tables = []table{
 		},
 		engine:  "ReplacingMergeTree",
 		orderBy: "model, model_version, reference_id",
+	},
+	{
+		version: 7,
+		name:    TableDrift,
+		// One row per feature of a drift evaluation of [window_start,
+		// window_end): a stored window or any merge of them (an hour, a day).
+		// Re-evaluating replaces the row; the newest computed_at wins.
+		columns: []column{
+			name("model"),
+			name("model_version"),
+			timeCol("window_start", deltaZstd),
+			timeCol("window_end", deltaZstd),
+			name("feature"),
+			name("kind"),
+			typed("reference_id", "UInt64", ""),
+			name("method"),
+			typed("score", "Float64", ""),
+			typed("threshold", "Float64", ""),
+			typed("drifted", "UInt8", ""),
+			typed("n_ref", "UInt64", ""),
+			typed("n_cur", "UInt64", ""),
+			typed("approx", "UInt8", ""),
+			typed("psi", "Float64", ""),
+			typed("kl", "Float64", ""),
+			typed("js", "Float64", ""),
+			typed("hellinger", "Float64", ""),
+			typed("wasserstein", "Float64", ""),
+			typed("wasserstein_norm", "Float64", ""),
+			typed("ks_stat", "Float64", ""),
+			typed("ks_pvalue", "Float64", ""),
+			typed("chi2_stat", "Float64", ""),
+			typed("chi2_pvalue", "Float64", ""),
+			typed("missing_rate", "Float64", ""),
+			typed("out_of_range_rate", "Float64", ""),
+			typed("new_category_rate", "Float64", ""),
+			typed("dataset_share", "Float64", ""),
+			typed("dataset_share_bh", "Float64", ""),
+			typed("dataset_drifted", "UInt8", ""),
+			timeCol("computed_at", ""),
+		},
+		engine:    "ReplacingMergeTree(computed_at)",
+		partition: "toYYYYMM(window_start)",
+		orderBy:   "model, model_version, window_start, window_end, feature",
 	},
 }

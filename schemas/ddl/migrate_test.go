@@ -45,16 +45,23 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10', '2099-03-14 
 SELECT 'g', 'events', 0, 13, 4077172890000, '2099-03-14 12:02:00'`,
 	`INSERT INTO vigil.vigil_references (model, model_version, reference_id, created_at, source, rows, features, profile)
 SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 1000, ['amount', 'country'], ''`,
+	`INSERT INTO vigil.vigil_drift (model, model_version, window_start, window_end, feature, kind, reference_id, method,
+  score, threshold, drifted, n_ref, n_cur, approx, psi, kl, js, hellinger, wasserstein, wasserstein_norm,
+  ks_stat, ks_pvalue, chi2_stat, chi2_pvalue, missing_rate, out_of_range_rate, new_category_rate,
+  dataset_share, dataset_share_bh, dataset_drifted, computed_at)
+SELECT 'fraud', 'v1', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'amount', 'number', 4077172800000000, 'wasserstein',
+  0.4, 0.1, 1, 1000, 300, 0, 0.3, 0.2, 0.25, 0.2, 1.5, 0.4, 0.2, 0.001, nan, nan, 0, 0.01, nan, 0.5, 0.5, 1, '2099-03-14 12:02:00'`,
 }
 
-// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1\t1".
+// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1\t1\t1".
 const sampleCheck = `SELECT
   (SELECT count() FROM vigil.vigil_events FINAL),
   (SELECT count() FROM vigil.vigil_model_windows FINAL),
   (SELECT count() FROM vigil.vigil_feature_windows FINAL),
   (SELECT count() FROM vigil.vigil_late_events FINAL),
   (SELECT count() FROM vigil.vigil_checkpoints FINAL),
-  (SELECT count() FROM vigil.vigil_references FINAL)`
+  (SELECT count() FROM vigil.vigil_references FINAL),
+  (SELECT count() FROM vigil.vigil_drift FINAL)`
 
 // docQueries returns the example queries of docs/TABLES.md.
 func docQueries(t *testing.T) []string {
@@ -133,11 +140,11 @@ func TestMigrateIntegration(t *testing.T) {
 			t.Fatalf("%v\n%s", err, q)
 		}
 	}
-	var counts [6]uint64
-	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5]); err != nil {
+	var counts [7]uint64
+	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &counts[6]); err != nil {
 		t.Fatal(err)
 	}
-	if counts != [6]uint64{1, 1, 1, 1, 1, 1} {
+	if counts != [7]uint64{1, 1, 1, 1, 1, 1, 1} {
 		t.Fatalf("rows per table after FINAL = %v, want one each", counts)
 	}
 	for _, q := range docQueries(t) {
@@ -245,7 +252,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	want := []string{
-		"1\t1\t1\t1\t1\t1",
+		"1\t1\t1\t1\t1\t1\t1",
 		"2099-03-14 12:00:10.250",
 		"vigil_events",
 		"vigil_late_events",

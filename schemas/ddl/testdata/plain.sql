@@ -138,3 +138,41 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_references
 ENGINE = ReplacingMergeTree
 ORDER BY (model, model_version, reference_id);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_drift
+(
+    model String,
+    model_version String,
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    feature String,
+    kind String,
+    reference_id UInt64,
+    method String,
+    score Float64,
+    threshold Float64,
+    drifted UInt8,
+    n_ref UInt64,
+    n_cur UInt64,
+    approx UInt8,
+    psi Float64,
+    kl Float64,
+    js Float64,
+    hellinger Float64,
+    wasserstein Float64,
+    wasserstein_norm Float64,
+    ks_stat Float64,
+    ks_pvalue Float64,
+    chi2_stat Float64,
+    chi2_pvalue Float64,
+    missing_rate Float64,
+    out_of_range_rate Float64,
+    new_category_rate Float64,
+    dataset_share Float64,
+    dataset_share_bh Float64,
+    dataset_drifted UInt8,
+    computed_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, window_start, window_end, feature);
+

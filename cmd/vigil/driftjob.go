@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// driftJob keeps vigil_drift current: every interval it evaluates the stored
+// windows that started within lookback, for every model version that has a
+// reference, merged over partitions, and stores the results (replacing the
+// previous evaluation of the same windows). It reads from ClickHouse, not
+// from the processor's memory, so it is exact however a model's events are
+// spread over partitions and processes; several processes running it write
+// the same rows.
+type driftJob struct {
+	sink     *clickhouse.Sink
+	interval time.Duration
+	lookback time.Duration
+	log      zerolog.Logger
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newDriftJob(sink *clickhouse.Sink, interval, lookback time.Duration, log zerolog.Logger) *driftJob {
+	return &driftJob{sink: sink, interval: interval, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
+}
+
+// Start runs the job in the background until Shutdown; an interval of 0
+// turns it off.
+func (j *driftJob) Start(context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.interval <= 0 || j.done != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	j.cancel, j.done = cancel, make(chan struct{})
+	go func() {
+		defer close(j.done)
+		tick := time.NewTicker(j.interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := j.runOnce(ctx); err != nil && ctx.Err() == nil {
+					j.log.Warn().Err(err).Msg("evaluate drift")
+				} else if e := j.log.Debug(); e.Enabled() {
+					e.Int("windows", n).Msg("drift evaluated")
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the job; idempotent and safe without Start.
+func (j *driftJob) Shutdown(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done == nil {
+		return nil
+	}
+	j.cancel()
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runOnce evaluates and stores the recent windows; it returns how many.
+func (j *driftJob) runOnce(ctx context.Context) (int, error) {
+	refs, err := j.sink.LatestReferences(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	n := 0
+	for mv := range refs {
+		buckets, err := driftBuckets(ctx, j.sink, refs, mv[0], mv[1], now.Add(-j.lookback), now, 0)
+		if err != nil {
+			return n, err
+		}
+		if err := j.sink.WriteDrift(ctx, toDriftWindows(mv[0], buckets)); err != nil {
+			return n, err
+		}
+		n += len(buckets)
+	}
+	return n, nil
+}

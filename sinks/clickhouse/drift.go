@@ -1,0 +1,65 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/schemas/ddl"
+)
+
+var driftColumns = []string{
+	"model", "model_version", "window_start", "window_end", "feature", "kind", "reference_id", "method",
+	"score", "threshold", "drifted", "n_ref", "n_cur", "approx", "psi", "kl", "js", "hellinger", "wasserstein", "wasserstein_norm",
+	"ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue", "missing_rate", "out_of_range_rate", "new_category_rate",
+	"dataset_share", "dataset_share_bh", "dataset_drifted", "computed_at",
+}
+
+// DriftWindow is one drift evaluation to store: the features of a model
+// version over [Start, End) against reference RefID.
+type DriftWindow struct {
+	Model, ModelVersion string
+	Start, End          time.Time
+	RefID               uint64
+	Drift               drift.WindowDrift
+}
+
+// WriteDrift stores drift evaluations in vigil_drift, one row per feature,
+// as one INSERT. Writing the same window again replaces its rows.
+func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
+	conn, _, err := s.connection()
+	if err != nil {
+		return fmt.Errorf("write drift: %w", err)
+	}
+	n := 0
+	for _, w := range windows {
+		n += len(w.Drift.Features)
+	}
+	if n == 0 {
+		return nil
+	}
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.cfg.Database, ddl.TableDrift, strings.Join(driftColumns, ", ")))
+	if err != nil {
+		return fmt.Errorf("write drift: prepare insert: %w", err)
+	}
+	defer b.Close()
+	now := time.Now().UTC()
+	for _, w := range windows {
+		for _, d := range w.Drift.Features {
+			if err := b.Append(w.Model, w.ModelVersion, w.Start.UTC(), w.End.UTC(), d.Feature, d.Kind.String(), w.RefID, string(d.Method),
+				d.Score, d.Threshold, boolByte(d.Drifted), d.NRef, d.NCur, boolByte(d.Approx),
+				d.PSI, d.KL, d.JensenShannon, d.Hellinger, d.Wasserstein, d.WassersteinNorm,
+				d.KSStat, d.KSPValue, d.ChiSquare, d.ChiSquarePValue, d.MissingRate, d.OutOfRangeRate, d.NewCategoryRate,
+				w.Drift.Share, w.Drift.ShareBH, boolByte(w.Drift.Drifted), now); err != nil {
+				_ = b.Abort()
+				return fmt.Errorf("write drift of %s %s: %w", w.Model, d.Feature, err)
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("write drift: insert %d rows: %w", n, err)
+	}
+	return nil
+}
