@@ -276,7 +276,7 @@ func printDemoDrift(ctx context.Context, out io.Writer, sink *clickhouse.Sink, c
 }
 
 func sendMalformed(ctx context.Context, cfg Config) error {
-	w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.Topic}
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), Topic: cfg.Kafka.Topic, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	err := w.WriteMessages(ctx, kafka.Message{Key: []byte("fraud-demo"), Value: []byte(`{"event_id": "broken", "model": 42}`)})
 	if err != nil {

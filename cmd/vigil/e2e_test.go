@@ -290,7 +290,10 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: r.topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond} // Hash: keyed by model, round robin when unkeyed
+	// Hash: keyed by model, round robin when unkeyed. RequireAll: kafka-go's
+	// default is fire-and-forget, which lets a later producer's message land
+	// first.
+	raw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: r.topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer raw.Close()
 	x := newExpect()
 

@@ -103,20 +103,30 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-func runMigrate(c *cli.Context) error {
+// openSink resolves a command's config and starts a ClickHouse sink (which
+// runs the migrations); the caller shuts it down.
+func openSink(c *cli.Context) (*clickhouse.Sink, error) {
 	cfg, err := resolveConfig(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log, err := newLogger(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sink, err := clickhouse.New(cfg.sinkConfig(), log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := sink.Start(c.Context); err != nil {
+		return nil, err
+	}
+	return sink, nil
+}
+
+func runMigrate(c *cli.Context) error {
+	sink, err := openSink(c)
+	if err != nil {
 		return err
 	}
 	return sink.Shutdown(context.Background())

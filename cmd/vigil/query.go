@@ -39,14 +39,6 @@ func queryCommand() *cli.Command {
 }
 
 func runQueryDrift(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
-	if err != nil {
-		return err
-	}
 	to := time.Now().UTC()
 	if t := c.Timestamp("to"); t != nil {
 		to = *t
@@ -55,11 +47,8 @@ func runQueryDrift(c *cli.Context) error {
 	if t := c.Timestamp("from"); t != nil {
 		from = *t
 	}
-	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	sink, err := openSink(c)
 	if err != nil {
-		return err
-	}
-	if err := sink.Start(c.Context); err != nil {
 		return err
 	}
 	defer sink.Shutdown(context.Background())

@@ -194,19 +194,8 @@ func topValues(f *reference.FeatureProfile, k int) string {
 }
 
 func runReferenceList(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
+	sink, err := openSink(c)
 	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
-	if err != nil {
-		return err
-	}
-	sink, err := clickhouse.New(cfg.sinkConfig(), log)
-	if err != nil {
-		return err
-	}
-	if err := sink.Start(c.Context); err != nil {
 		return err
 	}
 	refs, err := sink.ListReferences(c.Context)

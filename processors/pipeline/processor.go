@@ -133,14 +133,26 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
 	for {
 		gen, err := p.group.Next(ctx)
 		if err != nil {
-			if !errors.Is(err, kafka.ErrGroupClosed) && ctx.Err() == nil {
-				p.log.Error().Err(err).Msg("consumer group stopped")
+			if errors.Is(err, kafka.ErrGroupClosed) || ctx.Err() != nil {
+				return
 			}
-			return
+			// The group keeps trying to join in the background: errors such
+			// as "group coordinator not available" (a broker that just
+			// started) pass.
+			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("join consumer group")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
 		}
+		backoff = 100 * time.Millisecond
 		parts := gen.Assignments[p.cfg.Topic]
 		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Msg("partitions assigned")
 		for _, a := range parts {
