@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -42,6 +44,9 @@ type Config struct {
 	Drift              struct {
 		Interval time.Duration `yaml:"interval"`
 		Lookback time.Duration `yaml:"lookback"`
+		// Overrides of the default method and threshold; the last matching
+		// entry wins. Only in the file: a list has no flag.
+		Overrides []driftOverride `yaml:"overrides"`
 	} `yaml:"drift"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -114,12 +119,35 @@ func (c *Config) Validate() error {
 	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
 		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))
 	}
+	for i, ov := range c.Drift.Overrides {
+		if ov.Method != "" && !slices.Contains(drift.Methods, drift.Method(ov.Method)) {
+			errs = append(errs, fmt.Errorf("drift.overrides[%d]: unknown method %q (one of %v)", i, ov.Method, drift.Methods))
+		}
+		if ov.Threshold < 0 || (ov.Method == "" && ov.Threshold == 0) {
+			errs = append(errs, fmt.Errorf("drift.overrides[%d]: set a method or a positive threshold", i))
+		}
+	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q is not auto, json or console", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+type driftOverride struct {
+	Model     string  `yaml:"model"`   // empty: every model
+	Feature   string  `yaml:"feature"` // empty: every feature
+	Method    string  `yaml:"method"`  // empty: the default method
+	Threshold float64 `yaml:"threshold"`
+}
+
+func (c *Config) driftOptions() drift.Options {
+	var o drift.Options
+	for _, ov := range c.Drift.Overrides {
+		o.Overrides = append(o.Overrides, drift.Override{Model: ov.Model, Feature: ov.Feature, Method: drift.Method(ov.Method), Threshold: ov.Threshold})
+	}
+	return o
 }
 
 type windowConfig struct {

@@ -120,6 +120,8 @@ func TestConfigErrors(t *testing.T) {
 		{"window not whole ms", "window:\n  size: 1500us\n", "window"},
 		{"bad log format", "log:\n  format: xml\n", "log.format"},
 		{"http port", "clickhouse:\n  addr: 127.0.0.1:8123\n", "clickhouse"},
+		{"unknown drift method", "drift:\n  overrides:\n    - {feature: amount, method: magic}\n", "unknown method \"magic\""},
+		{"empty drift override", "drift:\n  overrides:\n    - {feature: amount}\n", "set a method or a positive threshold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -195,7 +195,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
+	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -19,6 +20,7 @@ import (
 // the same rows.
 type driftJob struct {
 	sink     *clickhouse.Sink
+	opts     drift.Options
 	interval time.Duration
 	lookback time.Duration
 	log      zerolog.Logger
@@ -28,8 +30,8 @@ type driftJob struct {
 	done   chan struct{}
 }
 
-func newDriftJob(sink *clickhouse.Sink, interval, lookback time.Duration, log zerolog.Logger) *driftJob {
-	return &driftJob{sink: sink, interval: interval, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
+func newDriftJob(sink *clickhouse.Sink, opts drift.Options, interval, lookback time.Duration, log zerolog.Logger) *driftJob {
+	return &driftJob{sink: sink, opts: opts, interval: interval, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
 }
 
 // Start runs the job in the background until Shutdown; an interval of 0
@@ -87,7 +89,7 @@ func (j *driftJob) runOnce(ctx context.Context) (int, error) {
 	now := time.Now().UTC()
 	n := 0
 	for mv := range refs {
-		buckets, err := driftBuckets(ctx, j.sink, refs, mv[0], mv[1], now.Add(-j.lookback), now, 0)
+		buckets, err := driftBuckets(ctx, j.sink, refs, j.opts, mv[0], mv[1], now.Add(-j.lookback), now, 0)
 		if err != nil {
 			return n, err
 		}

@@ -160,7 +160,7 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
-	s.drift = newDriftJob(s.sink, cfg.Drift.Interval, cfg.Drift.Lookback, log)
+	s.drift = newDriftJob(s.sink, cfg.driftOptions(), cfg.Drift.Interval, cfg.Drift.Lookback, log)
 	if err := s.drift.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.proc.Shutdown(context.Background()), s.sink.Shutdown(context.Background()))
 	}

@@ -39,6 +39,10 @@ func queryCommand() *cli.Command {
 }
 
 func runQueryDrift(c *cli.Context) error {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return err
+	}
 	to := time.Now().UTC()
 	if t := c.Timestamp("to"); t != nil {
 		to = *t
@@ -56,7 +60,7 @@ func runQueryDrift(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(c.Context, sink, refs, c.String("model"), c.String("version"), from, to, c.Duration("every"))
+	buckets, err := driftBuckets(c.Context, sink, refs, cfg.driftOptions(), c.String("model"), c.String("version"), from, to, c.Duration("every"))
 	if err != nil {
 		return err
 	}
@@ -91,7 +95,7 @@ var errNoReference = errors.New("no reference profile (build one with `vigil ref
 // driftBuckets merges the stored window states of a model in [from, to)
 // over partitions and into buckets of size every (0: each window), and
 // evaluates each bucket against its model version's newest reference.
-func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
+func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, opts drift.Options, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
 	states, err := sink.WindowStates(ctx, model, version, from, to)
 	if err != nil {
 		return nil, err
@@ -133,7 +137,7 @@ func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string
 		m := merged[k]
 		out = append(out, bucketDrift{
 			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), Version: k.version, Events: m.Events, RefID: ref.ID,
-			Drift: drift.EvaluateWindow(ref, m),
+			Drift: drift.EvaluateWindowWith(ref, m, opts),
 		})
 	}
 	return out, nil

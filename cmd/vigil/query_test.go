@@ -107,7 +107,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, "m", "1", hour, hour.Add(time.Hour), time.Hour)
+	buckets, err := driftBuckets(ctx, sink, refs, drift.Options{}, "m", "1", hour, hour.Add(time.Hour), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// The job of `vigil process` stores every recent stored window.
-	job := newDriftJob(sink, time.Minute, time.Since(hour)+time.Hour, zerolog.Nop())
+	job := newDriftJob(sink, drift.Options{}, time.Minute, time.Since(hour)+time.Hour, zerolog.Nop())
 	n, err := job.runOnce(ctx)
 	if err != nil || n != 60 {
 		t.Fatalf("drift job: %d windows, %v; want 60", n, err)

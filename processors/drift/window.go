@@ -46,6 +46,38 @@ type FeatureDrift struct {
 	MissingRate     float64 // missing (null, absent, type mismatch) / all events of the feature
 	OutOfRangeRate  float64 // numeric: share of values outside the reference [Min, Max]
 	NewCategoryRate float64 // categorical: share of values of categories the reference lacks
+
+	scores map[Method]float64 // every method's score, for overrides
+}
+
+// Override replaces the default method and/or threshold of the features it
+// matches. An empty Model or Feature matches any; an empty Method keeps the
+// default method; a zero Threshold keeps the method's default threshold.
+type Override struct {
+	Model, Feature string
+	Method         Method
+	Threshold      float64
+}
+
+// Options tune an evaluation.
+type Options struct {
+	// Overrides, the last matching one wins: list general ones first.
+	Overrides []Override
+}
+
+// Methods is every method an Override may name.
+var Methods = []Method{MethodKS, MethodChiSquare, MethodZ, MethodJensenShannon, MethodWasserstein, MethodPSI, MethodKL, MethodHellinger}
+
+// override returns the override for a model's feature, if any.
+func (o Options) override(model, feature string) (Override, bool) {
+	var found Override
+	ok := false
+	for _, ov := range o.Overrides {
+		if (ov.Model == "" || ov.Model == model) && (ov.Feature == "" || ov.Feature == feature) {
+			found, ok = ov, true
+		}
+	}
+	return found, ok
 }
 
 // EvaluateFeature computes the drift of a window feature state against a
@@ -126,7 +158,7 @@ func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.F
 	}
 	return verdict(d, DefaultMethod(Numerical, int(ref.Count), nUnique), map[Method]float64{
 		MethodKS: d.KSPValue, MethodWasserstein: d.WassersteinNorm, MethodJensenShannon: d.JensenShannon,
-		MethodPSI: d.PSI, MethodChiSquare: math.NaN(), MethodZ: math.NaN(),
+		MethodPSI: d.PSI, MethodKL: d.KL, MethodHellinger: d.Hellinger, MethodChiSquare: math.NaN(), MethodZ: math.NaN(),
 	}), true
 }
 
@@ -257,7 +289,7 @@ func evaluateCategorical(d FeatureDrift, ref *reference.FeatureProfile, cur *sta
 	}
 	return verdict(d, DefaultMethod(Categorical, int(ref.Count), len(keys)), map[Method]float64{
 		MethodChiSquare: d.ChiSquarePValue, MethodZ: z, MethodJensenShannon: d.JensenShannon, MethodPSI: d.PSI,
-		MethodKS: math.NaN(), MethodWasserstein: math.NaN(),
+		MethodKL: d.KL, MethodHellinger: d.Hellinger, MethodKS: math.NaN(), MethodWasserstein: math.NaN(),
 	}), true
 }
 
@@ -266,6 +298,25 @@ func verdict(d FeatureDrift, m Method, scores map[Method]float64) FeatureDrift {
 	d.Score = scores[m]
 	d.Threshold = m.DefaultThreshold()
 	d.Drifted = m.Drifted(d.Score, d.Threshold)
+	d.scores = scores
+	return d
+}
+
+// apply re-decides d with an override. A method the feature's kind has no
+// score for (KS on a string feature) gives a NaN score: never drift.
+func (d FeatureDrift) apply(ov Override) FeatureDrift {
+	if ov.Method != "" {
+		d.Method = ov.Method
+		d.Score = math.NaN()
+		if v, ok := d.scores[ov.Method]; ok {
+			d.Score = v
+		}
+		d.Threshold = ov.Method.DefaultThreshold()
+	}
+	if ov.Threshold != 0 {
+		d.Threshold = ov.Threshold
+	}
+	d.Drifted = d.Method.Drifted(d.Score, d.Threshold)
 	return d
 }
 
@@ -280,8 +331,14 @@ type WindowDrift struct {
 	Drifted        bool // Share >= EvidentlyDriftShare
 }
 
-// EvaluateWindow compares every feature of st that the reference knows.
+// EvaluateWindow compares every feature of st that the reference knows,
+// with the default methods and thresholds.
 func EvaluateWindow(ref *reference.Profile, st *stats.WindowState) WindowDrift {
+	return EvaluateWindowWith(ref, st, Options{})
+}
+
+// EvaluateWindowWith is EvaluateWindow with options.
+func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Options) WindowDrift {
 	var w WindowDrift
 	names := make([]string, 0, len(st.Features))
 	for name := range st.Features {
@@ -294,6 +351,9 @@ func EvaluateWindow(ref *reference.Profile, st *stats.WindowState) WindowDrift {
 			continue
 		}
 		if d, ok := EvaluateFeature(rf, st.Features[name]); ok {
+			if ov, found := opts.override(st.Model, name); found {
+				d = d.apply(ov)
+			}
 			w.Features = append(w.Features, d)
 		}
 	}

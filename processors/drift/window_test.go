@@ -149,3 +149,64 @@ func TestEvaluateFeatureExact(t *testing.T) {
 		})
 	}
 }
+
+func TestEvaluateWindowOverrides(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	refX, refC := sample(rng, 3000, 0)
+	curX, curC := sample(rng, 1500, 0.05) // a small shift: the default (Wasserstein 0.1) says no drift
+	rb, err := reference.NewBuilder(reference.Meta{Model: "m", ID: 1}, reference.BuilderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, refX, refC)
+	if err := rb.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	ref, err := rb.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
+	rec = record(t, curX, curC)
+	st.AddRange(rec, 0, len(curX))
+	rec.Release()
+
+	find := func(w drift.WindowDrift, f string) drift.FeatureDrift {
+		for _, d := range w.Features {
+			if d.Feature == f {
+				return d
+			}
+		}
+		t.Fatalf("no feature %s", f)
+		return drift.FeatureDrift{}
+	}
+	def := find(drift.EvaluateWindow(ref, st), "x")
+	tests := []struct {
+		name       string
+		overrides  []drift.Override
+		wantMethod drift.Method
+		wantScore  float64
+		wantThr    float64
+		wantDrift  bool
+	}{
+		{"default", nil, drift.MethodWasserstein, def.WassersteinNorm, 0.1, false},
+		{"threshold only", []drift.Override{{Feature: "x", Threshold: def.WassersteinNorm / 2}}, drift.MethodWasserstein, def.WassersteinNorm, def.WassersteinNorm / 2, true},
+		{"method KS", []drift.Override{{Model: "m", Feature: "x", Method: drift.MethodKS}}, drift.MethodKS, def.KSPValue, 0.05, def.KSPValue <= 0.05},
+		{"last match wins", []drift.Override{{Method: drift.MethodKS}, {Feature: "x", Method: drift.MethodPSI, Threshold: 1e-9}}, drift.MethodPSI, def.PSI, 1e-9, true},
+		{"other model untouched", []drift.Override{{Model: "other", Method: drift.MethodPSI, Threshold: 1e-9}}, drift.MethodWasserstein, def.WassersteinNorm, 0.1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := find(drift.EvaluateWindowWith(ref, st, drift.Options{Overrides: tt.overrides}), "x")
+			if d.Method != tt.wantMethod || d.Score != tt.wantScore || d.Threshold != tt.wantThr || d.Drifted != tt.wantDrift {
+				t.Errorf("got %s %v threshold %v drifted %v; want %s %v %v %v", d.Method, d.Score, d.Threshold, d.Drifted, tt.wantMethod, tt.wantScore, tt.wantThr, tt.wantDrift)
+			}
+		})
+	}
+	// KS named for a string feature has no score: never drift.
+	c := find(drift.EvaluateWindowWith(ref, st, drift.Options{Overrides: []drift.Override{{Feature: "c", Method: drift.MethodKS}}}), "c")
+	if !math.IsNaN(c.Score) || c.Drifted {
+		t.Errorf("KS on a string feature: score %v drifted %v, want NaN and no drift", c.Score, c.Drifted)
+	}
+}
