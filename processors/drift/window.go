@@ -46,6 +46,12 @@ type FeatureDrift struct {
 	MissingRate     float64 // missing (null, absent, type mismatch) / all events of the feature
 	OutOfRangeRate  float64 // numeric: share of values outside the reference [Min, Max]
 	NewCategoryRate float64 // categorical: share of values of categories the reference lacks
+	// TypeMismatchRate is the share of the feature's events whose value had
+	// another type than the feature's (counted as missing too).
+	TypeMismatchRate float64
+	// Constant: the window has at least two values of the feature and they
+	// are all equal (one number, one category, or all true/all false).
+	Constant bool
 
 	scores map[Method]float64 // every method's score, for overrides
 }
@@ -95,6 +101,7 @@ func EvaluateFeature(ref *reference.FeatureProfile, cur *stats.FeatureState) (d 
 	if cur.Kind != ref.Kind {
 		return d, false
 	}
+	d.TypeMismatchRate, d.Constant = quality(cur)
 	switch ref.Kind {
 	case schemas.Number:
 		return evaluateNumeric(d, ref, cur)
@@ -102,6 +109,27 @@ func EvaluateFeature(ref *reference.FeatureProfile, cur *stats.FeatureState) (d 
 		return evaluateCategorical(d, ref, cur)
 	}
 	return d, false
+}
+
+// quality returns the type-mismatch rate and whether the window's values
+// are constant.
+func quality(f *stats.FeatureState) (mismatchRate float64, constant bool) {
+	var present uint64
+	switch f.Kind {
+	case schemas.Number:
+		present = f.Num.Count + f.Num.NaN + f.Num.Inf
+		constant = f.Num.Count >= 2 && f.Num.Min == f.Num.Max
+	case schemas.Bool:
+		present = f.Num.Count
+		constant = f.Num.Count >= 2 && (f.Num.Sum == 0 || f.Num.Sum == float64(f.Num.Count))
+	case schemas.String:
+		present = f.Cat.Count
+		constant = f.Cat.Count >= 2 && len(f.Cat.Counts) == 1 && f.Cat.Other == 0
+	}
+	if all := present + f.Missing(); all > 0 {
+		mismatchRate = float64(f.TypeMismatch) / float64(all)
+	}
+	return mismatchRate, constant
 }
 
 func missingRate(missing, present uint64) float64 {
@@ -329,6 +357,9 @@ type WindowDrift struct {
 	// threshold across the window's p-value features (distances unchanged).
 	Share, ShareBH float64
 	Drifted        bool // Share >= EvidentlyDriftShare
+	// Schema changes against the reference: features the window has and the
+	// reference lacks, and features of the reference the window never saw.
+	NewFeatures, AbsentFeatures []string
 }
 
 // EvaluateWindow compares every feature of st that the reference knows,
@@ -345,9 +376,15 @@ func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Opti
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	for _, name := range ref.FeatureNames() {
+		if st.Features[name] == nil {
+			w.AbsentFeatures = append(w.AbsentFeatures, name)
+		}
+	}
 	for _, name := range names {
 		rf := ref.Feature(name)
 		if rf == nil {
+			w.NewFeatures = append(w.NewFeatures, name)
 			continue
 		}
 		if d, ok := EvaluateFeature(rf, st.Features[name]); ok {

@@ -1,6 +1,7 @@
 package drift_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -208,5 +209,68 @@ func TestEvaluateWindowOverrides(t *testing.T) {
 	c := find(drift.EvaluateWindowWith(ref, st, drift.Options{Overrides: []drift.Override{{Feature: "c", Method: drift.MethodKS}}}), "c")
 	if !math.IsNaN(c.Score) || c.Drifted {
 		t.Errorf("KS on a string feature: score %v drifted %v, want NaN and no drift", c.Score, c.Drifted)
+	}
+}
+
+// TestEvaluateWindowQuality: type mismatches, constant features and schema
+// changes against the reference.
+func TestEvaluateWindowQuality(t *testing.T) {
+	build := func(events []schemas.Event) arrow.Record {
+		b := wire.NewBatchBuilder(memory.DefaultAllocator)
+		for i := range events {
+			if err := b.Append(&events[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.NewRecord()
+	}
+	ev := func(i int, fs ...schemas.Feature) schemas.Event {
+		return schemas.Event{ID: strconv.Itoa(i), Model: "m", Time: time.UnixMilli(1000), Features: fs, Prediction: schemas.Score(0.5)}
+	}
+	var refEv, curEv []schemas.Event
+	for i := 0; i < 50; i++ {
+		refEv = append(refEv, ev(i, schemas.Num("x", float64(i)), schemas.Str("c", []string{"a", "b"}[i%2]), schemas.Num("k", float64(i%3))))
+	}
+	for i := 0; i < 10; i++ {
+		x := schemas.Num("x", float64(i))
+		if i >= 8 { // after numbers fixed the column's type
+			x = schemas.Str("x", "oops") // wrong type: a mismatch, counted missing
+		}
+		curEv = append(curEv, ev(i, x, schemas.Num("k", 7), schemas.Num("z", 1)))
+	}
+	rb, err := reference.NewBuilder(reference.Meta{Model: "m", ID: 1}, reference.BuilderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := build(refEv)
+	if err := rb.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	ref, err := rb.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
+	rec = build(curEv)
+	st.AddRange(rec, 0, int(rec.NumRows()))
+	for f, n := range wire.TypeMismatches(rec.Schema()) {
+		st.AddTypeMismatches(f, uint64(n))
+	}
+	rec.Release()
+
+	w := drift.EvaluateWindow(ref, st)
+	if fmt.Sprint(w.NewFeatures) != "[z]" || fmt.Sprint(w.AbsentFeatures) != "[c]" {
+		t.Errorf("schema changes: new %v absent %v, want [z] and [c]", w.NewFeatures, w.AbsentFeatures)
+	}
+	got := map[string]drift.FeatureDrift{}
+	for _, d := range w.Features {
+		got[d.Feature] = d
+	}
+	if x := got["x"]; x.TypeMismatchRate != 0.2 || x.MissingRate != 0.2 || x.Constant {
+		t.Errorf("x: mismatch %v missing %v constant %v, want 0.2 0.2 false", x.TypeMismatchRate, x.MissingRate, x.Constant)
+	}
+	if k := got["k"]; !k.Constant || k.TypeMismatchRate != 0 || k.OutOfRangeRate != 1 {
+		t.Errorf("k: constant %v mismatch %v out of range %v, want true 0 1", k.Constant, k.TypeMismatchRate, k.OutOfRangeRate)
 	}
 }

@@ -48,9 +48,9 @@ SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 
 	`INSERT INTO vigil.vigil_drift (model, model_version, window_start, window_end, feature, kind, reference_id, method,
   score, threshold, drifted, n_ref, n_cur, approx, psi, kl, js, hellinger, wasserstein, wasserstein_norm,
   ks_stat, ks_pvalue, chi2_stat, chi2_pvalue, missing_rate, out_of_range_rate, new_category_rate,
-  dataset_share, dataset_share_bh, dataset_drifted, computed_at)
+  type_mismatch_rate, is_constant, dataset_share, dataset_share_bh, dataset_drifted, new_features, absent_features, computed_at)
 SELECT 'fraud', 'v1', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'amount', 'number', 4077172800000000, 'wasserstein',
-  0.4, 0.1, 1, 1000, 300, 0, 0.3, 0.2, 0.25, 0.2, 1.5, 0.4, 0.2, 0.001, nan, nan, 0, 0.01, nan, 0.5, 0.5, 1, '2099-03-14 12:02:00'`,
+  0.4, 0.1, 1, 1000, 300, 0, 0.3, 0.2, 0.25, 0.2, 1.5, 0.4, 0.2, 0.001, nan, nan, 0, 0.01, nan, 0, 0, 0.5, 0.5, 1, ['tenure'], [], '2099-03-14 12:02:00'`,
 }
 
 // sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1\t1\t1".

@@ -14,7 +14,7 @@ var driftColumns = []string{
 	"model", "model_version", "window_start", "window_end", "feature", "kind", "reference_id", "method",
 	"score", "threshold", "drifted", "n_ref", "n_cur", "approx", "psi", "kl", "js", "hellinger", "wasserstein", "wasserstein_norm",
 	"ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue", "missing_rate", "out_of_range_rate", "new_category_rate",
-	"dataset_share", "dataset_share_bh", "dataset_drifted", "computed_at",
+	"type_mismatch_rate", "is_constant", "dataset_share", "dataset_share_bh", "dataset_drifted", "new_features", "absent_features", "computed_at",
 }
 
 // DriftWindow is one drift evaluation to store: the features of a model
@@ -52,7 +52,8 @@ func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
 				d.Score, d.Threshold, boolByte(d.Drifted), d.NRef, d.NCur, boolByte(d.Approx),
 				d.PSI, d.KL, d.JensenShannon, d.Hellinger, d.Wasserstein, d.WassersteinNorm,
 				d.KSStat, d.KSPValue, d.ChiSquare, d.ChiSquarePValue, d.MissingRate, d.OutOfRangeRate, d.NewCategoryRate,
-				w.Drift.Share, w.Drift.ShareBH, boolByte(w.Drift.Drifted), now); err != nil {
+				d.TypeMismatchRate, boolByte(d.Constant), w.Drift.Share, w.Drift.ShareBH, boolByte(w.Drift.Drifted),
+				nonNil(w.Drift.NewFeatures), nonNil(w.Drift.AbsentFeatures), now); err != nil {
 				_ = b.Abort()
 				return fmt.Errorf("write drift of %s %s: %w", w.Model, d.Feature, err)
 			}
@@ -62,4 +63,12 @@ func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
 		return fmt.Errorf("write drift: insert %d rows: %w", n, err)
 	}
 	return nil
+}
+
+// nonNil gives an empty array column value for a nil slice.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -167,9 +167,13 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_drift
     missing_rate Float64,
     out_of_range_rate Float64,
     new_category_rate Float64,
+    type_mismatch_rate Float64,
+    is_constant UInt8,
     dataset_share Float64,
     dataset_share_bh Float64,
     dataset_drifted UInt8,
+    new_features Array(String),
+    absent_features Array(String),
     computed_at DateTime('UTC')
 )
 ENGINE = ReplacingMergeTree(computed_at)
