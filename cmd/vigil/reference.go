@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
@@ -28,8 +29,8 @@ func referenceCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:      "build",
-				Usage:     "profile a reference file (.csv, .jsonl/.ndjson, .parquet) and store it in ClickHouse, where it takes effect as the model version's newest reference",
-				ArgsUsage: "FILE",
+				Usage:     "profile a reference file (.csv, .jsonl/.ndjson, .parquet), or the stored production windows of a time range (--from-production), and store it in ClickHouse, where it takes effect as the model version's newest reference",
+				ArgsUsage: "FILE | --from-production --from T --to T",
 				Flags: append(configFlags(),
 					&cli.StringFlag{Name: "model", Required: true, Usage: "model the reference is for"},
 					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
@@ -37,6 +38,9 @@ func referenceCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
+					&cli.BoolFlag{Name: "from-production", Usage: "build from the model version's stored window states whose window starts in [--from, --to) instead of a FILE"},
+					&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "with --from-production: first window start (RFC 3339)"},
+					&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "with --from-production: end of the range, exclusive (RFC 3339; default now)"},
 				),
 				Action: runReferenceBuild,
 			},
@@ -51,8 +55,14 @@ func referenceCommand() *cli.Command {
 }
 
 func runReferenceBuild(c *cli.Context) error {
+	if c.Bool("from-production") {
+		return runReferenceBuildFromProduction(c)
+	}
+	if c.IsSet("from") || c.IsSet("to") {
+		return errors.New("reference build: --from and --to select production windows: add --from-production (and no FILE)")
+	}
 	if c.NArg() != 1 {
-		return fmt.Errorf("reference build: want one FILE argument after the flags, got %d", c.NArg())
+		return fmt.Errorf("reference build: want one FILE argument after the flags (or --from-production), got %d", c.NArg())
 	}
 	path := c.Args().First()
 	cfg, err := resolveConfig(c)
@@ -93,6 +103,78 @@ func runReferenceBuild(c *cli.Context) error {
 		}
 	}
 	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+// runReferenceBuildFromProduction builds the reference from the stored
+// window states of [--from, --to) (reference.BuildFromWindowsOptions).
+func runReferenceBuildFromProduction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("reference build: FILE %q and --from-production together: build from one or the other", c.Args().First())
+	}
+	for _, f := range []string{"column", "exclude"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("reference build: --%s applies to a FILE, not to --from-production (window states already hold typed features)", f)
+		}
+	}
+	if c.Timestamp("from") == nil {
+		return errors.New("reference build --from-production: --from is required (RFC 3339, for example 2026-05-01T00:00:00Z)")
+	}
+	from, to := c.Timestamp("from").UTC(), time.Now().UTC()
+	if t := c.Timestamp("to"); t != nil {
+		to = t.UTC()
+	}
+	if !from.Before(to) {
+		return fmt.Errorf("reference build --from-production: empty range [%s, %s): --from must be before --to", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	if err != nil {
+		return err
+	}
+	if err := sink.Start(ctx); err != nil {
+		return err
+	}
+	began := time.Now()
+	p, err := referenceFromWindows(ctx, sink, c.String("model"), c.String("version"), from, to, c.Int("bins"))
+	if err == nil {
+		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
+	}
+	if err == nil && !c.Bool("dry-run") {
+		err = sink.WriteReference(ctx, p)
+	}
+	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
+		return err
+	}
+	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+// referenceFromWindows reads the window states of model version in
+// [from, to) and builds a reference from them; its Source names the first
+// window start and the last window end.
+func referenceFromWindows(ctx context.Context, sink *clickhouse.Sink, model, version string, from, to time.Time, bins int) (*reference.Profile, error) {
+	all, err := sink.WindowStates(ctx, model, version, from, to)
+	if err != nil {
+		return nil, err
+	}
+	// WindowStates reads every version for version "": keep the unversioned.
+	states := slices.DeleteFunc(all, func(st *stats.WindowState) bool { return st.ModelVersion != version })
+	if len(states) == 0 {
+		return nil, fmt.Errorf("reference build --from-production: no stored windows of %s version %q start in [%s, %s) (check the model, --version and the range; windows are stored by `vigil process`)",
+			model, version, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	now := time.Now()
+	return reference.BuildFromWindowsOptions(reference.Meta{
+		Model: model, ModelVersion: version, ID: reference.NewID(now), CreatedAt: now.Truncate(time.Microsecond),
+	}, reference.BuilderOptions{Bins: bins}, states)
 }
 
 func parseColumnKinds(specs []string) (map[string]schemas.Kind, error) {

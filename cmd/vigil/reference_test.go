@@ -5,17 +5,28 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // runReference runs `vigil reference ARGS...` in process.
@@ -105,5 +116,148 @@ func TestReferenceCLIIntegration(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "MODEL") || !row.MatchString(lines[1]) || !row.MatchString(lines[2]) ||
 		strings.HasSuffix(lines[1], "yes") || !strings.HasSuffix(lines[2], "yes") {
 		t.Fatalf("list output:\n%s", out)
+	}
+}
+
+// TestReferenceFromProductionIntegration stores window states in ClickHouse
+// (two partitions per window), builds references from them with
+// `vigil reference build --from-production` and checks the stored bins and
+// quantiles: those of the file Builder on the same events while the windows
+// hold at most stats.ExactCap values together, a KLL summary beyond.
+func TestReferenceFromProductionIntegration(t *testing.T) {
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	db := "vigil_refprod_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	hour := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	b := wire.NewBatchBuilder(memory.DefaultAllocator)
+	// store checkpoints minutes windows of per events of model, each split
+	// over two partitions, and returns the events.
+	store := func(model string, minutes, per int) []schemas.Event {
+		var (
+			parts [2][]*stats.WindowState
+			evs   []schemas.Event
+		)
+		for m := range minutes {
+			start := hour.Add(time.Duration(m) * time.Minute)
+			for i := range per {
+				e := schemas.Event{ID: strconv.Itoa(m*per + i), Model: model, ModelVersion: "1", Time: start.Add(time.Duration(i) * time.Millisecond),
+					Features: []schemas.Feature{
+						schemas.Num("x", math.Round(rng.NormFloat64()*1000)/100+0),
+						schemas.Str("c", []string{"a", "b"}[rng.IntN(2)]),
+					},
+					Prediction: schemas.Score(0.5)}
+				if err := b.Append(&e); err != nil {
+					t.Fatal(err)
+				}
+				evs = append(evs, e)
+			}
+			rec := b.NewRecord()
+			for p, rows := range [2][2]int{{0, per / 3}, {per / 3, per}} {
+				st := stats.NewWindowState(stats.Key{Model: model, ModelVersion: "1", WindowStart: start.UnixMilli()}, start.Add(time.Minute).UnixMilli())
+				st.AddRange(rec, rows[0], rows[1])
+				st.Final, st.LastOffset = true, int64(m)
+				parts[p] = append(parts[p], st)
+			}
+			rec.Release()
+		}
+		for p := range parts {
+			if err := sink.Checkpoint(ctx, clickhouse.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return evs
+	}
+	small := store("small", 3, 500) // 1500 values: exact
+	store("big", 5, 1000)           // 5000 values: sketched
+
+	flags := []string{"--clickhouse", addr, "--clickhouse-database", db, "--log-level", "warn"}
+	from, to := hour.Format(time.RFC3339), hour.Add(time.Hour).Format(time.RFC3339)
+	for _, model := range []string{"small", "big"} {
+		out, err := runReference(t, append([]string{"build", "--model", model, "--version", "1", "--from-production", "--from", from, "--to", to}, flags...)...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !strings.Contains(out, "stored: ") || !strings.Contains(out, "from production:2026-05-01T10:00:00Z..") ||
+			!regexp.MustCompile(`\nx\s+number\s+\d+\s+0\s+\S+\s+\S+\s+\S+\s+\S+\s+10 bins, (exact|5000) quantiles`).MatchString(out) {
+			t.Errorf("build output:\n%s", out)
+		}
+	}
+	refs, err := sink.LatestReferences(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Exact: the file Builder's bins and quantiles.
+	rb, err := reference.NewBuilder(reference.Meta{Model: "small", ModelVersion: "1"}, reference.BuilderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range small {
+		if err := b.Append(&small[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := b.NewRecord()
+	if err := rb.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	want, err := rb.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := refs[[2]string{"small", "1"}]
+	if p == nil || p.Rows != 1500 || p.Source != "production:2026-05-01T10:00:00Z..2026-05-01T10:03:00Z" {
+		t.Fatalf("stored reference of small: %+v", p)
+	}
+	got, w := p.Feature("x"), want.Feature("x")
+	if !got.Exact || got.Count != 1500 || !slices.Equal(got.Edges, w.Edges) || !slices.Equal(got.Hist, w.Hist) || !slices.Equal(got.Quantiles, w.Quantiles) {
+		t.Errorf("x from production: edges %v hist %v, %d quantiles (exact %v)\nfrom the file Builder: edges %v hist %v, %d quantiles",
+			got.Edges, got.Hist, len(got.Quantiles), got.Exact, w.Edges, w.Hist, len(w.Quantiles))
+	}
+
+	// Sketched: a summary of min(5000, QuantileSummarySize) values between
+	// min and max.
+	p = refs[[2]string{"big", "1"}]
+	if p == nil || p.Rows != 5000 {
+		t.Fatalf("stored reference of big: %+v", p)
+	}
+	x := p.Feature("x")
+	var sum uint64
+	for _, c := range x.Hist {
+		sum += c
+	}
+	if x.Exact || x.Count != 5000 || len(x.Quantiles) != min(5000, reference.QuantileSummarySize) || x.Quantiles[len(x.Quantiles)-1] != x.Max ||
+		len(x.Edges) < 2 || x.Edges[0] != x.Min || x.Edges[len(x.Edges)-1] != x.Max || sum != 5000 {
+		t.Errorf("x of big: exact %v, count %d, %d quantiles, edges %v (min %v, max %v), hist %v", x.Exact, x.Count, len(x.Quantiles), x.Edges, x.Min, x.Max, x.Hist)
+	}
+
+	// Errors.
+	for _, args := range [][]string{
+		{"build", "--model", "small", "--version", "1", "--from-production", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z"},
+		{"build", "--model", "small", "--version", "2", "--from-production", "--from", from, "--to", to},
+		{"build", "--model", "small", "--version", "1", "--from-production", "--from", from, "--to", to, referenceFile(t)},
+		{"build", "--model", "small", "--version", "1", "--from", from, referenceFile(t)},
+		{"build", "--model", "small", "--version", "1", "--from-production", "--to", to},
+	} {
+		out, err := runReference(t, append(args, flags...)...)
+		if err == nil {
+			t.Errorf("%v succeeded:\n%s", args, out)
+		} else {
+			t.Logf("%v: %v", args[5:], err)
+		}
 	}
 }

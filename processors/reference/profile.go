@@ -65,7 +65,8 @@ type Profile struct {
 //	bin n      (e[n-1], +Inf)      overflow: empty for the reference itself
 //
 // Bin(x) applies exactly this rule. A numeric feature without finite values
-// (and every profile built from production windows) has no Edges and no Hist.
+// (and a profile built from production windows stored without value sketches)
+// has no Edges and no Hist.
 //
 // Quantiles. The quantile summary is a sorted sample of M values each
 // standing for 1/M of the reference; CDF(x) = #{q in Quantiles : q <= x} / M.
