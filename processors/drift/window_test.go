@@ -274,3 +274,15 @@ func TestEvaluateWindowQuality(t *testing.T) {
 		t.Errorf("k: constant %v mismatch %v out of range %v, want true 0 1", k.Constant, k.TypeMismatchRate, k.OutOfRangeRate)
 	}
 }
+
+// KSPValueLimit against scipy.stats.kstwobign.sf (scipy 1.17.1):
+// kstwobign.sf(0.5) = 0.9639452436648751, sf(1.0) = 0.26999967167735456,
+// sf(1.5) = 0.022217962616525127.
+func TestKSPValueLimit(t *testing.T) {
+	for _, tc := range []struct{ x, want float64 }{{0.5, 0.9639452436648751}, {1.0, 0.26999967167735456}, {1.5, 0.022217962616525127}} {
+		// n1 = n2 = 200: sqrt(n1*n2/(n1+n2)) = 10.
+		if got := drift.KSPValueLimit(tc.x/10, 200, 200); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("KSPValueLimit(%v/10, 200, 200) = %v, want %v", tc.x, got, tc.want)
+		}
+	}
+}
