@@ -153,8 +153,9 @@ func TestWindowStateHeapBounded(t *testing.T) {
 			n, updateFeatures, p.heap, p.heap/updateFeatures, p.levels, p.live, p.alloc)
 	}
 	lo, hi := byEvents[10_000], byEvents[1_000_000]
-	if float64(hi.heap) > 3*float64(lo.heap) {
-		t.Errorf("state of 1M events holds %d B, of 10k events %d B: more than log growth", hi.heap, lo.heap)
+	// Flat: compaction gives back the capacity levels no longer need.
+	if float64(hi.heap) > 1.3*float64(lo.heap) {
+		t.Errorf("state of 1M events holds %d B, of 10k events %d B: not flat", hi.heap, lo.heap)
 	}
 	if float64(hi.live) > 1.5*float64(lo.live) {
 		t.Errorf("value sketches hold %d keys after 1M events, %d after 10k", hi.live, lo.live)

@@ -228,7 +228,13 @@ func (s *ValueSketch) compact(h int) {
 		half = append(half, part[i])
 	}
 	s.levels[h+1] = mergeInto(s.levels[h+1], half)
-	s.levels[h] = lv[:skip]
+	// A level's capacity shrinks as levels are added above it: give back
+	// memory a level no longer needs, so that the heap stays flat in n.
+	if c := levelCaps[min(len(s.levels)-1-h, valueSketchMaxLevels-1)]; cap(lv) > 2*c {
+		s.levels[h] = append(make([]uint64, 0, c), lv[:skip]...)
+	} else {
+		s.levels[h] = lv[:skip]
+	}
 	w := math.Ldexp(1, h)
 	s.errSum += w
 	s.errSq += w * w
