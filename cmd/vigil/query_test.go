@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/rs/zerolog"
 
-	"github.com/vigil-ml/vigil/internal/testenv"
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
@@ -24,20 +23,8 @@ import (
 // ClickHouse over two partitions, merge into exactly the drift of the hour
 // computed from all its events at once.
 func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
-	db := "vigil_query_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink, db := startTestSink(t, "vigil_query")
 
 	rng := rand.New(rand.NewPCG(9, 9))
 	event := func(i int, tm time.Time, shift float64) schemas.Event {

@@ -18,7 +18,6 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/internal/testenv"
@@ -96,7 +95,7 @@ func TestReferenceCLIIntegration(t *testing.T) {
 			t.Errorf("drop %s: %v", db, err)
 		}
 	})
-	flags := []string{"--clickhouse", addr, "--clickhouse-database", db, "--log-level", "warn"}
+	flags := []string{"--clickhouse", testenv.ClickHouse(t), "--clickhouse-database", db, "--log-level", "warn"}
 	file := referenceFile(t)
 	for range 2 {
 		out, err := runReference(t, append(append([]string{"build", "--model", "fraud", "--version", "3"}, flags...), file)...)
@@ -125,20 +124,8 @@ func TestReferenceCLIIntegration(t *testing.T) {
 // quantiles: those of the file Builder on the same events while the windows
 // hold at most stats.ExactCap values together, a KLL summary beyond.
 func TestReferenceFromProductionIntegration(t *testing.T) {
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
-	db := "vigil_refprod_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink, db := startTestSink(t, "vigil_refprod")
 
 	rng := mrand.New(mrand.NewPCG(5, 6))
 	hour := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -183,7 +170,7 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 	small := store("small", 3, 500) // 1500 values: exact
 	store("big", 5, 1000)           // 5000 values: sketched
 
-	flags := []string{"--clickhouse", addr, "--clickhouse-database", db, "--log-level", "warn"}
+	flags := []string{"--clickhouse", testenv.ClickHouse(t), "--clickhouse-database", db, "--log-level", "warn"}
 	from, to := hour.Format(time.RFC3339), hour.Add(time.Hour).Format(time.RFC3339)
 	for _, model := range []string{"small", "big"} {
 		out, err := runReference(t, append([]string{"build", "--model", model, "--version", "1", "--from-production", "--from", from, "--to", to}, flags...)...)
