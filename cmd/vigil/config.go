@@ -123,8 +123,11 @@ func (c *Config) Validate() error {
 		if ov.Method != "" && !slices.Contains(drift.Methods, drift.Method(ov.Method)) {
 			errs = append(errs, fmt.Errorf("drift.overrides[%d]: unknown method %q (one of %v)", i, ov.Method, drift.Methods))
 		}
-		if ov.Threshold < 0 || (ov.Method == "" && ov.Threshold == 0) {
-			errs = append(errs, fmt.Errorf("drift.overrides[%d]: set a method or a positive threshold", i))
+		if ov.Threshold < 0 || (ov.Method == "" && ov.Threshold == 0 && !ov.FromReference) {
+			errs = append(errs, fmt.Errorf("drift.overrides[%d]: set a method, a positive threshold or from_reference", i))
+		}
+		if ov.FromReference && ov.Method != "" && drift.Method(ov.Method).IsPValue() {
+			errs = append(errs, fmt.Errorf("drift.overrides[%d]: from_reference needs a distance method (psi, jensenshannon, hellinger, kl_div, wasserstein) or no method, not the p-value method %q", i, ov.Method))
 		}
 	}
 	switch c.Log.Format {
@@ -140,12 +143,16 @@ type driftOverride struct {
 	Feature   string  `yaml:"feature"` // empty: every feature
 	Method    string  `yaml:"method"`  // empty: the default method
 	Threshold float64 `yaml:"threshold"`
+	// FromReference: the threshold is the reference's chunk scores' mean +
+	// 3 std when the profile has them (vigil reference build --chunk-rows),
+	// else threshold or the method's default (drift.Override.FromReference).
+	FromReference bool `yaml:"from_reference"`
 }
 
 func (c *Config) driftOptions() drift.Options {
 	var o drift.Options
 	for _, ov := range c.Drift.Overrides {
-		o.Overrides = append(o.Overrides, drift.Override{Model: ov.Model, Feature: ov.Feature, Method: drift.Method(ov.Method), Threshold: ov.Threshold})
+		o.Overrides = append(o.Overrides, drift.Override{Model: ov.Model, Feature: ov.Feature, Method: drift.Method(ov.Method), Threshold: ov.Threshold, FromReference: ov.FromReference})
 	}
 	return o
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/vigil-ml/vigil/processors/drift"
 )
 
 // resolveWith resolves the config of a command with the shared flags, from
@@ -121,7 +124,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad log format", "log:\n  format: xml\n", "log.format"},
 		{"http port", "clickhouse:\n  addr: 127.0.0.1:8123\n", "clickhouse"},
 		{"unknown drift method", "drift:\n  overrides:\n    - {feature: amount, method: magic}\n", "unknown method \"magic\""},
-		{"empty drift override", "drift:\n  overrides:\n    - {feature: amount}\n", "set a method or a positive threshold"},
+		{"empty drift override", "drift:\n  overrides:\n    - {feature: amount}\n", "set a method, a positive threshold or from_reference"},
+		{"from_reference with a p-value method", "drift:\n  overrides:\n    - {feature: amount, method: ks, from_reference: true}\n", "from_reference needs a distance method"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +137,25 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := resolveWith(t, nil, "--config", writeFile(t, "")); err != nil {
 		t.Errorf("empty file: %v, want ok", err)
+	}
+}
+
+func TestDriftOverrideFromReference(t *testing.T) {
+	c, err := resolveWith(t, nil, "--config", writeFile(t, `
+drift:
+  overrides:
+    - {feature: amount, method: jensenshannon, from_reference: true}
+    - {feature: age, from_reference: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []drift.Override{
+		{Feature: "amount", Method: drift.MethodJensenShannon, FromReference: true},
+		{Feature: "age", FromReference: true},
+	}
+	if got := c.driftOptions().Overrides; !slices.Equal(got, want) {
+		t.Fatalf("overrides %+v, want %+v", got, want)
 	}
 }
 

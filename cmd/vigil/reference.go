@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
@@ -35,6 +37,7 @@ func referenceCommand() *cli.Command {
 					&cli.StringFlag{Name: "model", Required: true, Usage: "model the reference is for"},
 					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
 					&cli.IntFlag{Name: "bins", Value: reference.DefaultBins, Usage: "equal-frequency bins of numeric features"},
+					&cli.IntFlag{Name: "chunk-rows", Usage: "split a FILE into chunks of N consecutive rows and store, per feature and distance method, the mean and std of each chunk's drift score against the whole reference, for drift.overrides' from_reference thresholds (0: off; needs at least 2*N rows)"},
 					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
@@ -61,6 +64,9 @@ func runReferenceBuild(c *cli.Context) error {
 	if c.IsSet("from") || c.IsSet("to") {
 		return errors.New("reference build: --from and --to select production windows: add --from-production (and no FILE)")
 	}
+	if c.Int("chunk-rows") < 0 {
+		return fmt.Errorf("reference build: --chunk-rows %d: want 0 (off) or a number of rows", c.Int("chunk-rows"))
+	}
 	if c.NArg() != 1 {
 		return fmt.Errorf("reference build: want one FILE argument after the flags (or --from-production), got %d", c.NArg())
 	}
@@ -84,7 +90,7 @@ func runReferenceBuild(c *cli.Context) error {
 	p, err := reference.BuildFromFile(ctx, path,
 		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
 		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
-		reference.BuilderOptions{Bins: c.Int("bins")})
+		reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
 	if err != nil {
 		return err
 	}
@@ -110,6 +116,9 @@ func runReferenceBuild(c *cli.Context) error {
 func runReferenceBuildFromProduction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("reference build: FILE %q and --from-production together: build from one or the other", c.Args().First())
+	}
+	if c.IsSet("chunk-rows") {
+		return errors.New("reference build: --chunk-rows applies to a FILE, not to --from-production (window states keep no row order to chunk)")
 	}
 	for _, f := range []string{"column", "exclude"} {
 		if c.IsSet(f) {
@@ -216,6 +225,32 @@ func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
 			continue
 		}
 		fmt.Fprintf(tw, "\t\t\t\t%s\n", topValues(f, 3))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printChunkThresholds(out, p)
+}
+
+// printChunkThresholds lists the thresholds from_reference overrides would
+// use (mean + 3 std of the chunk scores), when the profile has chunk scores.
+func printChunkThresholds(out io.Writer, p *reference.Profile) error {
+	var tw *tabwriter.Writer
+	for i := range p.Features {
+		f := &p.Features[i]
+		methods := slices.Sorted(maps.Keys(f.ChunkScores))
+		for _, m := range methods {
+			if tw == nil {
+				fmt.Fprintln(out, "\nthresholds from reference chunks (mean + 3 std of the chunk scores):")
+				tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "FEATURE\tMETHOD\tCHUNKS\tMEAN\tSTD\tTHRESHOLD")
+			}
+			cs := f.ChunkScores[m]
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", f.Name, m, cs.Chunks, num(cs.Mean), num(cs.Std), num(cs.Mean+drift.ReferenceSigmas*cs.Std))
+		}
+	}
+	if tw == nil {
+		return nil
 	}
 	return tw.Flush()
 }

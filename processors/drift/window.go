@@ -35,6 +35,9 @@ type FeatureDrift struct {
 	Score     float64 // the method's value: a p-value or a distance
 	Threshold float64
 	Drifted   bool
+	// ThresholdFromReference: Threshold is the reference's chunk scores'
+	// mean + 3 std (Override.FromReference).
+	ThresholdFromReference bool
 
 	NRef, NCur uint64 // values compared (missing, NaN and Inf excluded)
 	Approx     bool   // computed from a sketch on either side (see above)
@@ -65,7 +68,46 @@ type Override struct {
 	Model, Feature string
 	Method         Method
 	Threshold      float64
+	// FromReference derives the threshold from the reference itself, as
+	// NannyML does: when the method in force (Method, or the default one) is
+	// a distance and the reference feature has ChunkScores for it (a profile
+	// built with chunks, see reference.BuilderOptions.ChunkRows), the
+	// threshold is the chunk scores' Mean + 3*Std, the spread of the
+	// distance between the reference and samples of itself. Otherwise (a
+	// p-value method, a profile without chunk scores, or a derived threshold
+	// of 0, which would flag a window identical to the reference) Threshold,
+	// or the method's default, applies.
+	FromReference bool
 }
+
+// ReferenceSigmas is how many standard deviations of the reference's chunk
+// scores above their mean an Override.FromReference threshold lies.
+const ReferenceSigmas = 3
+
+// distanceMethods are the methods whose chunk scores ChunkScorer returns.
+var distanceMethods = []Method{MethodPSI, MethodJensenShannon, MethodHellinger, MethodKL, MethodWasserstein}
+
+// ChunkScorer is reference.BuilderOptions.ChunkScorer: the scores of the
+// distance methods (psi, jensenshannon, hellinger, kl_div, wasserstein,
+// Wasserstein normalised as EvaluateFeature's) of a chunk of the reference
+// against the whole reference, those that are defined for the feature.
+// p-value methods are left out: their scores shrink with the chunk size, so
+// a threshold from them says nothing about larger windows.
+func ChunkScorer(ref *reference.FeatureProfile, chunk *stats.FeatureState) map[string]float64 {
+	d, ok := EvaluateFeature(ref, chunk)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]float64, len(distanceMethods))
+	for _, m := range distanceMethods {
+		if v, ok := d.scores[m]; ok && !math.IsNaN(v) {
+			out[string(m)] = v
+		}
+	}
+	return out
+}
+
+var _ = reference.BuilderOptions{ChunkScorer: ChunkScorer} // ChunkScorer has the callback's type
 
 // Options tune an evaluation.
 type Options struct {
@@ -362,7 +404,7 @@ func verdict(d FeatureDrift, m Method, scores map[Method]float64) FeatureDrift {
 
 // apply re-decides d with an override. A method the feature's kind has no
 // score for (KS on a string feature) gives a NaN score: never drift.
-func (d FeatureDrift) apply(ov Override) FeatureDrift {
+func (d FeatureDrift) apply(ov Override, ref *reference.FeatureProfile) FeatureDrift {
 	if ov.Method != "" {
 		d.Method = ov.Method
 		d.Score = math.NaN()
@@ -373,6 +415,13 @@ func (d FeatureDrift) apply(ov Override) FeatureDrift {
 	}
 	if ov.Threshold != 0 {
 		d.Threshold = ov.Threshold
+	}
+	if ov.FromReference && !d.Method.IsPValue() {
+		if cs, ok := ref.ChunkScores[string(d.Method)]; ok {
+			if t := cs.Mean + ReferenceSigmas*cs.Std; t > 0 {
+				d.Threshold, d.ThresholdFromReference = t, true
+			}
+		}
 	}
 	d.Drifted = d.Method.Drifted(d.Score, d.Threshold)
 	return d
@@ -419,7 +468,7 @@ func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Opti
 		}
 		if d, ok := EvaluateFeature(rf, st.Features[name]); ok {
 			if ov, found := opts.override(st.Model, name); found {
-				d = d.apply(ov)
+				d = d.apply(ov, rf)
 			}
 			w.Features = append(w.Features, d)
 		}

@@ -30,6 +30,23 @@ type BuilderOptions struct {
 	// MaxValues bounds the finite numeric values the builder holds until
 	// Finish, over all features. Default DefaultMaxValues.
 	MaxValues int
+
+	// ChunkRows, when positive and ChunkScorer is set, splits the rows, in
+	// the order added, into chunks of ChunkRows consecutive rows (a last
+	// chunk with fewer rows is dropped: its scores would be noisier) and
+	// fills FeatureProfile.ChunkScores with the mean and sample standard
+	// deviation of ChunkScorer's scores of every chunk against the finished
+	// profile; a method needs at least 2 chunk scores. Default 0: no chunks.
+	// Each chunk keeps a window state with value summaries (up to
+	// stats.ExactCap values per numeric feature) until Finish.
+	// BuildFromWindowsOptions ignores both.
+	ChunkRows int
+	// ChunkScorer returns the drift scores, per method name, of a chunk's
+	// feature against the reference's feature; NaN and infinite scores are
+	// ignored. The
+	// drift package's ChunkScorer is the one to use: it is a field here only
+	// because drift imports this package.
+	ChunkScorer func(p *FeatureProfile, chunk *stats.FeatureState) map[string]float64
 }
 
 // Builder builds a Profile from Arrow records in the layout of
@@ -41,6 +58,10 @@ type Builder struct {
 	values map[string][]float64 // finite values per numeric feature
 	held   int
 	err    error
+	// chunks are the window states of the chunks (ChunkRows > 0); the last
+	// one has chunkFill rows.
+	chunks    []*stats.WindowState
+	chunkFill int
 }
 
 // NewBuilder returns a builder of the profile described by meta; meta.Rows
@@ -54,6 +75,12 @@ func NewBuilder(meta Meta, opts BuilderOptions) (*Builder, error) {
 	}
 	if opts.MaxValues == 0 {
 		opts.MaxValues = DefaultMaxValues
+	}
+	if opts.ChunkRows < 0 {
+		return nil, fmt.Errorf("reference chunk rows %d: want 0 (no chunks) or more", opts.ChunkRows)
+	}
+	if opts.ChunkScorer == nil {
+		opts.ChunkRows = 0
 	}
 	if meta.Model == "" {
 		return nil, errors.New("reference: model is empty")
@@ -78,6 +105,7 @@ func (b *Builder) Add(rec arrow.Record) error {
 		return nil
 	}
 	b.state.AddRange(rec, 0, n)
+	b.addChunks(rec, n)
 	sc := rec.Schema()
 	for i := range sc.NumFields() {
 		col, ok := rec.Column(i).(*array.Float64)
@@ -106,6 +134,24 @@ func (b *Builder) Add(rec arrow.Record) error {
 		return b.err
 	}
 	return nil
+}
+
+// addChunks adds the n rows of rec to the chunks' window states.
+func (b *Builder) addChunks(rec arrow.Record, n int) {
+	size := b.opts.ChunkRows
+	if size <= 0 {
+		return
+	}
+	for lo := 0; lo < n; {
+		if len(b.chunks) == 0 || b.chunkFill == size {
+			b.chunks = append(b.chunks, stats.NewWindowState(b.state.Key, 0))
+			b.chunkFill = 0
+		}
+		hi := min(n, lo+size-b.chunkFill)
+		b.chunks[len(b.chunks)-1].AddRange(rec, lo, hi)
+		b.chunkFill += hi - lo
+		lo = hi
+	}
 }
 
 // numericFeature returns the feature a float64 column is summarised under,
@@ -148,9 +194,61 @@ func (b *Builder) Finish() (*Profile, error) {
 		f.Quantiles, f.Exact = quantileSummary(vs, QuantileSummarySize)
 		delete(b.values, f.Name)
 	}
-	b.values, b.state = nil, nil
+	b.scoreChunks(p)
+	b.values, b.state, b.chunks = nil, nil, nil
 	b.err = errors.New("reference: builder already finished")
 	return p, nil
+}
+
+// scoreChunks fills the ChunkScores of p's features from the complete
+// chunks.
+func (b *Builder) scoreChunks(p *Profile) {
+	chunks := b.chunks
+	if len(chunks) > 0 && b.chunkFill < b.opts.ChunkRows {
+		chunks = chunks[:len(chunks)-1] // incomplete
+	}
+	if len(chunks) < 2 {
+		return
+	}
+	for i := range p.Features {
+		f := &p.Features[i]
+		scores := map[string][]float64{}
+		for _, ch := range chunks {
+			fs := ch.Features[f.Name]
+			if fs == nil {
+				continue
+			}
+			for m, v := range b.opts.ChunkScorer(f, fs) {
+				if v-v == 0 { // finite
+					scores[m] = append(scores[m], v)
+				}
+			}
+		}
+		for m, vs := range scores {
+			if len(vs) < 2 {
+				continue
+			}
+			if f.ChunkScores == nil {
+				f.ChunkScores = make(map[string]ChunkStats, len(scores))
+			}
+			f.ChunkScores[m] = chunkStatsOf(vs)
+		}
+	}
+}
+
+// chunkStatsOf returns the mean and sample standard deviation of vs
+// (len(vs) >= 2).
+func chunkStatsOf(vs []float64) ChunkStats {
+	var sum float64
+	for _, v := range vs {
+		sum += v
+	}
+	mean := sum / float64(len(vs))
+	var ss float64
+	for _, v := range vs {
+		ss += (v - mean) * (v - mean)
+	}
+	return ChunkStats{Chunks: len(vs), Mean: mean, Std: math.Sqrt(ss / float64(len(vs)-1))}
 }
 
 // profileOf returns the profile of st: moments and categories only.

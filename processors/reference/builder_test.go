@@ -333,7 +333,7 @@ func TestEncodingRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := new(Profile).UnmarshalBinary([]byte("VREF\x02")); !errors.Is(err, ErrCorrupt) {
+	if err := new(Profile).UnmarshalBinary([]byte("VREF\x03")); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("future version: %v", err)
 	}
 }
@@ -346,6 +346,11 @@ func FuzzUnmarshalProfile(f *testing.F) {
 	}
 	f.Add(data)
 	f.Add([]byte("VREF\x01"))
+	chunked := build(f, records(f, fraudEvents(20), 7), BuilderOptions{Bins: 3, ChunkRows: 5, ChunkScorer: meanScorer})
+	if data, err = chunked.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p Profile
 		if err := p.UnmarshalBinary(data); err != nil {

@@ -18,7 +18,7 @@ import (
 // (IEEE 754 bits, little endian), strings are a uvarint length and bytes.
 //
 //	4 bytes  "VREF"
-//	byte     version (1)
+//	byte     version (1, or 2 when a feature has ChunkScores)
 //	string   model, model version
 //	uvarint  id
 //	varint   created at, Unix microseconds
@@ -37,13 +37,22 @@ import (
 //	  if kind is string or bool:
 //	    uvarint  other
 //	    uvarint  number of values, then per value, sorted: string, uvarint count
+//	  version 2 only:
+//	    uvarint  number of chunk-score methods, then per method, sorted:
+//	             string name, uvarint chunks, float mean, float std
 //
+// A profile without ChunkScores is written as version 1, byte for byte what
+// builds before version 2 wrote; version 2 with no ChunkScores at all is
+// rejected, so that every profile has one encoding.
 // Decoding checks the invariants a profile holds (sorted unique names,
 // increasing edges, bin counts adding up to count, sorted finite quantiles,
 // at most stats.MaxCategories values), so a decoded profile is safe to use.
 const (
-	encodingMagic   = "VREF"
-	encodingVersion = 1
+	encodingMagic = "VREF"
+	// encodingVersion is the newest version; encodingVersionNoChunks the
+	// one profiles without ChunkScores keep.
+	encodingVersion         = 2
+	encodingVersionNoChunks = 1
 )
 
 // ErrCorrupt is returned by UnmarshalBinary for data that is not an encoded
@@ -59,8 +68,12 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return dst, fmt.Errorf("encode reference profile %s/%s: %w", p.Model, p.ModelVersion, err)
 	}
+	version := byte(encodingVersionNoChunks)
+	if p.hasChunkScores() {
+		version = encodingVersion
+	}
 	dst = append(dst, encodingMagic...)
-	dst = append(dst, encodingVersion)
+	dst = append(dst, version)
 	dst = appendString(dst, p.Model)
 	dst = appendString(dst, p.ModelVersion)
 	dst = binary.AppendUvarint(dst, p.ID)
@@ -100,8 +113,31 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 				dst = binary.AppendUvarint(dst, f.Counts[k])
 			}
 		}
+		if version >= 2 {
+			dst = binary.AppendUvarint(dst, uint64(len(f.ChunkScores)))
+			methods := make([]string, 0, len(f.ChunkScores))
+			for m := range f.ChunkScores {
+				methods = append(methods, m)
+			}
+			slices.Sort(methods)
+			for _, m := range methods {
+				cs := f.ChunkScores[m]
+				dst = appendString(dst, m)
+				dst = binary.AppendUvarint(dst, uint64(cs.Chunks))
+				dst = appendFloats(dst, cs.Mean, cs.Std)
+			}
+		}
 	}
 	return dst, nil
+}
+
+func (p *Profile) hasChunkScores() bool {
+	for i := range p.Features {
+		if len(p.Features[i].ChunkScores) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // UnmarshalBinary decodes data (from MarshalBinary) into p. Every error
@@ -121,8 +157,9 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 		d.fail("not a reference profile (no %q header)", encodingMagic)
 	}
 	d.pos = len(encodingMagic)
-	if v := d.byte(); v != encodingVersion {
-		d.fail("version %d, this build reads version %d (upgrade vigil)", v, encodingVersion)
+	version := d.byte()
+	if version < encodingVersionNoChunks || version > encodingVersion {
+		d.fail("version %d, this build reads versions %d to %d (upgrade vigil)", version, encodingVersionNoChunks, encodingVersion)
 	}
 	var q Profile
 	q.Model, q.ModelVersion = d.string(), d.string()
@@ -180,6 +217,25 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 		default:
 			d.fail("feature %q: unknown kind %d", f.Name, f.Kind)
 		}
+		if version >= 2 {
+			if n := d.count(18); n > 0 { // name length, chunks, two floats
+				f.ChunkScores = make(map[string]ChunkStats, n)
+				for range n {
+					m := d.string()
+					if _, dup := f.ChunkScores[m]; dup {
+						d.fail("feature %q: chunk scores of %q twice", f.Name, m)
+					}
+					chunks := d.uvarint()
+					if chunks > math.MaxInt32 {
+						d.fail("feature %q: %d chunks", f.Name, chunks)
+					}
+					f.ChunkScores[m] = ChunkStats{Chunks: int(chunks), Mean: d.float(), Std: d.float()}
+				}
+			}
+		}
+	}
+	if version >= 2 && !q.hasChunkScores() {
+		d.fail("version %d without chunk scores", version)
 	}
 	if d.pos != len(d.data) {
 		d.fail("%d bytes of trailing data", len(d.data)-d.pos)
@@ -234,6 +290,14 @@ func (f *FeatureProfile) check() error {
 	}
 	if f.Kind != schemas.Number && (len(f.Edges) > 0 || len(f.Quantiles) > 0) {
 		return fmt.Errorf("kind %s with bins or quantiles", f.Kind)
+	}
+	for m, cs := range f.ChunkScores {
+		if m == "" {
+			return errors.New("chunk scores without a method name")
+		}
+		if cs.Chunks < 2 || cs.Mean-cs.Mean != 0 || cs.Std-cs.Std != 0 || cs.Std < 0 {
+			return fmt.Errorf("chunk scores of %q: %d chunks, mean %v, std %v (want at least 2 chunks, finite mean, finite std >= 0)", m, cs.Chunks, cs.Mean, cs.Std)
+		}
 	}
 	return nil
 }

@@ -99,6 +99,21 @@ type FeatureProfile struct {
 	// String and bool only.
 	Counts map[string]uint64 // count per value, at most stats.MaxCategories entries
 	Other  uint64            // values beyond the first stats.MaxCategories distinct ones
+
+	// ChunkScores are the drift scores of chunks of the reference against
+	// the whole reference, per drift method name (BuilderOptions.ChunkRows
+	// and ChunkScorer); nil when the profile was built without chunks or
+	// the feature had fewer than 2 chunk scores for every method.
+	ChunkScores map[string]ChunkStats
+}
+
+// ChunkStats summarise one drift method's scores of the reference's chunks
+// against the whole reference: from them a drift threshold for the method
+// that fits the reference (see drift.Override.FromReference).
+type ChunkStats struct {
+	Chunks int     // chunks scored, at least 2
+	Mean   float64 // mean of the chunk scores
+	Std    float64 // sample standard deviation (ddof 1) of the chunk scores
 }
 
 // Feature returns the profile of the named feature, or nil.
