@@ -41,6 +41,7 @@ type Config struct {
 	Window             windowConfig  `yaml:"window"`
 	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 	ValueSketches      bool          `yaml:"value_sketches"`
+	SegmentKeys        []string      `yaml:"segment_keys"`
 	Drift              struct {
 		Interval time.Duration `yaml:"interval"`
 		Lookback time.Duration `yaml:"lookback"`
@@ -186,6 +187,7 @@ func (c *Config) pipelineConfig() pipeline.Config {
 		Window:             c.Window.toWindow(),
 		CheckpointInterval: c.CheckpointInterval,
 		NoValueSketches:    !c.ValueSketches,
+		SegmentKeys:        c.SegmentKeys,
 	}
 }
 
@@ -209,6 +211,7 @@ func configFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "allowed-lateness", EnvVars: []string{"VIGIL_ALLOWED_LATENESS"}, Value: d.Window.AllowedLateness, Usage: "how long after a window's end its events are still counted"},
 		&cli.DurationFlag{Name: "checkpoint-interval", EnvVars: []string{"VIGIL_CHECKPOINT_INTERVAL"}, Value: d.CheckpointInterval, Usage: "how often window states are written to ClickHouse"},
 		&cli.BoolFlag{Name: "value-sketches", EnvVars: []string{"VIGIL_VALUE_SKETCHES"}, Value: d.ValueSketches, Usage: "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)"},
+		&cli.StringFlag{Name: "segment-keys", EnvVars: []string{"VIGIL_SEGMENT_KEYS"}, Usage: "segment tags (comma separated, e.g. region) to keep window states and drift per value of"},
 		&cli.DurationFlag{Name: "drift-interval", EnvVars: []string{"VIGIL_DRIFT_INTERVAL"}, Value: d.Drift.Interval, Usage: "how often `vigil process` stores the drift of recent windows in vigil_drift (0: never)"},
 		&cli.DurationFlag{Name: "drift-lookback", EnvVars: []string{"VIGIL_DRIFT_LOOKBACK"}, Value: d.Drift.Lookback, Usage: "windows starting this long ago or later are (re)evaluated"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
@@ -245,6 +248,7 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	set("allowed-lateness", func() { cfg.Window.AllowedLateness = c.Duration("allowed-lateness") })
 	set("checkpoint-interval", func() { cfg.CheckpointInterval = c.Duration("checkpoint-interval") })
 	set("value-sketches", func() { cfg.ValueSketches = c.Bool("value-sketches") })
+	set("segment-keys", func() { cfg.SegmentKeys = splitList(c.String("segment-keys")) })
 	set("drift-interval", func() { cfg.Drift.Interval = c.Duration("drift-interval") })
 	set("drift-lookback", func() { cfg.Drift.Lookback = c.Duration("drift-lookback") })
 	set("log-level", func() { cfg.Log.Level = c.String("log-level") })

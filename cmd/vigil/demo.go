@@ -94,6 +94,10 @@ func runDemo(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	// The demo keeps states per region too, for drift by region.
+	if !c.IsSet("segment-keys") {
+		cfg.SegmentKeys = []string{"region"}
+	}
 	// Each run has a topic and a consumer group of its own (unless --topic
 	// or --group name one), so that a second run's simulated event times do
 	// not meet the first run's watermark, and nothing a run leaves behind (an
@@ -195,14 +199,17 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, start, start.Add(time.Duration(windows)*size), 0)
+	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, "*", start, start.Add(time.Duration(windows)*size), 0)
 	if err != nil {
 		return err
 	}
 	if err := sink.WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
 		return err
 	}
-	return printDemoDrift(ctx, c.App.Writer, sink, cfg, model.version)
+	if err := printDemoDrift(ctx, c.App.Writer, sink, cfg, model.version); err != nil {
+		return err
+	}
+	return printDemoDriftByRegion(ctx, c.App.Writer, sink, cfg, model.version)
 }
 
 // demoReference profiles 5000 unshifted events, from before the demo's
@@ -231,6 +238,43 @@ func demoReference(m *demoModel, before time.Time) (*reference.Profile, error) {
 	return rb.Finish()
 }
 
+// demoRegionQuery is the drift of amount per window and region.
+const demoRegionQuery = `
+SELECT window_start, groupArray(concat(segment, ' ', toString(round(score, 3)), if(drifted = 1, ' DRIFT', ' ok'))) AS regions
+FROM (
+    SELECT * FROM %s.vigil_drift FINAL
+    WHERE model = ? AND model_version = ? AND feature = 'amount' AND segment != ''
+    ORDER BY segment
+)
+GROUP BY window_start
+ORDER BY window_start`
+
+// printDemoDriftByRegion prints the drift of amount per region and window.
+func printDemoDriftByRegion(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg Config, version string) error {
+	rows, err := sink.Conn().Query(ctx, fmt.Sprintf(demoRegionQuery, cfg.ClickHouse.Database), "fraud-demo", version)
+	if err != nil {
+		return fmt.Errorf("query drift by region: %w", err)
+	}
+	defer rows.Close()
+	fmt.Fprintf(out, "\nDrift of amount by region (segment states kept with --segment-keys region):\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "window_start\tregions (segment score verdict)\t")
+	for rows.Next() {
+		var (
+			ws      time.Time
+			regions []string
+		)
+		if err := rows.Scan(&ws, &regions); err != nil {
+			return fmt.Errorf("scan drift by region: %w", err)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", ws.UTC().Format("2006-01-02 15:04:05"), strings.Join(regions, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read drift by region: %w", err)
+	}
+	return tw.Flush()
+}
+
 // demoDriftQuery is the per-window drift table; it is documented in the README.
 const demoDriftQuery = `
 SELECT
@@ -240,7 +284,7 @@ SELECT
     any(dataset_drifted) AS dataset_drift
 FROM (
     SELECT * FROM %s.vigil_drift FINAL
-    WHERE model = ? AND model_version = ? AND feature IN ('amount', 'account_age_days', 'country', 'is_new_customer', '__prediction_score', '__prediction_label')
+    WHERE model = ? AND model_version = ? AND segment = '' AND feature IN ('amount', 'account_age_days', 'country', 'is_new_customer', '__prediction_score', '__prediction_label')
     ORDER BY feature
 )
 GROUP BY window_start
@@ -364,7 +408,7 @@ SELECT
     round(maxIf(max, feature = 'amount'), 2) AS amount_max,
     round(sumIf(sum, feature = '__prediction_score') / sumIf(count, feature = '__prediction_score'), 3) AS score_mean
 FROM %s.vigil_feature_windows FINAL
-WHERE model = ? AND model_version = ?
+WHERE model = ? AND model_version = ? AND segment = ''
 GROUP BY window_start
 ORDER BY window_start`
 

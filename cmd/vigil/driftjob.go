@@ -89,7 +89,7 @@ func (j *driftJob) runOnce(ctx context.Context) (int, error) {
 	now := time.Now().UTC()
 	n := 0
 	for mv := range refs {
-		buckets, err := driftBuckets(ctx, j.sink, refs, j.opts, mv[0], mv[1], now.Add(-j.lookback), now, 0)
+		buckets, err := driftBuckets(ctx, j.sink, refs, j.opts, mv[0], mv[1], "*", now.Add(-j.lookback), now, 0)
 		if err != nil {
 			return n, err
 		}

@@ -52,7 +52,9 @@ type e2eExpect struct {
 	num    map[e2eKey]*e2eNum
 	cats   map[e2eKey]map[string]uint64
 	events map[e2eKey]uint64 // feature ""
-	late   map[string]int    // per model
+	// regions counts events per (model, window, "region=<value>") in feature.
+	regions map[e2eKey]uint64
+	late    map[string]int // per model
 	// absentY counts events without a "y" key; they are missing values of y
 	// in windows where y appears at all (finish adds them).
 	absentY map[e2eKey]uint64
@@ -67,12 +69,15 @@ func (x *e2eExpect) finish() {
 }
 
 func newExpect() *e2eExpect {
-	return &e2eExpect{num: map[e2eKey]*e2eNum{}, cats: map[e2eKey]map[string]uint64{}, events: map[e2eKey]uint64{}, late: map[string]int{}, absentY: map[e2eKey]uint64{}}
+	return &e2eExpect{num: map[e2eKey]*e2eNum{}, cats: map[e2eKey]map[string]uint64{}, events: map[e2eKey]uint64{}, late: map[string]int{}, absentY: map[e2eKey]uint64{}, regions: map[e2eKey]uint64{}}
 }
 
 func (x *e2eExpect) add(e *schemas.Event) {
 	ws := e.Time.Truncate(time.Minute).Unix()
 	x.events[e2eKey{e.Model, ws, ""}]++
+	for _, tag := range e.Segments {
+		x.regions[e2eKey{e.Model, ws, tag.Key + "=" + tag.Value}]++
+	}
 	seen := map[string]bool{}
 	for _, f := range e.Features {
 		k := e2eKey{e.Model, ws, f.Name}
@@ -133,6 +138,9 @@ func e2eEvent(rng *rand.Rand, model string, i int, t time.Time) schemas.Event {
 		Time:         t,
 		Prediction:   schemas.Prediction{Score: math.Round(rng.Float64()*1e6) / 1e6, HasScore: true, Label: "ok"},
 		Latency:      time.Duration(1+rng.IntN(20)) * time.Millisecond,
+	}
+	if i%3 != 0 { // a third of the events carry no region: in no segment
+		e.Segments = []schemas.Tag{{Key: "region", Value: []string{"eu", "us"}[i%3-1]}}
 	}
 	e.Features = append(e.Features,
 		schemas.Num("x", math.Round(rng.NormFloat64()*1e4)/100),
@@ -267,6 +275,7 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 		"--kafka", brokers[0], "--topic", r.topic, "--group", r.group,
 		"--clickhouse", chAddr, "--clickhouse-database", r.database,
 		"--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
+		"--segment-keys", "region",
 	}
 	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
 	if err != nil {
@@ -401,6 +410,7 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 	r.stop()
 
 	x.finish()
+	assertRegions(t, r, x)
 	assertFeatureWindows(t, r, x)
 	assertModelWindows(t, r, x)
 	assertLate(t, r, x)
@@ -414,7 +424,7 @@ func assertFeatureWindows(t *testing.T, r *e2eRun, x *e2eExpect) {
 		SELECT model, toInt64(toUnixTimestamp(window_start)) AS ws, feature,
 		       toUInt64(sum(count)), toUInt64(sum(missing)), sum(sum), minIf(min, count > 0), maxIf(max, count > 0)
 		FROM %s.vigil_feature_windows FINAL
-		WHERE kind != 'string'
+		WHERE kind != 'string' AND segment = ''
 		GROUP BY model, ws, feature`, r.database))
 	if err != nil {
 		t.Fatal(err)
@@ -457,7 +467,7 @@ func assertFeatureWindows(t *testing.T, r *e2eRun, x *e2eExpect) {
 
 	crows, err := r.conn.Query(ctx, fmt.Sprintf(`
 		SELECT model, toInt64(toUnixTimestamp(window_start)) AS ws, feature, cat, toUInt64(sum(n))
-		FROM (SELECT * FROM %s.vigil_feature_windows FINAL WHERE kind = 'string')
+		FROM (SELECT * FROM %s.vigil_feature_windows FINAL WHERE kind = 'string' AND segment = '')
 		ARRAY JOIN categories AS cat, category_counts AS n
 		GROUP BY model, ws, feature, cat`, r.database))
 	if err != nil {
@@ -488,7 +498,7 @@ func assertModelWindows(t *testing.T, r *e2eRun, x *e2eExpect) {
 	t.Helper()
 	rows, err := r.conn.Query(context.Background(), fmt.Sprintf(`
 		SELECT model, toInt64(toUnixTimestamp(window_start)) AS ws, toUInt64(sum(events)), min(is_final)
-		FROM %s.vigil_model_windows FINAL GROUP BY model, ws`, r.database))
+		FROM %s.vigil_model_windows FINAL WHERE segment = '' GROUP BY model, ws`, r.database))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,10 +528,35 @@ func assertModelWindows(t *testing.T, r *e2eRun, x *e2eExpect) {
 	}
 }
 
+// assertRegions: the segment states (--segment-keys region) hold exactly the
+// events of each region, through the same kills and restarts.
+func assertRegions(t *testing.T, r *e2eRun, x *e2eExpect) {
+	t.Helper()
+	rows, err := r.conn.Query(context.Background(), fmt.Sprintf(`
+		SELECT model, toInt64(toUnixTimestamp(window_start)) AS ws, segment, toUInt64(sum(events))
+		FROM %s.vigil_model_windows FINAL WHERE segment != '' GROUP BY model, ws, segment`, r.database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[e2eKey]uint64{}
+	for rows.Next() {
+		var k e2eKey
+		var n uint64
+		if err := rows.Scan(&k.model, &k.window, &k.feature, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = n
+	}
+	if fmt.Sprint(sortedCounts(got)) != fmt.Sprint(sortedCounts(x.regions)) {
+		t.Errorf("events per model window region:\n got %v\nwant %v", sortedCounts(got), sortedCounts(x.regions))
+	}
+}
+
 func sortedCounts(m map[e2eKey]uint64) []string {
 	var out []string
 	for k, v := range m {
-		out = append(out, fmt.Sprintf("%s@%d=%d", k.model, k.window, v))
+		out = append(out, fmt.Sprintf("%s@%d%s=%d", k.model, k.window, k.feature, v))
 	}
 	sort.Strings(out)
 	return out

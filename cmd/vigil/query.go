@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +32,7 @@ func queryCommand() *cli.Command {
 				&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
+				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states `vigil process --segment-keys` keeps"},
 				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
 			Action: runQueryDrift,
@@ -60,7 +62,7 @@ func runQueryDrift(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(c.Context, sink, refs, cfg.driftOptions(), c.String("model"), c.String("version"), from, to, c.Duration("every"))
+	buckets, err := driftBuckets(c.Context, sink, refs, cfg.driftOptions(), c.String("model"), c.String("version"), c.String("by"), from, to, c.Duration("every"))
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func runQueryDrift(c *cli.Context) error {
 func toDriftWindows(model string, buckets []bucketDrift) []clickhouse.DriftWindow {
 	out := make([]clickhouse.DriftWindow, len(buckets))
 	for i, b := range buckets {
-		out[i] = clickhouse.DriftWindow{Model: model, ModelVersion: b.Version, Start: b.Start, End: b.End, RefID: b.RefID, Drift: b.Drift}
+		out[i] = clickhouse.DriftWindow{Model: model, ModelVersion: b.Version, Segment: b.Segment, Start: b.Start, End: b.End, RefID: b.RefID, Drift: b.Drift}
 	}
 	return out
 }
@@ -84,6 +86,7 @@ type bucketDrift struct {
 	Start   time.Time
 	End     time.Time
 	Version string
+	Segment string // "" for all events
 	Events  uint64
 	RefID   uint64
 	Drift   drift.WindowDrift
@@ -94,29 +97,38 @@ var errNoReference = errors.New("no reference profile (build one with `vigil ref
 
 // driftBuckets merges the stored window states of a model in [from, to)
 // over partitions and into buckets of size every (0: each window), and
-// evaluates each bucket against its model version's newest reference.
-func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, opts drift.Options, model, version string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
+// evaluates each bucket against its model version's newest reference. by
+// selects the states: "" those of all events, a segment key those of each
+// of its values, "*" every state (each segment apart).
+func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, opts drift.Options, model, version, by string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
 	states, err := sink.WindowStates(ctx, model, version, from, to)
 	if err != nil {
 		return nil, err
 	}
 	type key struct {
-		start   int64
-		version string
+		start            int64
+		version, segment string
 	}
 	merged := map[key]*stats.WindowState{}
 	var order []key
 	for _, st := range states {
+		switch {
+		case by == "*":
+		case by == "" && st.Segment != "":
+			continue
+		case by != "" && !strings.HasPrefix(st.Segment, by+"="):
+			continue
+		}
 		start, end := st.WindowStart, st.WindowEnd
 		if every > 0 {
 			start -= mod(start, every.Milliseconds())
 			end = start + every.Milliseconds()
 		}
-		k := key{start, st.ModelVersion}
+		k := key{start, st.ModelVersion, st.Segment}
 		m := merged[k]
 		if m == nil {
 			// Re-key a copy so that windows of one bucket merge.
-			m = stats.NewWindowState(stats.Key{Model: st.Model, ModelVersion: st.ModelVersion, WindowStart: start}, end)
+			m = stats.NewWindowState(stats.Key{Model: st.Model, ModelVersion: st.ModelVersion, Segment: st.Segment, WindowStart: start}, end)
 			merged[k], order = m, append(order, k)
 		}
 		st.Key, st.WindowEnd = m.Key, m.WindowEnd
@@ -126,7 +138,10 @@ func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string
 		if order[i].start != order[j].start {
 			return order[i].start < order[j].start
 		}
-		return order[i].version < order[j].version
+		if order[i].version != order[j].version {
+			return order[i].version < order[j].version
+		}
+		return order[i].segment < order[j].segment
 	})
 	var out []bucketDrift
 	for _, k := range order {
@@ -136,7 +151,7 @@ func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string
 		}
 		m := merged[k]
 		out = append(out, bucketDrift{
-			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), Version: k.version, Events: m.Events, RefID: ref.ID,
+			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), Version: k.version, Segment: k.segment, Events: m.Events, RefID: ref.ID,
 			Drift: drift.EvaluateWindowWith(ref, m, opts),
 		})
 	}
@@ -147,18 +162,18 @@ func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
 func printDrift(out io.Writer, buckets []bucketDrift, only []string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "window_start\tversion\tfeature\tmethod\tscore\tthreshold\tdrift\tpsi\tjs\tks_p\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
+	fmt.Fprintln(tw, "window_start\tversion\tsegment\tfeature\tmethod\tscore\tthreshold\tdrift\tpsi\tjs\tks_p\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
 	for _, b := range buckets {
 		for _, d := range b.Drift.Features {
 			if len(only) > 0 && !contains(only, d.Feature) {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-				b.Start.Format("2006-01-02 15:04:05"), b.Version, d.Feature, d.Method, num(d.Score), num(d.Threshold), yes(d.Drifted),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				b.Start.Format("2006-01-02 15:04:05"), b.Version, b.Segment, d.Feature, d.Method, num(d.Score), num(d.Threshold), yes(d.Drifted),
 				num(d.PSI), num(d.JensenShannon), num(d.KSPValue), num(d.WassersteinNorm), num(d.MissingRate), num(d.OutOfRangeRate), num(d.NewCategoryRate))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t(dataset)\tshare\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n",
-			b.Start.Format("2006-01-02 15:04:05"), b.Version, num(b.Drift.Share), num(drift.EvidentlyDriftShare), yes(b.Drift.Drifted))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t(dataset)\tshare\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n",
+			b.Start.Format("2006-01-02 15:04:05"), b.Version, b.Segment, num(b.Drift.Share), num(drift.EvidentlyDriftShare), yes(b.Drift.Drifted))
 	}
 	tw.Flush()
 }

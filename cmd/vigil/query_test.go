@@ -94,7 +94,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, drift.Options{}, "m", "1", hour, hour.Add(time.Hour), time.Hour)
+	buckets, err := driftBuckets(ctx, sink, refs, drift.Options{}, "m", "1", "", hour, hour.Add(time.Hour), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,8 +174,9 @@ func referenceFromWindows(ctx context.Context, sink *clickhouse.Sink, model, ver
 	if err != nil {
 		return nil, err
 	}
-	// WindowStates reads every version for version "": keep the unversioned.
-	states := slices.DeleteFunc(all, func(st *stats.WindowState) bool { return st.ModelVersion != version })
+	// WindowStates reads every version for version "": keep the unversioned;
+	// and only the states of all events, not those of segments.
+	states := slices.DeleteFunc(all, func(st *stats.WindowState) bool { return st.ModelVersion != version || st.Segment != "" })
 	if len(states) == 0 {
 		return nil, fmt.Errorf("reference build --from-production: no stored windows of %s version %q start in [%s, %s) (check the model, --version and the range; windows are stored by `vigil process`)",
 			model, version, from.Format(time.RFC3339), to.Format(time.RFC3339))

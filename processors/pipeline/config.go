@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vigil-ml/vigil/processors/window"
@@ -24,7 +25,19 @@ type Config struct {
 	// need; on by default. Off, the processor is about 2.5x faster on windows
 	// of more than stats.ExactCap events per model.
 	NoValueSketches bool
+	// SegmentKeys are the segment tags (schemas.Tag keys, for example
+	// "region") by which window states are also kept per value, so that
+	// statistics and drift can be sliced by them. Default none. At most
+	// MaxSegmentValues values per key, model version and window; further
+	// values share the state of value OtherSegment.
+	SegmentKeys []string
 }
+
+// Segment slicing limits.
+const (
+	MaxSegmentValues = 100
+	OtherSegment     = "__other__"
+)
 
 // Defaults used by WithDefaults.
 const (
@@ -78,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval)
 	case c.MaxPendingRows < 1:
 		return fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows)
+	case slices.Contains(c.SegmentKeys, ""):
+		return errors.New("an empty segment key")
 	case c.MaxCheckpointRows < 1:
 		return fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows)
 	}

@@ -60,6 +60,9 @@ type partition struct {
 	cacheKey   stats.Key
 	cacheState *stats.WindowState
 	cacheOK    bool
+	// segValues counts the segment states of a window's segment key, to cap
+	// them at MaxSegmentValues.
+	segValues map[segmentOf]int
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -89,6 +92,7 @@ func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zer
 		states:         make(map[stats.Key]*stats.WindowState),
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
+		segValues:      make(map[segmentOf]int),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -240,7 +244,10 @@ func (p *partition) fold(pj *pendingJSON) {
 	st := p.state(pj.key)
 	st.AddRange(rec, 0, n)
 	addMismatches(st, rec.Schema())
-	st.LastOffset = max(st.LastOffset, pj.offsets[n-1])
+	touched := p.addSegments(rec, 0, n, pj.key, []*stats.WindowState{st})
+	for _, t := range touched {
+		t.LastOffset = max(t.LastOffset, pj.offsets[n-1])
+	}
 	p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
 	pj.offsets = pj.offsets[:0]
 }
@@ -281,7 +288,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 		case fateAdd:
 			st := p.state(runKey)
 			st.AddRange(rec, runStart, hi)
-			touched = append(touched, st)
+			touched = p.addSegments(rec, runStart, hi, runKey, append(touched, st))
 			if !added {
 				// Type-mismatch counts are per record: attribute them to the
 				// window of the record's first counted rows.
@@ -314,12 +321,71 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
 }
 
+// segmentOf names the segment states of one segment key in one window.
+type segmentOf struct {
+	base stats.Key // Segment ""
+	key  string
+}
+
+// addSegments adds rows [lo, hi) of rec, all of window base, to the states
+// of their segment values for every configured segment key, and returns
+// touched with those states appended. Rows without the tag are in no segment.
+func (p *partition) addSegments(rec arrow.Record, lo, hi int, base stats.Key, touched []*stats.WindowState) []*stats.WindowState {
+	for _, key := range p.cfg.SegmentKeys {
+		idx := rec.Schema().FieldIndices(schemas.PrefixSegment + key)
+		if len(idx) == 0 {
+			continue
+		}
+		col, ok := rec.Column(idx[0]).(*array.String)
+		if !ok {
+			continue
+		}
+		for i := lo; i < hi; {
+			if col.IsNull(i) {
+				i++
+				continue
+			}
+			v, j := col.Value(i), i+1
+			for j < hi && col.IsValid(j) && col.Value(j) == v {
+				j++
+			}
+			st := p.segmentState(base, key, v)
+			st.AddRange(rec, i, j)
+			touched = append(touched, st)
+			i = j
+		}
+	}
+	return touched
+}
+
+// segmentState returns the state of segment key=value of window base,
+// creating it unless the window has MaxSegmentValues values of key already,
+// in which case the value is OtherSegment.
+func (p *partition) segmentState(base stats.Key, key, value string) *stats.WindowState {
+	k := base
+	k.Segment = key + "=" + value
+	if st := p.states[k]; st != nil {
+		return st
+	}
+	so := segmentOf{base, key}
+	if p.segValues[so] >= MaxSegmentValues {
+		k.Segment = key + "=" + OtherSegment
+		if st := p.states[k]; st != nil {
+			return st
+		}
+	}
+	// The count's key outlives the record base may alias: own copies.
+	so.base = stats.Key{Model: strings.Clone(base.Model), ModelVersion: strings.Clone(base.ModelVersion), WindowStart: base.WindowStart}
+	p.segValues[so]++
+	return p.state(k)
+}
+
 // state returns the window state of k, creating it. Keys are cloned on
 // creation because k may alias an Arrow buffer.
 func (p *partition) state(k stats.Key) *stats.WindowState {
 	st := p.states[k]
 	if st == nil {
-		k = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), WindowStart: k.WindowStart}
+		k = stats.Key{Model: strings.Clone(k.Model), ModelVersion: strings.Clone(k.ModelVersion), Segment: strings.Clone(k.Segment), WindowStart: k.WindowStart}
 		st = stats.NewWindowState(k, p.cfg.Window.End(k.WindowStart))
 		st.NoValues = p.cfg.NoValueSketches
 		p.states[k] = st
@@ -392,6 +458,11 @@ func (p *partition) done(cb *checkpointBatch) {
 		if st.Final {
 			delete(p.states, st.Key)
 			p.cacheOK = false
+			if st.Segment == "" {
+				for _, key := range p.cfg.SegmentKeys {
+					delete(p.segValues, segmentOf{st.Key, key})
+				}
+			}
 		}
 	}
 	for i := range cb.raw {

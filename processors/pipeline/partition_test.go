@@ -234,3 +234,43 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionSegments: states per segment value beside the state of all
+// events, capped at MaxSegmentValues values per window.
+func TestPartitionSegments(t *testing.T) {
+	p := testPartition(t)
+	p.cfg.SegmentKeys = []string{"shop"}
+	n := 2 * (MaxSegmentValues + 5) // 105 shops
+	for i := 0; i < n; i++ {
+		e := schemas.Event{
+			ID: strconv.Itoa(i), Model: "m", ModelVersion: "1", Time: t0.Add(time.Duration(i) * time.Millisecond),
+			Features: []schemas.Feature{schemas.Num("x", float64(i))}, Prediction: schemas.Score(0.5),
+		}
+		if i%2 == 0 { // odd events carry no shop: in no segment
+			e.Segments = []schemas.Tag{{Key: "shop", Value: "s" + strconv.Itoa(i/2)}}
+		}
+		p.handle(&kafka.Message{Offset: int64(i), Value: wire.AppendJSON(nil, &e)})
+	}
+	p.prepare()
+	base := stats.Key{Model: "m", ModelVersion: "1", WindowStart: t0.UnixMilli()}
+	if st := p.states[base]; st == nil || st.Events != uint64(n) {
+		t.Fatalf("all-events state: %+v, want %d events", st, n)
+	}
+	segs, inSegments := 0, uint64(0)
+	for k, st := range p.states {
+		if k.Segment != "" {
+			segs++
+			inSegments += st.Events
+		}
+	}
+	tagged := uint64((n + 1) / 2)
+	other := p.states[stats.Key{Model: "m", ModelVersion: "1", Segment: "shop=" + OtherSegment, WindowStart: t0.UnixMilli()}]
+	if segs != MaxSegmentValues+1 || inSegments != tagged || other == nil || other.Events != tagged-MaxSegmentValues {
+		t.Errorf("%d segment states holding %d events (other: %+v); want %d states, %d events, %d in other",
+			segs, inSegments, other, MaxSegmentValues+1, tagged, tagged-MaxSegmentValues)
+	}
+	// One fold of the JSON rows: every state it touched includes offsets up to the last.
+	if s0 := p.states[stats.Key{Model: "m", ModelVersion: "1", Segment: "shop=s0", WindowStart: t0.UnixMilli()}]; s0 == nil || s0.Events != 1 || s0.Features["x"].Num.Sum != 0 || s0.LastOffset != int64(n-1) {
+		t.Errorf("shop=s0: %+v, want the one event x=0, last offset %d", s0, n-1)
+	}
+}

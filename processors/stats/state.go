@@ -37,7 +37,11 @@ const MaxCategories = 1000
 type Key struct {
 	Model        string
 	ModelVersion string
-	WindowStart  int64 // Unix milliseconds, inclusive
+	// Segment is "" for the state of all the window's events, or "key=value"
+	// for the state of the events carrying that segment tag (for example
+	// "region=eu"), kept for the segment keys the processor is told to slice by.
+	Segment     string
+	WindowStart int64 // Unix milliseconds, inclusive
 }
 
 // NumericState summarises a numeric (or boolean, as 0/1) feature.

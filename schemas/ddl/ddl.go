@@ -252,6 +252,7 @@ var tables = []table{
 		columns: []column{
 			name("model"),
 			name("model_version"),
+			name("segment"),
 			timeCol("window_start", deltaZstd),
 			name("topic"),
 			typed("kafka_partition", "UInt32", ""),
@@ -273,7 +274,7 @@ var tables = []table{
 		},
 		engine:    "ReplacingMergeTree(last_offset)",
 		partition: "toYYYYMM(window_start)",
-		orderBy:   "model, model_version, window_start, topic, kafka_partition",
+		orderBy:   "model, model_version, segment, window_start, topic, kafka_partition",
 	},
 	{
 		version: 3,
@@ -281,6 +282,7 @@ var tables = []table{
 		columns: []column{
 			name("model"),
 			name("model_version"),
+			name("segment"),
 			name("feature"),
 			timeCol("window_start", deltaZstd),
 			name("topic"),
@@ -307,7 +309,7 @@ var tables = []table{
 		},
 		engine:    "ReplacingMergeTree(last_offset)",
 		partition: "toYYYYMM(window_start)",
-		orderBy:   "model, model_version, feature, window_start, topic, kafka_partition",
+		orderBy:   "model, model_version, segment, feature, window_start, topic, kafka_partition",
 	},
 	{
 		version: 4,
@@ -376,6 +378,7 @@ var tables = []table{
 		columns: []column{
 			name("model"),
 			name("model_version"),
+			name("segment"),
 			timeCol("window_start", deltaZstd),
 			timeCol("window_end", deltaZstd),
 			name("feature"),
@@ -412,6 +415,6 @@ var tables = []table{
 		},
 		engine:    "ReplacingMergeTree(computed_at)",
 		partition: "toYYYYMM(window_start)",
-		orderBy:   "model, model_version, window_start, window_end, feature",
+		orderBy:   "model, model_version, segment, window_start, window_end, feature",
 	},
 }

@@ -51,12 +51,12 @@ type RawBatch struct {
 // an insert valid when a later migration adds a column.
 var (
 	modelWindowColumns = []string{
-		"model", "model_version", "window_start", "topic", "kafka_partition", "window_end",
+		"model", "model_version", "segment", "window_start", "topic", "kafka_partition", "window_end",
 		"events", "late_events", "latency_count", "latency_p50", "latency_p95", "latency_p99",
 		"latency_sketch", "feature_states", "is_final", "last_offset", "updated_at",
 	}
 	featureWindowColumns = []string{
-		"model", "model_version", "feature", "window_start", "topic", "kafka_partition", "window_end",
+		"model", "model_version", "segment", "feature", "window_start", "topic", "kafka_partition", "window_end",
 		"kind", "count", "missing", "type_mismatch", "nan_count", "inf_count",
 		"sum", "m2", "mean", "variance", "min", "max",
 		"categories", "category_counts", "other_count", "is_final", "last_offset", "updated_at",
@@ -179,7 +179,7 @@ func (w *writer) modelWindows(ctx context.Context, states []*stats.WindowState, 
 			return fmt.Errorf("%w: encode latency sketch of %s: %v", ErrBadInput, keyString(st.Key), err)
 		}
 		buf = appendFeatureStates(buf[:0], st.Features)
-		return b.Append(st.Model, st.ModelVersion, msTime(st.WindowStart), w.src.Topic, w.partition(), msTime(st.WindowEnd),
+		return b.Append(st.Model, st.ModelVersion, st.Segment, msTime(st.WindowStart), w.src.Topic, w.partition(), msTime(st.WindowEnd),
 			st.Events, st.Late, st.Latency.Count(),
 			st.Latency.Quantile(0.50), st.Latency.Quantile(0.95), st.Latency.Quantile(0.99),
 			string(sketch), string(buf), boolByte(st.Final), st.LastOffset, now)
@@ -216,7 +216,7 @@ func (w *writer) featureWindows(ctx context.Context, states []*stats.WindowState
 		if cats == nil {
 			cats, catCounts = []string{}, []uint64{}
 		}
-		return b.Append(r.st.Model, r.st.ModelVersion, r.name, msTime(r.st.WindowStart), w.src.Topic, w.partition(), msTime(r.st.WindowEnd),
+		return b.Append(r.st.Model, r.st.ModelVersion, r.st.Segment, r.name, msTime(r.st.WindowStart), w.src.Topic, w.partition(), msTime(r.st.WindowEnd),
 			f.Kind.String(), count, missing, f.TypeMismatch, f.Num.NaN, f.Num.Inf,
 			f.Num.Sum, f.Num.M2, mean, variance, lo, hi,
 			cats, catCounts, f.Cat.Other, boolByte(r.st.Final), r.st.LastOffset, now)
@@ -258,5 +258,9 @@ func boolByte(b bool) uint8 {
 }
 
 func keyString(k stats.Key) string {
-	return fmt.Sprintf("%s/%s@%s", k.Model, k.ModelVersion, msTime(k.WindowStart).Format(time.RFC3339Nano))
+	seg := ""
+	if k.Segment != "" {
+		seg = "[" + k.Segment + "]"
+	}
+	return fmt.Sprintf("%s/%s%s@%s", k.Model, k.ModelVersion, seg, msTime(k.WindowStart).Format(time.RFC3339Nano))
 }

@@ -11,7 +11,7 @@ import (
 )
 
 var driftColumns = []string{
-	"model", "model_version", "window_start", "window_end", "feature", "kind", "reference_id", "method",
+	"model", "model_version", "segment", "window_start", "window_end", "feature", "kind", "reference_id", "method",
 	"score", "threshold", "drifted", "n_ref", "n_cur", "approx", "psi", "kl", "js", "hellinger", "wasserstein", "wasserstein_norm",
 	"ks_stat", "ks_pvalue", "chi2_stat", "chi2_pvalue", "missing_rate", "out_of_range_rate", "new_category_rate",
 	"type_mismatch_rate", "is_constant", "dataset_share", "dataset_share_bh", "dataset_drifted", "new_features", "absent_features", "computed_at",
@@ -21,6 +21,7 @@ var driftColumns = []string{
 // version over [Start, End) against reference RefID.
 type DriftWindow struct {
 	Model, ModelVersion string
+	Segment             string // "" for all events, "key=value" for a segment
 	Start, End          time.Time
 	RefID               uint64
 	Drift               drift.WindowDrift
@@ -48,7 +49,7 @@ func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
 	now := time.Now().UTC()
 	for _, w := range windows {
 		for _, d := range w.Drift.Features {
-			if err := b.Append(w.Model, w.ModelVersion, w.Start.UTC(), w.End.UTC(), d.Feature, d.Kind.String(), w.RefID, string(d.Method),
+			if err := b.Append(w.Model, w.ModelVersion, w.Segment, w.Start.UTC(), w.End.UTC(), d.Feature, d.Kind.String(), w.RefID, string(d.Method),
 				d.Score, d.Threshold, boolByte(d.Drifted), d.NRef, d.NCur, boolByte(d.Approx),
 				d.PSI, d.KL, d.JensenShannon, d.Hellinger, d.Wasserstein, d.WassersteinNorm,
 				d.KSStat, d.KSPValue, d.ChiSquare, d.ChiSquarePValue, d.MissingRate, d.OutOfRangeRate, d.NewCategoryRate,

@@ -47,7 +47,7 @@ ORDER BY next_offset DESC, written_at DESC LIMIT 1`, db, ddl.TableCheckpoints), 
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM (
   SELECT %s FROM %s.%s FINAL WHERE topic = ? AND kafka_partition = ?
 ) WHERE is_final = 0 OR last_offset >= ?
-ORDER BY model, model_version, window_start`, cols, cols, db, ddl.TableModelWindows), src.Topic, uint32(src.Partition), nextOffset)
+ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.TableModelWindows), src.Topic, uint32(src.Partition), nextOffset)
 	if err != nil {
 		return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 	}

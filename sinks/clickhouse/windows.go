@@ -13,7 +13,8 @@ import (
 
 // WindowStates reads the newest state of every window of a model (of one
 // model version, or of all when version is "") that starts in [from, to),
-// one state per window and source partition, ordered by window start. Merge
+// one state per window, segment ("" for all events) and source partition,
+// ordered by window start. Merge
 // the states of one window (stats.WindowState.Merge) to get the window over
 // all partitions, and the windows of an hour to get the hour.
 func (s *Sink) WindowStates(ctx context.Context, model, version string, from, to time.Time) ([]*stats.WindowState, error) {
@@ -24,7 +25,7 @@ func (s *Sink) WindowStates(ctx context.Context, model, version string, from, to
 	q := fmt.Sprintf(`SELECT `+windowStateColumns+`
 FROM %s.%s FINAL
 WHERE model = ? AND (? = '' OR model_version = ?) AND window_start >= ? AND window_start < ?
-ORDER BY window_start, model_version, topic, kafka_partition`, s.cfg.Database, ddl.TableModelWindows)
+ORDER BY window_start, model_version, segment, topic, kafka_partition`, s.cfg.Database, ddl.TableModelWindows)
 	rows, err := conn.Query(ctx, q, model, version, version, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read window states of %s: %w", model, err)
@@ -45,21 +46,21 @@ ORDER BY window_start, model_version, topic, kafka_partition`, s.cfg.Database, d
 }
 
 // windowStateColumns are the vigil_model_windows columns scanWindowState reads.
-const windowStateColumns = "model, model_version, window_start, window_end, events, late_events, latency_sketch, feature_states, is_final, last_offset"
+const windowStateColumns = "model, model_version, segment, window_start, window_end, events, late_events, latency_sketch, feature_states, is_final, last_offset"
 
 // scanWindowState rebuilds a window state from a row of windowStateColumns.
 func scanWindowState(rows driver.Rows) (*stats.WindowState, error) {
 	var (
-		m, v, sketch, features string
-		start, end             time.Time
-		events, late           uint64
-		final                  uint8
-		last                   int64
+		m, v, seg, sketch, features string
+		start, end                  time.Time
+		events, late                uint64
+		final                       uint8
+		last                        int64
 	)
-	if err := rows.Scan(&m, &v, &start, &end, &events, &late, &sketch, &features, &final, &last); err != nil {
+	if err := rows.Scan(&m, &v, &seg, &start, &end, &events, &late, &sketch, &features, &final, &last); err != nil {
 		return nil, err
 	}
-	st := stats.NewWindowState(stats.Key{Model: m, ModelVersion: v, WindowStart: start.UnixMilli()}, end.UnixMilli())
+	st := stats.NewWindowState(stats.Key{Model: m, ModelVersion: v, Segment: seg, WindowStart: start.UnixMilli()}, end.UnixMilli())
 	st.Events, st.Late, st.Final, st.LastOffset, st.Dirty = events, late, final == 1, last, false
 	if err := st.Latency.UnmarshalBinary([]byte(sketch)); err != nil {
 		return nil, fmt.Errorf("window %s: %w: latency sketch: %v", keyString(st.Key), ErrBadInput, err)

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_model_windows
 (
     model LowCardinality(String),
     model_version LowCardinality(String),
+    segment LowCardinality(String),
     window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
     topic LowCardinality(String),
     kafka_partition UInt32,
@@ -62,12 +63,13 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_model_windows
 )
 ENGINE = ReplacingMergeTree(last_offset)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, window_start, topic, kafka_partition);
+ORDER BY (model, model_version, segment, window_start, topic, kafka_partition);
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_feature_windows
 (
     model LowCardinality(String),
     model_version LowCardinality(String),
+    segment LowCardinality(String),
     feature LowCardinality(String),
     window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
     topic LowCardinality(String),
@@ -94,7 +96,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_feature_windows
 )
 ENGINE = ReplacingMergeTree(last_offset)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, feature, window_start, topic, kafka_partition);
+ORDER BY (model, model_version, segment, feature, window_start, topic, kafka_partition);
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_late_events
 (
@@ -144,6 +146,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_drift
 (
     model LowCardinality(String),
     model_version LowCardinality(String),
+    segment LowCardinality(String),
     window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
     window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
     feature LowCardinality(String),
@@ -180,5 +183,5 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_drift
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, window_start, window_end, feature);
+ORDER BY (model, model_version, segment, window_start, window_end, feature);
 

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_model_windows
 (
     model String,
     model_version String,
+    segment String,
     window_start DateTime('UTC'),
     topic String,
     kafka_partition UInt32,
@@ -61,12 +62,13 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_model_windows
 )
 ENGINE = ReplacingMergeTree(last_offset)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, window_start, topic, kafka_partition);
+ORDER BY (model, model_version, segment, window_start, topic, kafka_partition);
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_feature_windows
 (
     model String,
     model_version String,
+    segment String,
     feature String,
     window_start DateTime('UTC'),
     topic String,
@@ -93,7 +95,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_feature_windows
 )
 ENGINE = ReplacingMergeTree(last_offset)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, feature, window_start, topic, kafka_partition);
+ORDER BY (model, model_version, segment, feature, window_start, topic, kafka_partition);
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_late_events
 (
@@ -142,6 +144,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_drift
 (
     model String,
     model_version String,
+    segment String,
     window_start DateTime('UTC'),
     window_end DateTime('UTC'),
     feature String,
@@ -178,5 +181,5 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_drift
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model, model_version, window_start, window_end, feature);
+ORDER BY (model, model_version, segment, window_start, window_end, feature);
 
