@@ -71,21 +71,9 @@ func TestEvaluateFeatureExact(t *testing.T) {
 			refX, refC := sample(rng, tc.nRef, 0)
 			curX, curC := sample(rng, tc.nCur, tc.shift)
 
-			rb, err := reference.NewBuilder(reference.Meta{Model: "m", ID: 1}, reference.BuilderOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec := record(t, refX, refC)
-			if err := rb.Add(rec); err != nil {
-				t.Fatal(err)
-			}
-			rec.Release()
-			ref, err := rb.Finish()
-			if err != nil {
-				t.Fatal(err)
-			}
+			ref := buildReference(t, refX, refC, reference.BuilderOptions{})
 			st := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
-			rec = record(t, curX, curC)
+			rec := record(t, curX, curC)
 			// Two halves, merged as windows of partitions would be.
 			st.AddRange(rec, 0, tc.nCur/2)
 			other := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
@@ -155,23 +143,8 @@ func TestEvaluateWindowOverrides(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	refX, refC := sample(rng, 3000, 0)
 	curX, curC := sample(rng, 1500, 0.05) // a small shift: the default (Wasserstein 0.1) says no drift
-	rb, err := reference.NewBuilder(reference.Meta{Model: "m", ID: 1}, reference.BuilderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := record(t, refX, refC)
-	if err := rb.Add(rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.Release()
-	ref, err := rb.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
-	rec = record(t, curX, curC)
-	st.AddRange(rec, 0, len(curX))
-	rec.Release()
+	ref := buildReference(t, refX, refC, reference.BuilderOptions{})
+	st := windowOf(t, curX, curC)
 
 	find := func(w drift.WindowDrift, f string) drift.FeatureDrift {
 		for _, d := range w.Features {
