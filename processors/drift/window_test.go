@@ -146,15 +146,7 @@ func TestEvaluateWindowOverrides(t *testing.T) {
 	ref := buildReference(t, refX, refC, reference.BuilderOptions{})
 	st := windowOf(t, curX, curC)
 
-	find := func(w drift.WindowDrift, f string) drift.FeatureDrift {
-		for _, d := range w.Features {
-			if d.Feature == f {
-				return d
-			}
-		}
-		t.Fatalf("no feature %s", f)
-		return drift.FeatureDrift{}
-	}
+	find := func(w drift.WindowDrift, f string) drift.FeatureDrift { return featureOf(t, w, f) }
 	def := find(drift.EvaluateWindow(ref, st), "x")
 	tests := []struct {
 		name       string
