@@ -1,0 +1,18 @@
+// Package webhook delivers alert notifications to HTTP receivers: a generic
+// JSON webhook signed with HMAC-SHA256, an Alertmanager-compatible webhook,
+// Slack incoming webhooks and PagerDuty Events v2.
+//
+// A Receiver only turns a group of alerts into an *http.Request; it does no
+// I/O and is safe for concurrent use. The Dispatcher owns delivery: a bounded
+// queue, a fixed pool of worker goroutines, a per-request timeout, retries
+// with exponential backoff and full jitter, and an Outbox so that
+// notifications not yet delivered survive a restart. Delivery is
+// at-least-once: a receiver may see the same notification twice (after a
+// timeout whose request did arrive, or after a crash between the send and
+// Outbox.Done), so receivers deduplicate on the alert fingerprint.
+//
+// Secrets (HMAC keys, routing keys, webhook URLs) are configured as Secret
+// values, which may name "env:VAR" or "file:/path". They are resolved once by
+// the receiver constructors, never logged, and redacted by the String and
+// MarshalJSON methods of the configs.
+package webhook

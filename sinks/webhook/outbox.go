@@ -1,0 +1,92 @@
+package webhook
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Delivery is one notification for one receiver: what the Outbox persists.
+type Delivery struct {
+	// ID is unique per delivery (random hex); receivers may use it, with the
+	// alert fingerprints, to spot duplicates.
+	ID string `json:"id"`
+	// Receiver is the receiver's Name.
+	Receiver string `json:"receiver"`
+	// Alerts is the group; it is encoded again on every attempt.
+	Alerts []Alert `json:"alerts"`
+	// CreatedAt is when the delivery was enqueued.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Outbox persists deliveries so that notifications not yet delivered survive
+// a restart. The Dispatcher calls Save before queueing, Done once a delivery
+// reached a final answer (delivered, or permanently rejected), and Pending on
+// Start to re-send what is left. A delivery that ran out of attempts stays
+// pending. Implementations must be safe for concurrent use.
+//
+// MemoryOutbox serves tests and single runs; the ClickHouse-backed outbox
+// comes with the alert evaluator.
+type Outbox interface {
+	Save(ctx context.Context, d Delivery) error
+	Done(ctx context.Context, id string) error
+	Pending(ctx context.Context) ([]Delivery, error)
+}
+
+// MemoryOutbox is an Outbox in memory: it survives a Dispatcher restart
+// within one process, not a process restart.
+type MemoryOutbox struct {
+	mu sync.Mutex
+	m  map[string]Delivery
+}
+
+var _ Outbox = (*MemoryOutbox)(nil)
+
+func NewMemoryOutbox() *MemoryOutbox { return &MemoryOutbox{m: map[string]Delivery{}} }
+
+func (o *MemoryOutbox) Save(_ context.Context, d Delivery) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.m[d.ID] = d
+	return nil
+}
+
+func (o *MemoryOutbox) Done(_ context.Context, id string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.m, id)
+	return nil
+}
+
+// Pending returns the deliveries oldest first.
+func (o *MemoryOutbox) Pending(context.Context) ([]Delivery, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]Delivery, 0, len(o.m))
+	for _, d := range o.m {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Delivery) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Len is the number of pending deliveries.
+func (o *MemoryOutbox) Len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.m)
+}
+
+// noOutbox is used when no Outbox is configured.
+type noOutbox struct{}
+
+func (noOutbox) Save(context.Context, Delivery) error        { return nil }
+func (noOutbox) Done(context.Context, string) error          { return nil }
+func (noOutbox) Pending(context.Context) ([]Delivery, error) { return nil, nil }
