@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ml/vigil/internal/binenc"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 )
@@ -143,7 +144,7 @@ func (p *Profile) hasChunkScores() bool {
 // UnmarshalBinary decodes data (from MarshalBinary) into p. Every error
 // wraps ErrCorrupt.
 func (p *Profile) UnmarshalBinary(data []byte) (err error) {
-	d := decoder{data: data}
+	d := decoder{binenc.NewDecoder(data)}
 	defer func() {
 		if r := recover(); r != nil {
 			de, ok := r.(decodeError)
@@ -156,7 +157,9 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 	if len(data) < len(encodingMagic)+1 || string(data[:len(encodingMagic)]) != encodingMagic {
 		d.fail("not a reference profile (no %q header)", encodingMagic)
 	}
-	d.pos = len(encodingMagic)
+	for range len(encodingMagic) {
+		d.byte()
+	}
 	version := d.byte()
 	if version < encodingVersionNoChunks || version > encodingVersion {
 		d.fail("version %d, this build reads versions %d to %d (upgrade vigil)", version, encodingVersionNoChunks, encodingVersion)
@@ -237,8 +240,8 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 	if version >= 2 && !q.hasChunkScores() {
 		d.fail("version %d without chunk scores", version)
 	}
-	if d.pos != len(d.data) {
-		d.fail("%d bytes of trailing data", len(d.data)-d.pos)
+	if d.Rest() != 0 {
+		d.fail("%d bytes of trailing data", d.Rest())
 	}
 	if err := q.check(); err != nil {
 		d.fail("%v", err)
@@ -365,72 +368,28 @@ func appendFloats(dst []byte, vs ...float64) []byte {
 	return dst
 }
 
-// decoder reads the binary form; a failure panics with a decodeError that
-// UnmarshalBinary recovers.
-type decoder struct {
-	data []byte
-	pos  int
-}
+// decoder reads the binary form with binenc; the first error panics with a
+// decodeError that UnmarshalBinary recovers, so the decoding code above reads
+// straight through without checking after every field.
+type decoder struct{ binenc.Decoder }
 
 type decodeError string
 
-func (d *decoder) fail(format string, args ...any) {
-	panic(decodeError(fmt.Sprintf(format, args...) + fmt.Sprintf(" (at byte %d)", d.pos)))
+// must panics with the decoder's error, if any.
+func (d *decoder) must() {
+	if err := d.Err(); err != nil {
+		panic(decodeError(err.Error()))
+	}
 }
 
-func (d *decoder) byte() byte {
-	if d.pos >= len(d.data) {
-		d.fail("truncated")
-	}
-	b := d.data[d.pos]
-	d.pos++
-	return b
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.data[d.pos:])
-	if n <= 0 {
-		d.fail("bad uvarint")
-	}
-	d.pos += n
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.data[d.pos:])
-	if n <= 0 {
-		d.fail("bad varint")
-	}
-	d.pos += n
-	return v
-}
-
-func (d *decoder) float() float64 {
-	if len(d.data)-d.pos < 8 {
-		d.fail("truncated")
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.data[d.pos:]))
-	d.pos += 8
-	return v
-}
+func (d *decoder) fail(format string, args ...any) { d.Fail(format, args...); d.must() }
+func (d *decoder) byte() byte                      { v := d.Byte(); d.must(); return v }
+func (d *decoder) uvarint() uint64                 { v := d.Uvarint(); d.must(); return v }
+func (d *decoder) varint() int64                   { v := d.Varint(); d.must(); return v }
+func (d *decoder) float() float64                  { v := d.Float64(); d.must(); return v }
+func (d *decoder) string() string                  { v := d.String(); d.must(); return v }
 
 // count reads a number of items of at least minBytes each and checks that
 // the rest of the data can hold them, so that corrupt input cannot make the
 // decoder allocate more than a small multiple of its size.
-func (d *decoder) count(minBytes int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.data)-d.pos)/uint64(minBytes) {
-		d.fail("%d items do not fit in %d bytes", n, len(d.data)-d.pos)
-	}
-	return int(n)
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.data)-d.pos) {
-		d.fail("string of %d bytes in %d", n, len(d.data)-d.pos)
-	}
-	s := string(d.data[d.pos : d.pos+int(n)])
-	d.pos += int(n)
-	return s
-}
+func (d *decoder) count(minBytes int) int { v := d.Count(minBytes); d.must(); return v }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/vigil-ml/vigil/internal/binenc"
 )
 
 // Sketch is a mergeable quantile sketch for non-negative values such as
@@ -276,41 +278,41 @@ func (s *Sketch) AppendBinary(dst []byte) ([]byte, error) {
 // trailing bytes, an unknown version, or inconsistent counts; s is unchanged
 // then.
 func (s *Sketch) UnmarshalBinary(data []byte) error {
-	d := sketchDecoder{buf: data}
-	if v := d.byte(); d.err == nil && v != sketchVersion {
+	d := binenc.NewDecoder(data)
+	if v := d.Byte(); d.Err() == nil && v != sketchVersion {
 		return fmt.Errorf("decode sketch: %w: unsupported version %d (this build reads version %d)", ErrCorruptSketch, v, sketchVersion)
 	}
 	var n Sketch
-	n.count = d.uvarint()
-	if d.err == nil && n.count > 0 {
-		n.zero = d.uvarint()
-		n.min, n.max, n.sum = d.float(), d.float(), d.float()
-		nbins := d.uvarint()
-		if d.err == nil && nbins > 0 {
+	n.count = d.Uvarint()
+	if d.Err() == nil && n.count > 0 {
+		n.zero = d.Uvarint()
+		n.min, n.max, n.sum = d.Float64(), d.Float64(), d.Float64()
+		nbins := d.Uvarint()
+		if d.Err() == nil && nbins > 0 {
 			if nbins > SketchMaxBins {
-				d.fail("%d buckets, at most %d allowed", nbins, SketchMaxBins)
+				d.Fail("%d buckets, at most %d allowed", nbins, SketchMaxBins)
 			}
-			first := d.varint()
-			if d.err == nil && (first < int64(sketchMinIndex) || first > int64(sketchMaxIndex)-int64(nbins-1)) {
-				d.fail("%d buckets from %d out of range", nbins, first)
+			first := d.Varint()
+			if d.Err() == nil && (first < int64(sketchMinIndex) || first > int64(sketchMaxIndex)-int64(nbins-1)) {
+				d.Fail("%d buckets from %d out of range", nbins, first)
 			}
-			if d.err == nil {
+			if d.Err() == nil {
 				n.offset = int(first)
 				n.bins = make([]uint64, nbins)
 			}
 			for i := range n.bins {
-				n.bins[i] = d.uvarint()
+				n.bins[i] = d.Uvarint()
 			}
 		}
 	}
-	if d.err == nil && len(d.buf) > 0 {
-		d.fail("%d trailing bytes", len(d.buf))
+	if d.Err() == nil && d.Rest() > 0 {
+		d.Fail("%d trailing bytes", d.Rest())
 	}
-	if d.err == nil {
-		d.err = n.check()
+	if err := d.Err(); err != nil {
+		return fmt.Errorf("decode sketch: %w: %v", ErrCorruptSketch, err)
 	}
-	if d.err != nil {
-		return fmt.Errorf("decode sketch: %w", d.err)
+	if err := n.check(); err != nil {
+		return fmt.Errorf("decode sketch: %w", err)
 	}
 	*s = n
 	return nil
@@ -339,67 +341,4 @@ func (s *Sketch) check() error {
 		return fmt.Errorf("%w: %d zero values but min %v", ErrCorruptSketch, s.zero, s.min)
 	}
 	return nil
-}
-
-type sketchDecoder struct {
-	buf []byte
-	err error
-}
-
-func (d *sketchDecoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCorruptSketch}, args...)...)
-	}
-}
-
-func (d *sketchDecoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.buf) == 0 {
-		d.fail("truncated")
-		return 0
-	}
-	b := d.buf[0]
-	d.buf = d.buf[1:]
-	return b
-}
-
-func (d *sketchDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		d.fail("truncated or overlong varint")
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *sketchDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.buf)
-	if n <= 0 {
-		d.fail("truncated or overlong varint")
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *sketchDecoder) float() float64 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.buf) < 8 {
-		d.fail("truncated")
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.buf))
-	d.buf = d.buf[8:]
-	return v
 }

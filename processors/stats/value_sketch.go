@@ -9,6 +9,8 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+
+	"github.com/vigil-ml/vigil/internal/binenc"
 )
 
 // ValueSketch summarises the distribution of the finite values of a numeric
@@ -548,46 +550,36 @@ func appendKeys(dst []byte, keys []uint64) []byte {
 // has trailing bytes, an unknown version, unsorted or non-finite values or
 // weights that do not add up to the count; s is unchanged then.
 func (s *ValueSketch) UnmarshalBinary(data []byte) error {
-	d := sketchDecoder{buf: data}
-	if v := d.byte(); d.err == nil && v != valueSketchVersion {
+	d := binenc.NewDecoder(data)
+	if v := d.Byte(); d.Err() == nil && v != valueSketchVersion {
 		return fmt.Errorf("decode value sketch: %w: unsupported version %d (this build reads version %d)", ErrCorruptValueSketch, v, valueSketchVersion)
 	}
 	var n ValueSketch
-	n.n = d.uvarint()
-	if d.err == nil && n.n > 0 {
-		nlevels := d.uvarint()
-		if d.err == nil && nlevels > valueSketchMaxLevels {
-			d.fail("%d levels, at most %d allowed", nlevels, valueSketchMaxLevels)
+	n.n = d.Uvarint()
+	if d.Err() == nil && n.n > 0 {
+		nlevels := d.Uvarint()
+		if d.Err() == nil && nlevels > valueSketchMaxLevels {
+			d.Fail("%d levels, at most %d allowed", nlevels, valueSketchMaxLevels)
 		}
 		n.buf = decodeKeys(&d, ExactCap)
 		n.sorted = true
-		if d.err == nil && nlevels > 0 {
+		if d.Err() == nil && nlevels > 0 {
 			n.levels = make([][]uint64, nlevels)
 			for h := range n.levels {
-				n.levels[h] = decodeKeys(&d, len(d.buf))
+				n.levels[h] = decodeKeys(&d, d.Rest())
 			}
-			n.errSum, n.errSq = d.float(), d.float()
-			if d.err == nil {
-				if len(d.buf) < 8 {
-					d.fail("truncated")
-				} else {
-					n.rng = binary.LittleEndian.Uint64(d.buf)
-					d.buf = d.buf[8:]
-				}
-			}
+			n.errSum, n.errSq = d.Float64(), d.Float64()
+			n.rng = d.Uint64()
 		}
 	}
-	if d.err == nil && len(d.buf) > 0 {
-		d.fail("%d trailing bytes", len(d.buf))
+	if d.Err() == nil && d.Rest() > 0 {
+		d.Fail("%d trailing bytes", d.Rest())
 	}
-	if d.err == nil {
-		d.err = n.check()
+	if err := d.Err(); err != nil {
+		return fmt.Errorf("decode value sketch: %w: %v", ErrCorruptValueSketch, err)
 	}
-	if d.err != nil {
-		if errors.Is(d.err, ErrCorruptSketch) { // sketchDecoder's errors
-			return fmt.Errorf("decode value sketch: %w: %v", ErrCorruptValueSketch, d.err)
-		}
-		return fmt.Errorf("decode value sketch: %w", d.err)
+	if err := n.check(); err != nil {
+		return fmt.Errorf("decode value sketch: %w", err)
 	}
 	*s = n
 	return nil
@@ -595,13 +587,13 @@ func (s *ValueSketch) UnmarshalBinary(data []byte) error {
 
 // decodeKeys reads a length (at most limit) and that many delta-coded keys,
 // which must be increasing and finite.
-func decodeKeys(d *sketchDecoder, limit int) []uint64 {
-	m := d.uvarint()
-	if d.err != nil {
+func decodeKeys(d *binenc.Decoder, limit int) []uint64 {
+	m := d.Uvarint()
+	if d.Err() != nil {
 		return nil
 	}
-	if m > uint64(limit) || m > uint64(len(d.buf)) { // a key takes at least a byte
-		d.fail("%d values", m)
+	if m > uint64(limit) || m > uint64(d.Rest()) { // a key takes at least a byte
+		d.Fail("%d values", m)
 		return nil
 	}
 	if m == 0 {
@@ -610,12 +602,12 @@ func decodeKeys(d *sketchDecoder, limit int) []uint64 {
 	keys := make([]uint64, m)
 	prev := uint64(0)
 	for i := range keys {
-		delta := d.uvarint()
+		delta := d.Uvarint()
 		k := prev + delta
-		if d.err == nil && (k < prev || !finiteKey(k)) {
-			d.fail("value key %#x out of order or not finite", k)
+		if d.Err() == nil && (k < prev || !finiteKey(k)) {
+			d.Fail("value key %#x out of order or not finite", k)
 		}
-		if d.err != nil {
+		if d.Err() != nil {
 			return nil
 		}
 		keys[i], prev = k, k

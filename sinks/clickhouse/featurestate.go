@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/vigil-ml/vigil/internal/binenc"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 )
@@ -91,45 +92,46 @@ func appendValueSketch(dst []byte, s *stats.ValueSketch) []byte {
 }
 
 func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
-	d := decoder{b: b}
-	version := d.byte()
+	d := binenc.NewDecoder(b)
+	version := d.Byte()
 	if version != featureStatesVersion && version != featureStatesVersionV1 {
-		if d.err != nil {
-			return nil, d.err
+		if err := d.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %v", errCorruptFeatures, err)
 		}
 		return nil, fmt.Errorf("%w: version %d, want %d or %d (written by a newer Vigil?)", errCorruptFeatures, version, featureStatesVersionV1, featureStatesVersion)
 	}
-	n := d.count()
+	// Every feature and category takes at least one byte.
+	n := d.Count(1)
 	fs := make(map[string]*stats.FeatureState, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		name := d.string()
-		f := &stats.FeatureState{Kind: schemas.Kind(d.byte()), TypeMismatch: d.uvarint()}
-		f.Num.Count, f.Num.Missing, f.Num.NaN, f.Num.Inf = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
-		f.Num.Sum, f.Num.M2, f.Num.Min, f.Num.Max = d.float(), d.float(), d.float(), d.float()
-		f.Cat.Count, f.Cat.Missing, f.Cat.Other = d.uvarint(), d.uvarint(), d.uvarint()
-		hasMap := d.byte() == 1
-		m := d.count()
+	for i := 0; i < n && d.Err() == nil; i++ {
+		name := d.String()
+		f := &stats.FeatureState{Kind: schemas.Kind(d.Byte()), TypeMismatch: d.Uvarint()}
+		f.Num.Count, f.Num.Missing, f.Num.NaN, f.Num.Inf = d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()
+		f.Num.Sum, f.Num.M2, f.Num.Min, f.Num.Max = d.Float64(), d.Float64(), d.Float64(), d.Float64()
+		f.Cat.Count, f.Cat.Missing, f.Cat.Other = d.Uvarint(), d.Uvarint(), d.Uvarint()
+		hasMap := d.Byte() == 1
+		m := d.Count(1)
 		if hasMap || m > 0 {
 			f.Cat.Counts = make(map[string]uint64, m)
 		}
-		for j := 0; j < m && d.err == nil; j++ {
-			k := d.string()
-			f.Cat.Counts[k] = d.uvarint()
+		for j := 0; j < m && d.Err() == nil; j++ {
+			k := d.String()
+			f.Cat.Counts[k] = d.Uvarint()
 		}
 		if version >= 2 {
-			if sk := d.bytes(); len(sk) > 0 && d.err == nil {
+			if sk := d.Bytes(); len(sk) > 0 && d.Err() == nil {
 				if err := f.Values.UnmarshalBinary(sk); err != nil {
-					d.err = fmt.Errorf("%w: feature %q: %v", errCorruptFeatures, name, err)
+					return nil, fmt.Errorf("%w: feature %q: %v", errCorruptFeatures, name, err)
 				}
 			}
 		}
 		fs[name] = f
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.err = fmt.Errorf("%w: %d trailing bytes", errCorruptFeatures, len(d.b))
+	if d.Err() == nil && d.Rest() != 0 {
+		d.Fail("%d trailing bytes", d.Rest())
 	}
-	if d.err != nil {
-		return nil, d.err
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorruptFeatures, err)
 	}
 	return fs, nil
 }
@@ -146,72 +148,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// decoder reads the encoding above; the first error sticks and later reads
-// return zero values.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated %s", errCorruptFeatures, what)
-	}
-	d.b = nil
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail("byte")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a length and checks it against the bytes left (every element
-// takes at least one byte), so corrupt input cannot make us allocate much.
-func (d *decoder) count() int {
-	v := d.uvarint()
-	if v > uint64(len(d.b)) {
-		d.fail("list")
-		return 0
-	}
-	return int(v)
-}
-
-func (d *decoder) float() float64 {
-	if len(d.b) < 8 {
-		d.fail("float")
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *decoder) string() string { return string(d.bytes()) }
-
-// bytes reads a length-prefixed byte string; the result aliases the input.
-func (d *decoder) bytes() []byte {
-	n := d.count()
-	if d.err != nil {
-		return nil
-	}
-	s := d.b[:n:n]
-	d.b = d.b[n:]
-	return s
 }
