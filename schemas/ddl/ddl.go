@@ -32,6 +32,10 @@ const (
 	TableCheckpoints    = "vigil_checkpoints"
 	TableReferences     = "vigil_references"
 	TableDrift          = "vigil_drift"
+	TableLabels         = "vigil_labels"
+	TablePerformance    = "vigil_performance"
+	TableAlerts         = "vigil_alerts"
+	TableNotifications  = "vigil_notifications"
 )
 
 // Defaults of Options.
@@ -416,5 +420,142 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(computed_at)",
 		partition: "toYYYYMM(window_start)",
 		orderBy:   "model, model_version, segment, window_start, window_end, feature",
+	},
+	{
+		version: 8,
+		name:    TableLabels,
+		// One row per label message (ground truth of an earlier prediction).
+		// A redelivered message replaces itself (same topic, partition and
+		// offset); a label sent twice stays twice, and readers take the one
+		// with the newest label_time per event id.
+		columns: []column{
+			name("model"),
+			typed("event_id", "String", ""),
+			timeCol("label_time", deltaZstd),
+			typed("has_class", "UInt8", ""),
+			typed("label_class", "String", ""),
+			typed("has_value", "UInt8", ""),
+			typed("label_value", "Float64", ""),
+			name("topic"),
+			typed("kafka_partition", "UInt32", ""),
+			typed("kafka_offset", "Int64", deltaZstd),
+			timeCol("received_at", deltaZstd),
+		},
+		engine:    "ReplacingMergeTree",
+		partition: "toYYYYMM(label_time)",
+		orderBy:   "model, event_id, topic, kafka_partition, kafka_offset",
+		ttlColumn: "label_time",
+	},
+	{
+		version: 9,
+		name:    TablePerformance,
+		// One row per prediction window, model version and segment:
+		// predictions joined with their labels, recomputed as labels arrive.
+		// The newest computed_at wins; state merges exactly in Go.
+		columns: []column{
+			name("model"),
+			name("model_version"),
+			name("segment"),
+			timeCol("window_start", deltaZstd),
+			timeCol("window_end", deltaZstd),
+			name("task"),
+			typed("threshold", "Float64", ""),
+			typed("predictions", "UInt64", ""),
+			typed("labeled", "UInt64", ""),
+			typed("label_coverage", "Float64", ""),
+			typed("label_delay_p50", "Float64", ""),
+			typed("label_delay_p95", "Float64", ""),
+			typed("accuracy", "Float64", ""),
+			typed("precision", "Float64", ""),
+			typed("recall", "Float64", ""),
+			typed("f1", "Float64", ""),
+			typed("roc_auc", "Float64", ""),
+			typed("pr_auc", "Float64", ""),
+			typed("auc_error_bound", "Float64", ""),
+			typed("log_loss", "Float64", ""),
+			typed("brier", "Float64", ""),
+			typed("tp", "UInt64", ""),
+			typed("fp", "UInt64", ""),
+			typed("tn", "UInt64", ""),
+			typed("fn", "UInt64", ""),
+			typed("predicted_positive_rate", "Float64", ""),
+			typed("label_positive_rate", "Float64", ""),
+			typed("macro_precision", "Float64", ""),
+			typed("macro_recall", "Float64", ""),
+			typed("macro_f1", "Float64", ""),
+			typed("micro_f1", "Float64", ""),
+			typed("weighted_precision", "Float64", ""),
+			typed("weighted_recall", "Float64", ""),
+			typed("weighted_f1", "Float64", ""),
+			names("classes"),
+			typed("class_precision", "Array(Float64)", ""),
+			typed("class_recall", "Array(Float64)", ""),
+			typed("class_f1", "Array(Float64)", ""),
+			typed("class_support", "Array(UInt64)", ""),
+			typed("confusion", "Array(Array(UInt64))", zstd),
+			typed("mae", "Float64", ""),
+			typed("rmse", "Float64", ""),
+			typed("mape", "Float64", ""),
+			typed("mape_nonzero", "Float64", ""),
+			typed("zero_labels", "UInt64", ""),
+			typed("r2", "Float64", ""),
+			typed("mean_error", "Float64", ""),
+			typed("state", "String", zstd),
+			timeCol("computed_at", ""),
+			typed("version", "UInt64", ""),
+		},
+		engine:    "ReplacingMergeTree(version)",
+		partition: "toYYYYMM(window_start)",
+		orderBy:   "model, model_version, segment, window_start",
+	},
+	{
+		version: 10,
+		name:    TableAlerts,
+		// The state of every alert series (one rule on one model, feature
+		// and segment); the row with the largest version is current.
+		columns: []column{
+			name("rule"),
+			typed("fingerprint", "String", ""),
+			name("model"),
+			name("metric"),
+			name("feature"),
+			name("segment"),
+			name("status"),
+			typed("consecutive", "UInt32", ""),
+			timeCol("last_window", ""),
+			typed("previous", "Float64", ""),
+			timeCol("starts_at", ""),
+			typed("value", "Float64", ""),
+			typed("threshold", "Float64", ""),
+			timeCol("updated_at", ""),
+			typed("version", "UInt64", ""),
+		},
+		engine:  "ReplacingMergeTree(version)",
+		orderBy: "rule, fingerprint",
+	},
+	{
+		version: 11,
+		name:    TableNotifications,
+		// Every notification, one row per receiver and delivery id, and the
+		// outbox of those not delivered yet: state goes from 'pending' to
+		// 'delivered' or 'rejected' (the row with the largest version is
+		// current).
+		columns: []column{
+			typed("id", "String", ""),
+			name("receiver"),
+			name("status"),
+			names("rules"),
+			names("models"),
+			typed("fingerprints", "Array(String)", ""),
+			typed("alerts", "String", zstd),
+			timeCol("created_at", ""),
+			name("state"),
+			typed("error", "String", ""),
+			timeCol("updated_at", ""),
+			typed("version", "UInt64", ""),
+		},
+		engine:    "ReplacingMergeTree(version)",
+		partition: "toYYYYMM(created_at)",
+		orderBy:   "id, receiver",
 	},
 }

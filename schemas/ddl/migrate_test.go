@@ -51,9 +51,30 @@ SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 
   type_mismatch_rate, is_constant, dataset_share, dataset_share_bh, dataset_drifted, new_features, absent_features, computed_at)
 SELECT 'fraud', 'v1', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'amount', 'number', 4077172800000000, 'wasserstein',
   0.4, 0.1, 1, 1000, 300, 0, 0.3, 0.2, 0.25, 0.2, 1.5, 0.4, 0.2, 0.001, nan, nan, 0, 0.01, nan, 0, 0, 0.5, 0.5, 1, ['tenure'], [], '2099-03-14 12:02:00'`,
+	`INSERT INTO vigil.vigil_labels (model, event_id, label_time, has_class, label_class, has_value, label_value,
+  topic, kafka_partition, kafka_offset, received_at)
+SELECT 'fraud', 'e1', '2099-03-14 15:00:00', 1, '1', 0, 0, 'events.labels', 0, 3, '2099-03-14 15:00:02'`,
+	`INSERT INTO vigil.vigil_performance (model, model_version, segment, window_start, window_end, task, threshold,
+  predictions, labeled, label_coverage, label_delay_p50, label_delay_p95, accuracy, precision, recall, f1,
+  roc_auc, pr_auc, auc_error_bound, log_loss, brier, tp, fp, tn, fn, predicted_positive_rate, label_positive_rate,
+  macro_precision, macro_recall, macro_f1, micro_f1, weighted_precision, weighted_recall, weighted_f1,
+  classes, class_precision, class_recall, class_f1, class_support, confusion,
+  mae, rmse, mape, mape_nonzero, zero_labels, r2, mean_error, state, computed_at, version)
+SELECT 'fraud', 'v1', '', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'binary', 0.5,
+  4, 3, 0.75, 10800, 10800, 0.6667, 1, 0.5, 0.6667, 0.5, 0.5833, 0, 0.6, 0.2, 1, 0, 1, 1, 0.3333, 0.6667,
+  nan, nan, nan, nan, nan, nan, nan, [], [], [], [], [], [[1, 0], [1, 1]],
+  nan, nan, nan, nan, 0, nan, nan, '', '2099-03-14 15:01:00', 1`,
+	`INSERT INTO vigil.vigil_alerts (rule, fingerprint, model, metric, feature, segment, status, consecutive,
+  last_window, previous, starts_at, value, threshold, updated_at, version)
+SELECT 'AmountDrift', 'a1b2', 'fraud', 'psi', 'amount', '', 'firing', 3, '2099-03-14 12:00:00', 0.3,
+  '2099-03-14 11:58:00', 0.31, 0.2, '2099-03-14 12:01:05', 1`,
+	`INSERT INTO vigil.vigil_notifications (id, receiver, status, rules, models, fingerprints, alerts, created_at,
+  state, error, updated_at, version)
+SELECT 'n1', 'oncall', 'firing', ['AmountDrift'], ['fraud'], ['a1b2'], '[]', '2099-03-14 12:01:05',
+  'delivered', '', '2099-03-14 12:01:06', 2`,
 }
 
-// sampleCheck counts the rows of every table after FINAL: "1\t1\t1\t1\t1\t1\t1".
+// sampleCheck counts the rows of every table after FINAL: "1\t1\t...".
 const sampleCheck = `SELECT
   (SELECT count() FROM vigil.vigil_events FINAL),
   (SELECT count() FROM vigil.vigil_model_windows FINAL),
@@ -61,7 +82,11 @@ const sampleCheck = `SELECT
   (SELECT count() FROM vigil.vigil_late_events FINAL),
   (SELECT count() FROM vigil.vigil_checkpoints FINAL),
   (SELECT count() FROM vigil.vigil_references FINAL),
-  (SELECT count() FROM vigil.vigil_drift FINAL)`
+  (SELECT count() FROM vigil.vigil_drift FINAL),
+  (SELECT count() FROM vigil.vigil_labels FINAL),
+  (SELECT count() FROM vigil.vigil_performance FINAL),
+  (SELECT count() FROM vigil.vigil_alerts FINAL),
+  (SELECT count() FROM vigil.vigil_notifications FINAL)`
 
 // docQueries returns the example queries of docs/TABLES.md.
 func docQueries(t *testing.T) []string {
@@ -140,11 +165,15 @@ func TestMigrateIntegration(t *testing.T) {
 			t.Fatalf("%v\n%s", err, q)
 		}
 	}
-	var counts [7]uint64
-	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(&counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &counts[6]); err != nil {
+	var counts [11]uint64
+	dst := make([]any, len(counts))
+	for i := range counts {
+		dst[i] = &counts[i]
+	}
+	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(dst...); err != nil {
 		t.Fatal(err)
 	}
-	if counts != [7]uint64{1, 1, 1, 1, 1, 1, 1} {
+	if counts != [11]uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1} {
 		t.Fatalf("rows per table after FINAL = %v, want one each", counts)
 	}
 	for _, q := range docQueries(t) {
@@ -252,9 +281,10 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	want := []string{
-		"1\t1\t1\t1\t1\t1\t1",
+		"1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1",
 		"2099-03-14 12:00:10.250",
 		"vigil_events",
+		"vigil_labels",
 		"vigil_late_events",
 	}
 	if len(lines) < len(want)+len(docQueries(t)) {

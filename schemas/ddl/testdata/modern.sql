@@ -185,3 +185,119 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_labels
+(
+    model LowCardinality(String),
+    event_id String,
+    label_time DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    has_class UInt8,
+    label_class String,
+    has_value UInt8,
+    label_value Float64,
+    topic LowCardinality(String),
+    kafka_partition UInt32,
+    kafka_offset Int64 CODEC(Delta, ZSTD),
+    received_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(label_time)
+ORDER BY (model, event_id, topic, kafka_partition, kafka_offset)
+TTL toDateTime(label_time) + INTERVAL 30 DAY;
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_performance
+(
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    segment LowCardinality(String),
+    window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    task LowCardinality(String),
+    threshold Float64,
+    predictions UInt64,
+    labeled UInt64,
+    label_coverage Float64,
+    label_delay_p50 Float64,
+    label_delay_p95 Float64,
+    accuracy Float64,
+    precision Float64,
+    recall Float64,
+    f1 Float64,
+    roc_auc Float64,
+    pr_auc Float64,
+    auc_error_bound Float64,
+    log_loss Float64,
+    brier Float64,
+    tp UInt64,
+    fp UInt64,
+    tn UInt64,
+    fn UInt64,
+    predicted_positive_rate Float64,
+    label_positive_rate Float64,
+    macro_precision Float64,
+    macro_recall Float64,
+    macro_f1 Float64,
+    micro_f1 Float64,
+    weighted_precision Float64,
+    weighted_recall Float64,
+    weighted_f1 Float64,
+    classes Array(LowCardinality(String)),
+    class_precision Array(Float64),
+    class_recall Array(Float64),
+    class_f1 Array(Float64),
+    class_support Array(UInt64),
+    confusion Array(Array(UInt64)) CODEC(ZSTD),
+    mae Float64,
+    rmse Float64,
+    mape Float64,
+    mape_nonzero Float64,
+    zero_labels UInt64,
+    r2 Float64,
+    mean_error Float64,
+    state String CODEC(ZSTD),
+    computed_at DateTime64(3, 'UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, segment, window_start);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_alerts
+(
+    rule LowCardinality(String),
+    fingerprint String,
+    model LowCardinality(String),
+    metric LowCardinality(String),
+    feature LowCardinality(String),
+    segment LowCardinality(String),
+    status LowCardinality(String),
+    consecutive UInt32,
+    last_window DateTime64(3, 'UTC'),
+    previous Float64,
+    starts_at DateTime64(3, 'UTC'),
+    value Float64,
+    threshold Float64,
+    updated_at DateTime64(3, 'UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (rule, fingerprint);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_notifications
+(
+    id String,
+    receiver LowCardinality(String),
+    status LowCardinality(String),
+    rules Array(LowCardinality(String)),
+    models Array(LowCardinality(String)),
+    fingerprints Array(String),
+    alerts String CODEC(ZSTD),
+    created_at DateTime64(3, 'UTC'),
+    state LowCardinality(String),
+    error String,
+    updated_at DateTime64(3, 'UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (id, receiver);
+

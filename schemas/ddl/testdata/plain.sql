@@ -183,3 +183,118 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_labels
+(
+    model String,
+    event_id String,
+    label_time DateTime('UTC'),
+    has_class UInt8,
+    label_class String,
+    has_value UInt8,
+    label_value Float64,
+    topic String,
+    kafka_partition UInt32,
+    kafka_offset Int64,
+    received_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(label_time)
+ORDER BY (model, event_id, topic, kafka_partition, kafka_offset);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_performance
+(
+    model String,
+    model_version String,
+    segment String,
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    task String,
+    threshold Float64,
+    predictions UInt64,
+    labeled UInt64,
+    label_coverage Float64,
+    label_delay_p50 Float64,
+    label_delay_p95 Float64,
+    accuracy Float64,
+    precision Float64,
+    recall Float64,
+    f1 Float64,
+    roc_auc Float64,
+    pr_auc Float64,
+    auc_error_bound Float64,
+    log_loss Float64,
+    brier Float64,
+    tp UInt64,
+    fp UInt64,
+    tn UInt64,
+    fn UInt64,
+    predicted_positive_rate Float64,
+    label_positive_rate Float64,
+    macro_precision Float64,
+    macro_recall Float64,
+    macro_f1 Float64,
+    micro_f1 Float64,
+    weighted_precision Float64,
+    weighted_recall Float64,
+    weighted_f1 Float64,
+    classes Array(String),
+    class_precision Array(Float64),
+    class_recall Array(Float64),
+    class_f1 Array(Float64),
+    class_support Array(UInt64),
+    confusion Array(Array(UInt64)),
+    mae Float64,
+    rmse Float64,
+    mape Float64,
+    mape_nonzero Float64,
+    zero_labels UInt64,
+    r2 Float64,
+    mean_error Float64,
+    state String,
+    computed_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, segment, window_start);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_alerts
+(
+    rule String,
+    fingerprint String,
+    model String,
+    metric String,
+    feature String,
+    segment String,
+    status String,
+    consecutive UInt32,
+    last_window DateTime('UTC'),
+    previous Float64,
+    starts_at DateTime('UTC'),
+    value Float64,
+    threshold Float64,
+    updated_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (rule, fingerprint);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_notifications
+(
+    id String,
+    receiver String,
+    status String,
+    rules Array(String),
+    models Array(String),
+    fingerprints Array(String),
+    alerts String,
+    created_at DateTime('UTC'),
+    state String,
+    error String,
+    updated_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (id, receiver);
+
