@@ -86,7 +86,10 @@ type Stats struct {
 	Retried int64 // attempts after the first
 	Failed  int64 // permanently rejected (4xx other than 429, unencodable) or out of attempts
 	Dropped int64 // refused by Enqueue because the queue was full
-	Queued  int64 // waiting for a worker now
+	// Duplicates are deliveries skipped by EnqueueID because the Outbox
+	// already held their id.
+	Duplicates int64
+	Queued     int64 // waiting for a worker now
 }
 
 // Dispatcher delivers notifications to receivers. Enqueue never blocks on the
@@ -100,8 +103,11 @@ type Dispatcher struct {
 	receivers map[string]Receiver
 	queue     chan Delivery
 
-	mu       sync.Mutex // serialises Enqueue with Start and Shutdown
-	started  bool
+	mu      sync.Mutex // serialises Enqueue with Start and Shutdown
+	started bool
+	// early holds the ids queued before Start, which Start must not queue
+	// again from the Outbox.
+	early    map[string]struct{}
 	closed   bool
 	stopping chan struct{}
 
@@ -112,7 +118,7 @@ type Dispatcher struct {
 	undeliveredMu sync.Mutex
 	undelivered   []Delivery
 
-	sent, retried, failed, dropped atomic.Int64
+	sent, retried, failed, dropped, duplicates atomic.Int64
 }
 
 // NewDispatcher builds a Dispatcher for receivers with unique names.
@@ -167,11 +173,14 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.log.Info().Int("deliveries", len(pending)).Msg("re-sending pending notifications from the outbox")
 	}
 	for _, del := range pending {
+		if _, queued := d.early[del.ID]; queued {
+			continue
+		}
 		if _, ok := d.receivers[del.Receiver]; !ok {
 			d.failed.Add(1)
 			d.log.Error().Str("receiver", del.Receiver).Str("delivery", del.ID).
 				Msg("dropping pending notification: its receiver is no longer configured")
-			d.markDone(del)
+			d.markDone(del, ErrUnknownReceiver)
 			continue
 		}
 		select {
@@ -191,6 +200,16 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // alerts are copied. Outbox.Save runs under the dispatcher's lock: alerts are
 // few, and this keeps the queue-room check exact.
 func (d *Dispatcher) Enqueue(ctx context.Context, receiver string, group []Alert) error {
+	return d.EnqueueID(ctx, newID(), receiver, group)
+}
+
+// EnqueueID is Enqueue with the delivery id chosen by the caller (with
+// "-<i>" appended per alert for receivers that take one alert per request).
+// A caller that derives the id from what it notifies (the alert evaluator
+// does) can enqueue again after a crash without sending twice: a delivery
+// whose id the Outbox already holds (Save returns ErrDuplicateDelivery) is
+// skipped.
+func (d *Dispatcher) EnqueueID(ctx context.Context, id, receiver string, group []Alert) error {
 	r, ok := d.receivers[receiver]
 	if !ok {
 		return fmt.Errorf("enqueue alerts for %q: %w", receiver, ErrUnknownReceiver)
@@ -225,15 +244,27 @@ func (d *Dispatcher) Enqueue(ctx context.Context, receiver string, group []Alert
 	}
 	now := time.Now().UTC()
 	for i, alerts := range parts {
-		del := Delivery{ID: newID(), Receiver: receiver, Alerts: alerts, CreatedAt: now}
-		if err := d.cfg.Outbox.Save(ctx, del); err != nil {
+		del := Delivery{ID: id, Receiver: receiver, Alerts: alerts, CreatedAt: now}
+		if len(parts) > 1 {
+			del.ID = fmt.Sprintf("%s-%d", id, i)
+		}
+		if err := d.cfg.Outbox.Save(ctx, del); errors.Is(err, ErrDuplicateDelivery) {
+			d.duplicates.Add(1)
+			continue
+		} else if err != nil {
 			return fmt.Errorf("save webhook delivery for %s to the outbox (%d of %d queued): %w", receiver, i, len(parts), err)
+		}
+		if !d.started {
+			if d.early == nil {
+				d.early = map[string]struct{}{}
+			}
+			d.early[del.ID] = struct{}{}
 		}
 		select {
 		case d.queue <- del:
 		default: // Start's replay took the room.
 			d.dropped.Add(int64(len(parts) - i))
-			d.markDone(del)
+			d.markDone(del, ErrQueueFull)
 			return ErrQueueFull
 		}
 	}
@@ -287,7 +318,7 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 func (d *Dispatcher) Stats() Stats {
 	return Stats{
 		Sent: d.sent.Load(), Retried: d.retried.Load(), Failed: d.failed.Load(),
-		Dropped: d.dropped.Load(), Queued: int64(len(d.queue)),
+		Dropped: d.dropped.Load(), Duplicates: d.duplicates.Load(), Queued: int64(len(d.queue)),
 	}
 }
 
@@ -322,7 +353,7 @@ func (d *Dispatcher) deliver(del Delivery) {
 		retryAfter, err := d.attempt(r, del)
 		if err == nil {
 			d.sent.Add(1)
-			d.markDone(del)
+			d.markDone(del, nil)
 			if e := log.Debug(); e.Enabled() {
 				e.Int("attempt", attempt).Msg("notification delivered")
 			}
@@ -334,7 +365,7 @@ func (d *Dispatcher) deliver(del Delivery) {
 		}
 		if !retryable(err) {
 			d.failed.Add(1)
-			d.markDone(del)
+			d.markDone(del, err)
 			log.Error().Err(err).Int("attempt", attempt).Msg("notification rejected, not retrying (fix the receiver's configuration)")
 			return
 		}
@@ -410,11 +441,12 @@ func (d *Dispatcher) backoff(attempt int, retryAfter time.Duration) time.Duratio
 	return min(max(wait, retryAfter), d.cfg.BackoffMax)
 }
 
-func (d *Dispatcher) markDone(del Delivery) {
+// markDone records the final answer for del: nil when delivered.
+func (d *Dispatcher) markDone(del Delivery, result error) {
 	// The runCtx may be cancelled; the outbox write still matters.
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
-	if err := d.cfg.Outbox.Done(ctx, del.ID); err != nil {
+	if err := d.cfg.Outbox.Done(ctx, del, result); err != nil {
 		d.log.Warn().Err(err).Str("receiver", del.Receiver).Str("delivery", del.ID).
 			Msg("mark notification done in the outbox; it will be sent again on next start")
 	}

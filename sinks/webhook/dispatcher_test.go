@@ -372,3 +372,41 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// A delivery id enqueued again (after a crash, say) is sent once, whether
+// the first one is still pending or already delivered.
+func TestDispatcherEnqueueIDOnce(t *testing.T) {
+	srv, attempts := server(t, func(int64, http.ResponseWriter, *http.Request) {})
+	outbox := NewMemoryOutbox()
+	cfg := fastConfig()
+	cfg.Outbox = outbox
+	d, _ := NewDispatcher(cfg, zerolog.Nop(), slackTo(t, srv.URL))
+	ctx := context.Background()
+	for range 2 { // before Start: the first is pending
+		if err := d.EnqueueID(ctx, "n1", "slack", []Alert{firing()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := NewDispatcher(cfg, zerolog.Nop(), slackTo(t, srv.URL))
+	if err := d2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.EnqueueID(ctx, "n1", "slack", []Alert{firing()}); err != nil { // already delivered
+		t.Fatal(err)
+	}
+	if err := d2.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("receiver got %d requests, want 1", n)
+	}
+	if d.Stats().Duplicates != 1 || d2.Stats().Duplicates != 1 {
+		t.Errorf("duplicates %d and %d, want 1 each", d.Stats().Duplicates, d2.Stats().Duplicates)
+	}
+}

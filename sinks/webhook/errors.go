@@ -28,6 +28,10 @@ var (
 	// ErrStaleTimestamp is returned by Verify when the timestamp is outside
 	// the tolerance (a replayed request, or clocks out of sync).
 	ErrStaleTimestamp = errors.New("webhook timestamp outside tolerance")
+	// ErrDuplicateDelivery is returned by Outbox.Save for a delivery id it
+	// already holds; the Dispatcher skips that delivery (counted in
+	// Stats.Duplicates).
+	ErrDuplicateDelivery = errors.New("webhook delivery already in the outbox")
 )
 
 // StatusError is a non-2xx answer of a receiver. Codes 429 and 5xx are

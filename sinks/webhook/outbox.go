@@ -23,40 +23,53 @@ type Delivery struct {
 
 // Outbox persists deliveries so that notifications not yet delivered survive
 // a restart. The Dispatcher calls Save before queueing, Done once a delivery
-// reached a final answer (delivered, or permanently rejected), and Pending on
-// Start to re-send what is left. A delivery that ran out of attempts stays
-// pending. Implementations must be safe for concurrent use.
+// reached a final answer (result nil: delivered; otherwise why it was
+// rejected or dropped), and Pending on Start to re-send what is left. A
+// delivery that ran out of attempts stays pending. Save returns
+// ErrDuplicateDelivery for an id it already holds (pending or done), and the
+// Dispatcher then skips the delivery. Implementations must be safe for
+// concurrent use.
 //
-// MemoryOutbox serves tests and single runs; the ClickHouse-backed outbox
-// comes with the alert evaluator.
+// MemoryOutbox serves tests and single runs; sinks/clickhouse.Outbox keeps
+// them in ClickHouse, where they double as the record of every notification.
 type Outbox interface {
 	Save(ctx context.Context, d Delivery) error
-	Done(ctx context.Context, id string) error
+	Done(ctx context.Context, d Delivery, result error) error
 	Pending(ctx context.Context) ([]Delivery, error)
 }
 
 // MemoryOutbox is an Outbox in memory: it survives a Dispatcher restart
 // within one process, not a process restart.
 type MemoryOutbox struct {
-	mu sync.Mutex
-	m  map[string]Delivery
+	mu   sync.Mutex
+	m    map[string]Delivery
+	done map[string]error
 }
 
 var _ Outbox = (*MemoryOutbox)(nil)
 
-func NewMemoryOutbox() *MemoryOutbox { return &MemoryOutbox{m: map[string]Delivery{}} }
+func NewMemoryOutbox() *MemoryOutbox {
+	return &MemoryOutbox{m: map[string]Delivery{}, done: map[string]error{}}
+}
 
 func (o *MemoryOutbox) Save(_ context.Context, d Delivery) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if _, ok := o.m[d.ID]; ok {
+		return ErrDuplicateDelivery
+	}
+	if _, ok := o.done[d.ID]; ok {
+		return ErrDuplicateDelivery
+	}
 	o.m[d.ID] = d
 	return nil
 }
 
-func (o *MemoryOutbox) Done(_ context.Context, id string) error {
+func (o *MemoryOutbox) Done(_ context.Context, d Delivery, result error) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.m, id)
+	delete(o.m, d.ID)
+	o.done[d.ID] = result
 	return nil
 }
 
@@ -88,5 +101,5 @@ func (o *MemoryOutbox) Len() int {
 type noOutbox struct{}
 
 func (noOutbox) Save(context.Context, Delivery) error        { return nil }
-func (noOutbox) Done(context.Context, string) error          { return nil }
+func (noOutbox) Done(context.Context, Delivery, error) error { return nil }
 func (noOutbox) Pending(context.Context) ([]Delivery, error) { return nil, nil }
