@@ -1,0 +1,307 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// LabelConfig configures a LabelConsumer. Zero fields take the defaults
+// named on them.
+type LabelConfig struct {
+	Brokers         []string      // required
+	Topic           string        // default DefaultTopic + ".labels" (ingest.WithLabelTopic's default)
+	Group           string        // consumer group; default "vigil-labels"
+	DeadLetterTopic string        // default Topic + ".dlq"
+	BatchSize       int           // default 5000: labels per insert
+	FlushInterval   time.Duration // default 1s: longest a label waits for its insert
+}
+
+// Defaults of LabelConfig.
+const (
+	DefaultLabelTopic    = DefaultTopic + ".labels"
+	DefaultLabelGroup    = "vigil-labels"
+	DefaultLabelBatch    = 5000
+	DefaultLabelInterval = time.Second
+)
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c LabelConfig) WithDefaults() LabelConfig {
+	if c.Topic == "" {
+		c.Topic = DefaultLabelTopic
+	}
+	if c.Group == "" {
+		c.Group = DefaultLabelGroup
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = c.Topic + ".dlq"
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultLabelBatch
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultLabelInterval
+	}
+	return c
+}
+
+// Validate reports the first problem with c (after WithDefaults).
+func (c LabelConfig) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)")
+	case c.DeadLetterTopic == c.Topic:
+		return fmt.Errorf("label dead-letter topic %q must differ from the label topic", c.Topic)
+	case c.BatchSize < 1:
+		return fmt.Errorf("label batch size %d must be positive", c.BatchSize)
+	case c.FlushInterval < time.Millisecond:
+		return fmt.Errorf("label flush interval %v is below 1ms", c.FlushInterval)
+	}
+	return nil
+}
+
+// LabelCounters are the label consumer's running totals.
+type LabelCounters struct {
+	Messages    atomic.Uint64 // Kafka messages handled
+	Labels      atomic.Uint64 // labels stored
+	Malformed   atomic.Uint64 // messages (or Arrow rows) sent to the dead-letter topic
+	WriteErrors atomic.Uint64 // failed inserts (retried)
+}
+
+// LabelConsumer stores label messages (ground truth for earlier
+// predictions) in vigil_labels. It joins its own consumer group, so labels
+// scale with partitions like predictions. A message's offset is committed
+// only after its labels are in ClickHouse (at least once; a message stored
+// twice replaces itself). The join with predictions happens later, in
+// ClickHouse (see cmd/vigil's performance job and docs/DESIGN.md).
+type LabelConsumer struct {
+	cfg  LabelConfig
+	sink *clickhouse.Sink
+	log  zerolog.Logger
+
+	Counters LabelCounters
+
+	mu       sync.Mutex
+	reader   *kafka.Reader
+	dlq      *kafka.Writer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	shutdown bool
+}
+
+// NewLabelConsumer returns a consumer writing to sink, which the caller
+// starts before and shuts down after it.
+func NewLabelConsumer(cfg LabelConfig, sink *clickhouse.Sink, log zerolog.Logger) (*LabelConsumer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("label consumer config: %w", err)
+	}
+	return &LabelConsumer{cfg: cfg, sink: sink, log: log.With().Str("component", "labels").Logger()}, nil
+}
+
+// Config returns the configuration in use, defaults applied.
+func (c *LabelConsumer) Config() LabelConfig { return c.cfg }
+
+// Start creates the topics if needed and consumes in the background.
+func (c *LabelConsumer) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shutdown || c.reader != nil {
+		return errors.New("start label consumer: already started or shut down")
+	}
+	for _, t := range []string{c.cfg.Topic, c.cfg.DeadLetterTopic} {
+		if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, t, 1); err != nil {
+			return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", t, err)
+		}
+	}
+	c.reader = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           c.cfg.Brokers,
+		GroupID:           c.cfg.Group,
+		Topic:             c.cfg.Topic,
+		StartOffset:       kafka.FirstOffset,
+		MaxWait:           250 * time.Millisecond,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		CommitInterval:    0, // synchronous commits, after the insert
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn().Msgf(f, a...) }),
+	})
+	c.dlq = &kafka.Writer{
+		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond,
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done = cancel, make(chan struct{})
+	go func() {
+		defer close(c.done)
+		c.run(runCtx)
+	}()
+	c.log.Info().Str("topic", c.cfg.Topic).Str("group", c.cfg.Group).Msg("label consumer started")
+	return nil
+}
+
+// Shutdown stores and commits what was read, then leaves the group.
+// Idempotent and safe without Start.
+func (c *LabelConsumer) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shutdown {
+		return nil
+	}
+	c.shutdown = true
+	if c.reader == nil {
+		return nil
+	}
+	began := time.Now()
+	c.cancel()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return fmt.Errorf("shut down label consumer: %w", ctx.Err())
+	}
+	err := errors.Join(c.reader.Close(), c.dlq.Close())
+	c.log.Info().Dur("took", time.Since(began)).Uint64("labels", c.Counters.Labels.Load()).
+		Uint64("malformed", c.Counters.Malformed.Load()).Msg("label consumer stopped")
+	return err
+}
+
+// labelBatch is what one insert covers.
+type labelBatch struct {
+	rows []clickhouse.LabelRow
+	msgs []kafka.Message // to commit once rows are stored
+	dead []kafka.Message
+}
+
+func (c *LabelConsumer) run(ctx context.Context) {
+	var (
+		b       labelBatch
+		jsonDec wire.LabelJSONDecoder
+		label   schemas.Label
+		since   = time.Now()
+	)
+	for {
+		fetchCtx, cancel := context.WithDeadline(ctx, since.Add(c.cfg.FlushInterval))
+		msg, err := c.reader.FetchMessage(fetchCtx)
+		cancel()
+		if err == nil {
+			c.Counters.Messages.Add(1)
+			c.decode(&msg, &b, &jsonDec, &label)
+			b.msgs = append(b.msgs, msg)
+		}
+		stopping := ctx.Err() != nil
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !stopping {
+			c.log.Warn().Err(err).Msg("fetch label message")
+			time.Sleep(100 * time.Millisecond)
+		}
+		if len(b.rows) >= c.cfg.BatchSize || time.Since(since) >= c.cfg.FlushInterval || stopping {
+			if len(b.msgs) > 0 && !c.flush(ctx, &b) {
+				return // stopping before the batch was stored: it is read again next time
+			}
+			since = time.Now()
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// decode appends msg's labels to b, or msg to the dead-letter messages.
+func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.LabelJSONDecoder, l *schemas.Label) {
+	add := func(l *schemas.Label) {
+		b.rows = append(b.rows, clickhouse.LabelRow{
+			Model: l.Model, EventID: l.EventID, Time: l.Time,
+			HasClass: l.HasClass, Class: l.Class, HasValue: l.HasValue, Value: l.Value,
+			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+		})
+	}
+	switch enc := header(msg, wire.HeaderEncoding); enc {
+	case wire.EncodingJSON, "":
+		if err := jsonDec.Decode(msg.Value, l); err != nil {
+			b.dead = append(b.dead, c.deadLetter(msg, err.Error()))
+			return
+		}
+		add(l)
+	case wire.EncodingArrow:
+		labels, err := wire.DecodeLabelArrow(msg.Value, nil)
+		if err != nil {
+			b.dead = append(b.dead, c.deadLetter(msg, err.Error()))
+			return
+		}
+		for i := range labels {
+			add(&labels[i])
+		}
+	default:
+		b.dead = append(b.dead, c.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc)))
+	}
+}
+
+func (c *LabelConsumer) deadLetter(msg *kafka.Message, reason string) kafka.Message {
+	c.Counters.Malformed.Add(1)
+	c.log.Warn().Int("partition", msg.Partition).Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed label message to dead-letter topic")
+	headers := make([]kafka.Header, 0, len(msg.Headers)+4)
+	headers = append(headers, msg.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderError, Value: []byte(reason)},
+		kafka.Header{Key: HeaderSourceTopic, Value: []byte(msg.Topic)},
+		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(msg.Partition))},
+		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
+	)
+	return kafka.Message{Topic: c.cfg.DeadLetterTopic, Key: msg.Key, Value: msg.Value, Headers: headers}
+}
+
+// flush stores b and commits its messages, retrying until it succeeds or ctx
+// ends (then it reports false and the messages are read again later).
+// Inserts after ctx ends get a few seconds of their own, so that a clean
+// shutdown stores what it read.
+func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
+	for attempt := 0; ; attempt++ {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := c.store(wctx, b)
+		cancel()
+		if err == nil {
+			c.Counters.Labels.Add(uint64(len(b.rows)))
+			b.rows, b.msgs, b.dead = b.rows[:0], b.msgs[:0], b.dead[:0]
+			return true
+		}
+		c.Counters.WriteErrors.Add(1)
+		c.log.Warn().Err(err).Int("attempt", attempt+1).Msg("store labels; retrying")
+		if ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
+	if len(b.dead) > 0 {
+		if err := c.dlq.WriteMessages(ctx, b.dead...); err != nil {
+			return fmt.Errorf("write %d messages to %s: %w", len(b.dead), c.cfg.DeadLetterTopic, err)
+		}
+	}
+	if err := c.sink.WriteLabels(ctx, b.rows); err != nil {
+		return err
+	}
+	if err := c.reader.CommitMessages(ctx, b.msgs...); err != nil {
+		return fmt.Errorf("commit label offsets: %w", err)
+	}
+	return nil
+}
