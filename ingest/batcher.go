@@ -13,25 +13,33 @@ import (
 )
 
 // sealedBatch is what the batcher hands the sender: the messages of one
-// sealed model buffer, or a flush marker.
+// sealed model buffer, all to one topic, or a flush marker.
 type sealedBatch struct {
+	topic  string // of every message; "" for a flush marker
 	msgs   []kafka.Message
-	counts []int32 // events per message; nil: one event per message
-	events int64   // total events in msgs
+	counts []int32 // events (labels) per message; nil: one per message
+	events int64   // total events (labels) in msgs
 	buf    []byte  // backing memory of the message values, recycled after the write
 	flush  *flushRequest
 }
 
-// modelBuffer holds the events of one model that are not sealed yet.
+// modelBuffer holds the events, or the labels, of one model that are not
+// sealed yet. A model has one buffer for its events and one for its labels.
 type modelBuffer struct {
-	model   string
-	key     []byte // message key: the model name
-	events  []schemas.Event
-	opened  time.Time // when the first event of the open batch arrived
-	gen     uint64    // bumped on every seal: invalidates older lingerQueue entries
-	builder *wire.BatchBuilder
-	idle    int // linger sweeps during which the buffer stayed empty
+	model        string
+	key          []byte // message key: the model name
+	events       []schemas.Event
+	labels       []schemas.Label // in a label buffer, which has no events
+	isLabels     bool
+	opened       time.Time // when the first item of the open batch arrived
+	gen          uint64    // bumped on every seal: invalidates older lingerQueue entries
+	builder      *wire.BatchBuilder
+	labelBuilder *wire.LabelBatchBuilder
+	idle         int // linger sweeps during which the buffer stayed empty
 }
+
+// len returns the number of items (events or labels) in the buffer.
+func (mb *modelBuffer) len() int { return len(mb.events) + len(mb.labels) }
 
 type lingerEntry struct {
 	buf *modelBuffer
@@ -39,8 +47,9 @@ type lingerEntry struct {
 }
 
 // batcher is the one goroutine that owns the per-model buffers. It takes
-// events from the producer's queue, seals a model's buffer when it holds
-// batchSize events or is linger old, encodes it and hands it to the sender.
+// events and labels from the producer's queues, seals a model's buffer when
+// it holds batchSize items or is linger old, encodes it and hands it to the
+// sender.
 type batcher struct {
 	p   *Producer
 	cfg *config
@@ -48,28 +57,36 @@ type batcher struct {
 	mem memory.Allocator
 	enc *wire.ArrowEncoder
 
-	models  map[string]*modelBuffer
-	lingerQ []lingerEntry // open buffers in the order they were opened
-	held    int           // events in all model buffers
-	timer   *time.Timer
-	armed   bool
-	aborted bool
-	headers []kafka.Header
-	bufs    chan []byte // recycled message value buffers, filled by the sender
+	models       map[string]*modelBuffer // event buffers
+	labelModels  map[string]*modelBuffer // label buffers
+	lingerQ      []lingerEntry           // open buffers in the order they were opened
+	held         int                     // events in all model buffers
+	heldLabels   int                     // labels in all model buffers
+	timer        *time.Timer
+	armed        bool
+	aborted      bool
+	headers      []kafka.Header
+	labelHeaders []kafka.Header
+	bufs         chan []byte // recycled message value buffers, filled by the sender
 }
 
 func newBatcher(p *Producer, out chan<- *sealedBatch, mem memory.Allocator) *batcher {
 	b := &batcher{
-		p:      p,
-		cfg:    &p.cfg,
-		out:    out,
-		mem:    mem,
-		models: make(map[string]*modelBuffer),
-		timer:  time.NewTimer(time.Hour),
-		bufs:   make(chan []byte, p.cfg.maxInFlight+1),
+		p:           p,
+		cfg:         &p.cfg,
+		out:         out,
+		mem:         mem,
+		models:      make(map[string]*modelBuffer),
+		labelModels: make(map[string]*modelBuffer),
+		timer:       time.NewTimer(time.Hour),
+		bufs:        make(chan []byte, p.cfg.maxInFlight+1),
 		headers: []kafka.Header{
 			{Key: wire.HeaderEncoding, Value: []byte(p.cfg.encoding)},
 			{Key: wire.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.SchemaVersion))},
+		},
+		labelHeaders: []kafka.Header{
+			{Key: wire.HeaderEncoding, Value: []byte(p.cfg.encoding)},
+			{Key: wire.HeaderSchemaVersion, Value: []byte(strconv.Itoa(schemas.LabelSchemaVersion))},
 		},
 	}
 	b.timer.Stop()
@@ -91,6 +108,8 @@ func (b *batcher) run() {
 		select {
 		case e := <-b.p.events:
 			b.add(e)
+		case l := <-b.p.labels:
+			b.addLabel(l)
 		case now := <-b.timer.C:
 			b.armed = false
 			b.sealExpired(now)
@@ -99,6 +118,9 @@ func (b *batcher) run() {
 			// now; taking as many as the queue holds takes them all.
 			for n := len(b.p.events); n > 0 && !b.aborted; n-- {
 				b.add(<-b.p.events)
+			}
+			for n := len(b.p.labels); n > 0 && !b.aborted; n-- {
+				b.addLabel(<-b.p.labels)
 			}
 			b.sealAll()
 			b.emit(&sealedBatch{flush: req})
@@ -110,6 +132,9 @@ func (b *batcher) run() {
 				select {
 				case e := <-b.p.events:
 					b.add(e)
+					continue
+				case l := <-b.p.labels:
+					b.addLabel(l)
 					continue
 				default:
 				}
@@ -131,17 +156,23 @@ func (b *batcher) abandon() {
 	if !b.aborted {
 		return
 	}
-	n := int64(b.held)
+	n := int64(b.held + b.heldLabels)
 	for _, mb := range b.models {
 		clear(mb.events)
 		mb.events = mb.events[:0]
 	}
-	b.held = 0
+	for _, mb := range b.labelModels {
+		mb.labels = mb.labels[:0]
+	}
+	b.held, b.heldLabels = 0, 0
 	// Close has set the closed bit and waited for Records before aborting,
-	// so the queue only shrinks now.
+	// so the queues only shrink now.
 	for {
 		select {
 		case <-b.p.events:
+			n++
+			continue
+		case <-b.p.labels:
 			n++
 			continue
 		default:
@@ -158,22 +189,53 @@ func (b *batcher) add(e schemas.Event) {
 		b.models[e.Model] = mb
 	}
 	if len(mb.events) == 0 {
-		mb.opened = time.Now()
-		b.lingerQ = append(b.lingerQ, lingerEntry{mb, mb.gen})
-		if !b.armed {
-			b.timer.Reset(b.cfg.linger)
-			b.armed = true
-		}
+		b.opened(mb)
 	}
 	mb.events = append(mb.events, e)
-	b.held++
-	if len(mb.events) >= b.cfg.batchSize {
+	b.added(mb)
+}
+
+func (b *batcher) addLabel(l schemas.Label) {
+	mb := b.labelModels[l.Model]
+	if mb == nil {
+		mb = &modelBuffer{model: l.Model, key: []byte(l.Model), isLabels: true}
+		b.labelModels[l.Model] = mb
+	}
+	if len(mb.labels) == 0 {
+		b.opened(mb)
+	}
+	mb.labels = append(mb.labels, l)
+	b.added(mb)
+}
+
+// opened starts the linger of a buffer that just received its first item.
+func (b *batcher) opened(mb *modelBuffer) {
+	mb.opened = time.Now()
+	b.lingerQ = append(b.lingerQ, lingerEntry{mb, mb.gen})
+	if !b.armed {
+		b.timer.Reset(b.cfg.linger)
+		b.armed = true
+	}
+}
+
+// added seals mb if it is full, and the oldest buffers while too much is held.
+func (b *batcher) added(mb *modelBuffer) {
+	if mb.isLabels {
+		b.heldLabels++
+	} else {
+		b.held++
+	}
+	if mb.len() >= b.cfg.batchSize {
 		b.seal(mb)
 	}
 	// Many models each below batchSize could hold unbounded memory: bound the
-	// events held in model buffers by the queue size, sealing the oldest.
+	// events (labels) held in model buffers by the queue size, sealing the
+	// oldest.
 	for b.held > b.cfg.maxBuffered && !b.aborted {
-		b.sealOldest()
+		b.sealOldest(false)
+	}
+	for b.heldLabels > b.cfg.maxLabels && !b.aborted {
+		b.sealOldest(true)
 	}
 }
 
@@ -197,15 +259,22 @@ func (b *batcher) sealExpired(now time.Time) {
 	}
 }
 
-func (b *batcher) sealOldest() {
-	for len(b.lingerQ) > 0 {
-		ent := b.popLinger()
-		if ent.gen == ent.buf.gen {
+// sealOldest seals the oldest open buffer of events, or of labels. An entry
+// it seals further back in the linger queue goes stale and is popped later.
+func (b *batcher) sealOldest(labels bool) {
+	for len(b.lingerQ) > 0 && b.lingerQ[0].gen != b.lingerQ[0].buf.gen {
+		b.popLinger()
+	}
+	for i, ent := range b.lingerQ {
+		if ent.gen == ent.buf.gen && ent.buf.isLabels == labels {
+			if i == 0 {
+				b.popLinger()
+			}
 			b.seal(ent.buf)
 			return
 		}
 	}
-	panic("BUG: ingest batcher holds events but no open buffer")
+	panic("BUG: ingest batcher holds events or labels but no open buffer of them")
 }
 
 func (b *batcher) popLinger() lingerEntry {
@@ -229,34 +298,46 @@ func (b *batcher) sealAll() {
 
 // sweepIdle forgets models that sent nothing for a while, with their builders.
 func (b *batcher) sweepIdle() {
-	for name, mb := range b.models {
-		if len(mb.events) > 0 {
-			mb.idle = 0
-			continue
-		}
-		if mb.idle++; mb.idle >= 2 {
-			delete(b.models, name)
+	for _, models := range [...]map[string]*modelBuffer{b.models, b.labelModels} {
+		for name, mb := range models {
+			if mb.len() > 0 {
+				mb.idle = 0
+				continue
+			}
+			if mb.idle++; mb.idle >= 2 {
+				delete(models, name)
+			}
 		}
 	}
 }
 
-// seal encodes mb's events into messages and hands them to the sender.
+// seal encodes mb's events or labels into messages and hands them to the sender.
 func (b *batcher) seal(mb *modelBuffer) {
-	if len(mb.events) == 0 {
+	n := mb.len()
+	if n == 0 {
 		return
 	}
 	mb.gen++
-	n := len(mb.events)
 	var sb *sealedBatch
-	if b.enc != nil {
+	switch {
+	case mb.isLabels && b.enc != nil:
+		sb = b.encodeLabelsArrow(mb)
+	case mb.isLabels:
+		sb = b.encodeLabelsJSON(mb)
+	case b.enc != nil:
 		sb = b.encodeArrow(mb)
-	} else {
+	default:
 		sb = b.encodeJSON(mb)
 	}
 	clear(mb.events) // drop references to the caller's slices
 	mb.events = mb.events[:0]
+	mb.labels = mb.labels[:0]
 	mb.idle = 0
-	b.held -= n
+	if mb.isLabels {
+		b.heldLabels -= n
+	} else {
+		b.held -= n
+	}
 	if sb.events > 0 {
 		b.emit(sb)
 	}
@@ -302,7 +383,7 @@ func (b *batcher) fits(value []byte, key []byte) bool {
 func (b *batcher) encodeJSON(mb *modelBuffer) *sealedBatch {
 	now := time.Now()
 	buf := b.buffer()
-	sb := &sealedBatch{msgs: make([]kafka.Message, 0, len(mb.events))}
+	sb := &sealedBatch{topic: b.p.topic, msgs: make([]kafka.Message, 0, len(mb.events))}
 	for i := range mb.events {
 		start := len(buf)
 		buf = wire.AppendJSON(buf, &mb.events[i])
@@ -311,7 +392,7 @@ func (b *batcher) encodeJSON(mb *modelBuffer) *sealedBatch {
 			b.fail(1, "event larger than max message bytes", len(v))
 			continue
 		}
-		sb.msgs = append(sb.msgs, kafka.Message{Key: mb.key, Value: v, Headers: b.headers, Time: now})
+		sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.topic, Key: mb.key, Value: v, Headers: b.headers, Time: now})
 	}
 	sb.events = int64(len(sb.msgs))
 	sb.buf = buf
@@ -322,7 +403,7 @@ func (b *batcher) encodeArrow(mb *modelBuffer) *sealedBatch {
 	if mb.builder == nil {
 		mb.builder = wire.NewBatchBuilder(b.mem)
 	}
-	sb := &sealedBatch{buf: b.buffer()}
+	sb := &sealedBatch{topic: b.p.topic, buf: b.buffer()}
 	b.appendArrow(sb, mb, mb.events)
 	return sb
 }
@@ -379,7 +460,71 @@ func (b *batcher) encodeArrowSegment(sb *sealedBatch, mb *modelBuffer, segment [
 		return
 	}
 	sb.buf = buf
-	sb.msgs = append(sb.msgs, kafka.Message{Key: mb.key, Value: v, Headers: b.headers, Time: time.Now()})
+	sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.topic, Key: mb.key, Value: v, Headers: b.headers, Time: time.Now()})
+	sb.counts = append(sb.counts, int32(n))
+	sb.events += int64(n)
+}
+
+func (b *batcher) encodeLabelsJSON(mb *modelBuffer) *sealedBatch {
+	now := time.Now()
+	buf := b.buffer()
+	sb := &sealedBatch{topic: b.p.labelTopic, msgs: make([]kafka.Message, 0, len(mb.labels))}
+	for i := range mb.labels {
+		start := len(buf)
+		buf = wire.AppendLabelJSON(buf, &mb.labels[i])
+		v := buf[start:len(buf):len(buf)]
+		if !b.fits(v, mb.key) {
+			b.fail(1, "label larger than max message bytes", len(v))
+			continue
+		}
+		sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.labelTopic, Key: mb.key, Value: v, Headers: b.labelHeaders, Time: now})
+	}
+	sb.events = int64(len(sb.msgs))
+	sb.buf = buf
+	return sb
+}
+
+func (b *batcher) encodeLabelsArrow(mb *modelBuffer) *sealedBatch {
+	if mb.labelBuilder == nil {
+		mb.labelBuilder = wire.NewLabelBatchBuilder(b.mem)
+	}
+	sb := &sealedBatch{topic: b.p.labelTopic, buf: b.buffer()}
+	b.appendLabelsArrow(sb, mb, mb.labels)
+	return sb
+}
+
+// appendLabelsArrow encodes labels (of mb's model) as one message, split in
+// halves while it exceeds the max message size.
+func (b *batcher) appendLabelsArrow(sb *sealedBatch, mb *modelBuffer, labels []schemas.Label) {
+	lb := mb.labelBuilder
+	for i := range labels {
+		if err := lb.Append(&labels[i]); err != nil {
+			// RecordLabel validated it and the buffer holds one model.
+			panic("BUG: label buffer holds a label the batch rejects: " + err.Error())
+		}
+	}
+	n := len(labels)
+	rec := lb.NewRecord()
+	start := len(sb.buf)
+	buf, err := b.enc.Encode(sb.buf, rec)
+	rec.Release()
+	if err != nil {
+		b.fail(int64(n), "encode arrow label batch: "+err.Error(), 0)
+		return
+	}
+	v := buf[start:len(buf):len(buf)]
+	if !b.fits(v, mb.key) {
+		sb.buf = buf[:start]
+		if n == 1 {
+			b.fail(1, "label larger than max message bytes", len(v))
+			return
+		}
+		b.appendLabelsArrow(sb, mb, labels[:n/2])
+		b.appendLabelsArrow(sb, mb, labels[n/2:])
+		return
+	}
+	sb.buf = buf
+	sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.labelTopic, Key: mb.key, Value: v, Headers: b.labelHeaders, Time: time.Now()})
 	sb.counts = append(sb.counts, int32(n))
 	sb.events += int64(n)
 }

@@ -43,6 +43,21 @@
 // sealed batches wait for or are in a write. When they are all taken the
 // batcher waits, the queue fills and Record drops: memory stays bounded.
 //
+// # Labels
+//
+// RecordLabel publishes the ground truth of an earlier prediction
+// (schemas.Label, joined to the event by event id and model) to the label
+// topic, by default "<topic>.labels" (DefaultLabelTopic, WithLabelTopic).
+// Labels take the same path as events, with their own bounded queue
+// (WithMaxBufferedLabels) and model buffers: batched per model, keyed by
+// model, encoded as WithEncoding says (one Arrow record batch of one model's
+// labels per message, in the layout of schemas/label.go, or one JSON label per
+// message as specified by schemas/label_event.v1.schema.json), with the same
+// headers (wire.HeaderSchemaVersion holds schemas.LabelSchemaVersion). The
+// sender writes labels and events in separate calls, so that a missing label
+// topic fails the labels only; while label writes retry, event writes wait.
+// Flush, Close, Stats and LossError count labels together with events.
+//
 // # Delivery
 //
 // At least once while Kafka is reachable: an event is counted Sent once Kafka

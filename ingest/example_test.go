@@ -80,3 +80,34 @@ func ExampleProducer_Record() {
 	}
 	handle(context.Background(), "req-1", 42.5, "de")
 }
+
+// Record the ground truth once it is known (a chargeback a week later, the
+// price the item sold for), joined to the prediction by its event id. Labels
+// go to their own topic, "vigil.events.labels" here (WithLabelTopic), which
+// must exist. Needs Kafka at 127.0.0.1:9092 (deployments/local/kafka.sh).
+func ExampleProducer_RecordLabel() {
+	ctx := context.Background()
+	brokers := []string{"127.0.0.1:9092"}
+	for _, topic := range []string{"vigil.events", ingest.DefaultLabelTopic("vigil.events")} {
+		if err := ingest.EnsureTopic(ctx, brokers, topic, 12); err != nil {
+			log.Fatal(err)
+		}
+	}
+	p, err := ingest.NewProducer(brokers, "vigil.events")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close(ctx)
+
+	onChargeback := func(requestID string, at time.Time) {
+		err := p.RecordLabel(ctx, schemas.ClassLabel(requestID, "fraud", "fraud", at))
+		if errors.Is(err, schemas.ErrInvalidLabel) { // a bug in the caller: fix the label
+			log.Printf("vigil: %v", err)
+		}
+	}
+	onSale := func(requestID string, price float64, at time.Time) {
+		_ = p.RecordLabel(ctx, schemas.ValueLabel(requestID, "price", price, at))
+	}
+	onChargeback("req-1", time.Now())
+	onSale("req-2", 129.90, time.Now())
+}

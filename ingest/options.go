@@ -43,7 +43,9 @@ type Option func(*config)
 
 type config struct {
 	encoding        string
+	labelTopic      string // "" until NewProducer resolves the default
 	maxBuffered     int
+	maxLabels       int
 	batchSize       int
 	linger          time.Duration
 	fullPolicy      FullPolicy
@@ -61,6 +63,7 @@ type config struct {
 // Defaults of the options.
 const (
 	DefaultMaxBufferedEvents = 100000
+	DefaultMaxBufferedLabels = 10000
 	DefaultBatchSize         = 1000
 	DefaultLinger            = 100 * time.Millisecond
 	DefaultBlockTimeout      = 5 * time.Millisecond
@@ -74,6 +77,7 @@ func defaultConfig() config {
 	return config{
 		encoding:        wire.EncodingArrow,
 		maxBuffered:     DefaultMaxBufferedEvents,
+		maxLabels:       DefaultMaxBufferedLabels,
 		batchSize:       DefaultBatchSize,
 		linger:          DefaultLinger,
 		fullPolicy:      DropWhenFull,
@@ -98,6 +102,9 @@ func (c *config) validate() error {
 	}
 	if c.maxBuffered < 1 {
 		bad("max buffered events %d (want >= 1)", c.maxBuffered)
+	}
+	if c.maxLabels < 1 {
+		bad("max buffered labels %d (want >= 1)", c.maxLabels)
 	}
 	if c.batchSize < 1 {
 		bad("batch size %d (want >= 1)", c.batchSize)
@@ -134,9 +141,10 @@ func (c *config) validate() error {
 // minMessageBytes keeps room for one JSON event of maximal names.
 const minMessageBytes = 16 << 10
 
-// WithEncoding sets the wire encoding: wire.EncodingArrow (one compressed Arrow
-// IPC record batch of one model per Kafka message) or wire.EncodingJSON (one
-// event per message). Default wire.EncodingArrow.
+// WithEncoding sets the wire encoding of events and labels: wire.EncodingArrow
+// (one compressed Arrow IPC record batch of one model per Kafka message) or
+// wire.EncodingJSON (one event or label per message). Default
+// wire.EncodingArrow.
 func WithEncoding(enc string) Option { return func(c *config) { c.encoding = enc } }
 
 // WithMaxBufferedEvents bounds the events Record can queue before the batching
@@ -145,8 +153,19 @@ func WithEncoding(enc string) Option { return func(c *config) { c.encoding = enc
 // is allocated once by NewProducer. Default 100000.
 func WithMaxBufferedEvents(n int) Option { return func(c *config) { c.maxBuffered = n } }
 
-// WithBatchSize sets how many events of one model are sealed into one Kafka
-// message (Arrow) or into one writer batch (JSON). Default 1000.
+// WithMaxBufferedLabels bounds the labels RecordLabel can queue before the
+// batching goroutine takes them; beyond it the full policy applies, as for
+// events. The queue holds labels by value (about 100 bytes each, plus their
+// strings) and is allocated once by NewProducer. Default 10000.
+func WithMaxBufferedLabels(n int) Option { return func(c *config) { c.maxLabels = n } }
+
+// WithLabelTopic sets the topic RecordLabel publishes labels to. It must
+// differ from the events topic and exist (see EnsureTopic). Default
+// "<topic>.labels", where topic is NewProducer's (see DefaultLabelTopic).
+func WithLabelTopic(topic string) Option { return func(c *config) { c.labelTopic = topic } }
+
+// WithBatchSize sets how many events (or labels) of one model are sealed into
+// one Kafka message (Arrow) or into one writer batch (JSON). Default 1000.
 func WithBatchSize(n int) Option { return func(c *config) { c.batchSize = n } }
 
 // WithLinger bounds how long an event waits in its model's buffer before the

@@ -16,19 +16,19 @@ import (
 	"github.com/vigil-ml/vigil/schemas/wire"
 )
 
-// ErrBufferFull is returned by Record when the event was dropped because the
-// producer's buffer was full (under BlockWhenFull: still full when the block
-// timeout or the caller's ctx ran out). The event is counted in
-// Stats.Dropped. Kafka is slower than the event rate, or down.
+// ErrBufferFull is returned by Record (RecordLabel) when the event (label)
+// was dropped because the producer's buffer was full (under BlockWhenFull:
+// still full when the block timeout or the caller's ctx ran out). It is
+// counted in Stats.Dropped. Kafka is slower than the event rate, or down.
 var ErrBufferFull = errors.New("ingest: buffer full, event dropped")
 
-// ErrClosed is returned by Record and Flush once Close has been called. An
-// event refused this way is counted in Stats.Dropped.
+// ErrClosed is returned by Record, RecordLabel and Flush once Close has been
+// called. An event or label refused this way is counted in Stats.Dropped.
 var ErrClosed = errors.New("ingest: producer closed")
 
 // LossError is returned by Close when the producer lost events during its
 // life, and by Flush when events recorded before it could not be delivered.
-// Lost() is the sum of its counts.
+// Lost() is the sum of its counts. Labels (RecordLabel) count as events here.
 type LossError struct {
 	// Dropped events were refused by Record with ErrBufferFull or ErrClosed:
 	// the caller was told at once. Always 0 in Flush's error.
@@ -51,14 +51,15 @@ func (e *LossError) Error() string {
 }
 
 // Stats are the producer's counters since NewProducer. Every event given to
-// Record ends in exactly one of Invalid, Dropped, Sent, Failed or Unsent, or
-// is still Buffered.
+// Record, and every label given to RecordLabel, ends in exactly one of
+// Invalid, Dropped, Sent, Failed or Unsent, or is still Buffered: the counts
+// are of events and labels together.
 type Stats struct {
 	Recorded int64 // accepted by Record (returned nil)
 	Sent     int64 // acknowledged by Kafka
 	Dropped  int64 // refused by Record: buffer full or producer closed
 	Failed   int64 // accepted, then refused by Kafka after every attempt or not encodable
-	Invalid  int64 // refused by Record: schemas.Event.Validate failed
+	Invalid  int64 // refused by Record or RecordLabel: Validate failed
 	Unsent   int64 // accepted, still held when Close's ctx expired
 	Buffered int64 // accepted and held now: Recorded - Sent - Failed - Unsent
 }
@@ -85,11 +86,13 @@ type Producer struct {
 	failed  atomic.Int64
 	unsent  atomic.Int64
 
-	cfg       config
-	topic     string
-	events    chan schemas.Event
-	writer    *kafka.Writer
-	transport *kafka.Transport
+	cfg        config
+	topic      string
+	labelTopic string
+	events     chan schemas.Event
+	labels     chan schemas.Label
+	writer     *kafka.Writer
+	transport  *kafka.Transport
 
 	flushReqs chan *flushRequest
 	closing   chan struct{} // closed first in Close: wakes blocked Records
@@ -103,10 +106,12 @@ type Producer struct {
 	closeErr  error
 }
 
-// NewProducer returns a Producer writing to topic on the Kafka cluster
-// reachable through brokers, and starts its goroutines. It does not contact
-// Kafka: an unreachable broker shows as write errors and Failed events. The
-// topic must exist (see EnsureTopic).
+// NewProducer returns a Producer writing events to topic, and labels to the
+// label topic (WithLabelTopic, by default DefaultLabelTopic(topic)), on the
+// Kafka cluster reachable through brokers, and starts its goroutines. It
+// does not contact Kafka: an unreachable broker shows as write errors and
+// Failed events. The topics must exist (see EnsureTopic); the label topic
+// only when RecordLabel is used.
 func NewProducer(brokers []string, topic string, opts ...Option) (*Producer, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -118,17 +123,23 @@ func NewProducer(brokers []string, topic string, opts ...Option) (*Producer, err
 	if topic == "" {
 		return nil, fmt.Errorf("%w: empty topic", ErrInvalidOption)
 	}
+	if cfg.labelTopic == "" {
+		cfg.labelTopic = DefaultLabelTopic(topic)
+	}
+	if cfg.labelTopic == topic {
+		return nil, fmt.Errorf("%w: label topic %q is the events topic (labels need their own topic)", ErrInvalidOption, topic)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 
 	// An own transport, not kafka-go's shared default, so that Close can
 	// close its connections and leave no goroutine behind.
-	transport := &kafka.Transport{MetadataTopics: []string{topic}}
+	transport := &kafka.Transport{MetadataTopics: []string{topic, cfg.labelTopic}}
 	w := &kafka.Writer{
-		Transport:   transport,
-		Addr:        kafka.TCP(brokers...),
-		Topic:       topic,
+		Transport: transport,
+		Addr:      kafka.TCP(brokers...),
+		// No Topic: every message names its own, events or labels.
 		Balancer:    &kafka.Hash{},
 		MaxAttempts: cfg.writeAttempts,
 		BatchSize:   cfg.messagesPerWrite(),
@@ -157,16 +168,18 @@ func NewProducer(brokers []string, topic string, opts ...Option) (*Producer, err
 	}
 
 	p := &Producer{
-		cfg:       cfg,
-		topic:     topic,
-		events:    make(chan schemas.Event, cfg.maxBuffered),
-		writer:    w,
-		transport: transport,
-		flushReqs: make(chan *flushRequest),
-		closing:   make(chan struct{}),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		closed:    make(chan struct{}),
+		cfg:        cfg,
+		topic:      topic,
+		labelTopic: cfg.labelTopic,
+		events:     make(chan schemas.Event, cfg.maxBuffered),
+		labels:     make(chan schemas.Label, cfg.maxLabels),
+		writer:     w,
+		transport:  transport,
+		flushReqs:  make(chan *flushRequest),
+		closing:    make(chan struct{}),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		closed:     make(chan struct{}),
 	}
 	p.abortCtx, p.abort = context.WithCancel(context.Background())
 
@@ -216,16 +229,48 @@ func (p *Producer) Record(ctx context.Context, e schemas.Event) error {
 		return nil
 	default:
 	}
-	return p.recordFull(ctx, &e)
+	return recordFull(p, ctx, p.events, &e)
 }
 
-// recordFull is Record's slow path: the buffer was full.
-func (p *Producer) recordFull(ctx context.Context, e *schemas.Event) error {
+// RecordLabel enqueues l, the ground truth of an earlier prediction, for
+// publishing to the label topic (WithLabelTopic) and returns. It validates l
+// first (schemas.Label.Validate) and returns the validation error, counted in
+// Stats.Invalid; nothing else is affected. Labels have their own bounded
+// queue (WithMaxBufferedLabels) under the same full policy as events (under
+// BlockWhenFull it waits at most WithBlockTimeout or until ctx ends), are batched per model
+// like events, encoded as WithEncoding says, keyed by model, and delivered
+// with the same guarantees: Flush and Close wait for them, and Stats and
+// LossError count them with the events.
+//
+// RecordLabel is safe for concurrent use; it does not allocate for a valid
+// label that fits in the buffer.
+func (p *Producer) RecordLabel(ctx context.Context, l schemas.Label) error {
+	if err := l.Validate(); err != nil {
+		p.invalid.Add(1)
+		return err
+	}
+	if p.state.Add(1)&closedBit != 0 {
+		p.state.Add(-1)
+		p.countDropped()
+		return ErrClosed
+	}
+	p.recorded.Add(1)
+	select {
+	case p.labels <- l:
+		p.state.Add(-1)
+		return nil
+	default:
+	}
+	return recordFull(p, ctx, p.labels, &l)
+}
+
+// recordFull is the slow path of Record and RecordLabel: queue q was full.
+func recordFull[T any](p *Producer, ctx context.Context, q chan<- T, v *T) error {
 	err := ErrBufferFull
 	if p.cfg.fullPolicy == BlockWhenFull {
 		t := time.NewTimer(p.cfg.blockTimeout)
 		select {
-		case p.events <- *e:
+		case q <- *v:
 			t.Stop()
 			p.state.Add(-1)
 			return nil
@@ -276,9 +321,9 @@ type flushRequest struct {
 	aborted bool // set before done is closed: Close's ctx expired first
 }
 
-// Flush returns when every event recorded before the call (Record returned
-// nil before Flush was called) has been acknowledged by Kafka or counted as
-// Failed. It returns nil when none failed and a *LossError counting the
+// Flush returns when every event and label recorded before the call (Record
+// or RecordLabel returned nil before Flush was called) has been acknowledged
+// by Kafka or counted as Failed. It returns nil when none failed and a *LossError counting the
 // failed ones otherwise (events recorded concurrently with Flush may be
 // counted too). When ctx ends first it returns an error wrapping ctx.Err()
 // and the events keep flowing. After Close it returns ErrClosed.
@@ -313,14 +358,16 @@ func (p *Producer) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the producer: Record and Flush return ErrClosed from now on,
-// every event already recorded is written to Kafka (as Flush would), then the
+// Close stops the producer: Record, RecordLabel and Flush return ErrClosed
+// from now on, every event and label already recorded is written to Kafka
+// (as Flush would), then the
 // goroutines stop and the Kafka writer is closed. When ctx ends before that,
 // the writes in progress are abandoned and the events the producer still
 // holds are counted as Unsent.
 //
-// Close returns nil when every event given to Record since NewProducer was
-// either delivered or rejected as invalid. Otherwise it returns a *LossError
+// Close returns nil when every event given to Record, and every label given
+// to RecordLabel, since NewProducer was either delivered or rejected as
+// invalid. Otherwise it returns a *LossError
 // with the lifetime counts of Dropped, Failed and Unsent events (the same
 // numbers Stats reports). Close is idempotent: later and concurrent calls wait
 // for the first one and return its result.

@@ -78,11 +78,28 @@ const (
 )
 
 // write writes the messages of s.pending and counts their events as Sent,
-// Failed or, when Close's ctx expired, Unsent.
+// Failed or, when Close's ctx expired, Unsent. Events and labels are written
+// by separate calls: kafka-go fails a whole call when one of its topics is
+// missing, and a missing label topic must not cost events.
 func (s *sender) write() {
+	labels := false
+	for _, sb := range s.pending {
+		labels = labels || sb.topic == s.p.labelTopic
+	}
+	s.writeTopic(s.p.topic)
+	if labels {
+		s.writeTopic(s.p.labelTopic)
+	}
+}
+
+// writeTopic writes the messages of s.pending to topic.
+func (s *sender) writeTopic(topic string) {
 	s.msgs, s.counts = s.msgs[:0], s.counts[:0]
 	var total int64
 	for _, sb := range s.pending {
+		if sb.topic != topic {
+			continue
+		}
 		s.msgs = append(s.msgs, sb.msgs...)
 		if sb.counts != nil {
 			s.counts = append(s.counts, sb.counts...)
@@ -111,7 +128,7 @@ func (s *sender) write() {
 		}
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) {
-			s.countPartial(werrs)
+			s.countPartial(werrs, topic)
 			return
 		}
 		if errors.Is(err, kafka.MessageSizeTooLarge) { // permanent: the batcher's size check missed
@@ -125,11 +142,11 @@ func (s *sender) write() {
 		if attempt >= s.cfg.writeAttempts {
 			s.p.failed.Add(total)
 			s.cfg.log.Error().Err(err).Int64("events", total).Int("messages", len(s.msgs)).
-				Int("attempts", attempt).Str("topic", s.p.topic).Msg("ingest write to kafka")
+				Int("attempts", attempt).Str("topic", topic).Msg("ingest write to kafka")
 			return
 		}
 		s.cfg.log.Warn().Err(err).Int("attempt", attempt).Dur("backoff", backoff).
-			Str("topic", s.p.topic).Msg("ingest write to kafka, retrying")
+			Str("topic", topic).Msg("ingest write to kafka, retrying")
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -142,7 +159,7 @@ func (s *sender) write() {
 
 // countPartial counts a write in which kafka-go reports each message's
 // result (after its own retries).
-func (s *sender) countPartial(werrs kafka.WriteErrors) {
+func (s *sender) countPartial(werrs kafka.WriteErrors, topic string) {
 	var sent, failed int64
 	var firstErr error
 	for i, err := range werrs {
@@ -159,5 +176,5 @@ func (s *sender) countPartial(werrs kafka.WriteErrors) {
 	s.p.sent.Add(sent)
 	s.p.failed.Add(failed)
 	s.cfg.log.Error().Err(firstErr).Int64("events_failed", failed).Int64("events_sent", sent).
-		Int("messages", len(s.msgs)).Str("topic", s.p.topic).Msg("ingest write to kafka")
+		Int("messages", len(s.msgs)).Str("topic", topic).Msg("ingest write to kafka")
 }

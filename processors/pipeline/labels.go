@@ -238,12 +238,18 @@ func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.
 		add(l)
 	case wire.EncodingArrow:
 		labels, err := wire.DecodeLabelArrow(msg.Value, nil)
-		if err != nil {
+		var rowsErr *wire.LabelRowsError
+		if err != nil && !errors.As(err, &rowsErr) {
 			b.dead = append(b.dead, c.deadLetter(msg, err.Error()))
 			return
 		}
+		// Some rows invalid: the valid ones are stored, and the whole
+		// message goes to the dead-letter topic with the reasons.
 		for i := range labels {
 			add(&labels[i])
+		}
+		if rowsErr != nil {
+			b.dead = append(b.dead, c.deadLetter(msg, rowsErr.Error()))
 		}
 	default:
 		b.dead = append(b.dead, c.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc)))

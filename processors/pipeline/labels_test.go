@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+func TestLabelConfig(t *testing.T) {
+	c := LabelConfig{Brokers: []string{"b"}}.WithDefaults()
+	if c.Topic != "vigil.predictions.labels" || c.DeadLetterTopic != "vigil.predictions.labels.dlq" || c.Group != DefaultLabelGroup {
+		t.Errorf("defaults: %+v", c)
+	}
+	for _, bad := range []LabelConfig{
+		{},
+		{Brokers: []string{"b"}, Topic: "t", DeadLetterTopic: "t"},
+		{Brokers: []string{"b"}, BatchSize: -1},
+	} {
+		if err := bad.WithDefaults().Validate(); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// Labels in JSON and Arrow, an Arrow batch with one invalid row and broken
+// messages, through the real Kafka into the real ClickHouse: every valid
+// label is stored, every bad message is in the dead-letter topic, and a
+// restarted consumer does not store anything twice.
+func TestIntegrationLabelConsumer(t *testing.T) {
+	brokers := []string{testenv.Kafka(t)}
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	topic := "vigil-labels-" + suffix
+	db := "vigil_labels_" + suffix
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+	if err := kafkatopic.Ensure(ctx, brokers, topic, 2); err != nil {
+		t.Fatal(err)
+	}
+
+	at := time.Date(2026, 3, 1, 15, 0, 0, 0, time.UTC)
+	var msgs []kafka.Message
+	jsonHdr := []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingJSON)}}
+	for i := range 10 {
+		l := schemas.ValueLabel(fmt.Sprintf("e%d", i), "m", float64(i%2), at.Add(time.Duration(i)*time.Second))
+		msgs = append(msgs, kafka.Message{Key: []byte("m"), Value: wire.AppendLabelJSON(nil, &l), Headers: jsonHdr})
+	}
+	b := wire.NewLabelBatchBuilder(memory.DefaultAllocator)
+	for i := range 5 {
+		l := schemas.ClassLabel(fmt.Sprintf("a%d", i), "m", "cat", at)
+		if err := b.Append(&l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := b.NewRecord()
+	arrowMsg, err := wire.NewArrowEncoder(wire.CompressionZSTD).Encode(nil, rec)
+	rec.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrowHdr := []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingArrow)}}
+	msgs = append(msgs,
+		kafka.Message{Key: []byte("m"), Value: arrowMsg, Headers: arrowHdr},
+		kafka.Message{Key: []byte("m"), Value: []byte(`{"event_id": "x", "model": "m", "label": null, "label_time": 1}`), Headers: jsonHdr},
+		kafka.Message{Key: []byte("m"), Value: []byte("not arrow"), Headers: arrowHdr},
+		kafka.Message{Key: []byte("m"), Value: []byte(`{}`), Headers: []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte("avro")}}},
+	)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := LabelConfig{Brokers: brokers, Topic: topic, Group: "g-" + suffix, FlushInterval: 100 * time.Millisecond}
+	stored := func() (rows, distinct uint64) {
+		_ = sink.Conn().QueryRow(ctx, fmt.Sprintf("SELECT count(), uniqExact(event_id) FROM %s.vigil_labels FINAL", db)).Scan(&rows, &distinct)
+		return
+	}
+	run := func(wait func() bool) *LabelConsumer {
+		t.Helper()
+		c, err := NewLabelConsumer(cfg, sink, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for !wait() {
+			if time.Now().After(deadline) {
+				rows, _ := stored()
+				t.Fatalf("timed out: %d labels stored, counters %d messages %d malformed", rows, c.Counters.Messages.Load(), c.Counters.Malformed.Load())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := c.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := run(func() bool { rows, _ := stored(); return rows == 15 })
+	if c.Counters.Malformed.Load() != 3 {
+		t.Errorf("malformed %d, want 3", c.Counters.Malformed.Load())
+	}
+	var cls string
+	var hasClass uint8
+	if err := sink.Conn().QueryRow(ctx, fmt.Sprintf("SELECT label_class, has_class FROM %s.vigil_labels WHERE event_id = 'a3'", db)).Scan(&cls, &hasClass); err != nil || cls != "cat" || hasClass != 1 {
+		t.Errorf("arrow label a3: %q %d %v", cls, hasClass, err)
+	}
+	// Restarted: the offsets were committed, nothing is read again.
+	began := time.Now()
+	c = run(func() bool { return time.Since(began) > 3*time.Second })
+	if n := c.Counters.Messages.Load(); n != 0 {
+		t.Errorf("restarted consumer read %d messages again", n)
+	}
+	if rows, distinct := stored(); rows != 15 || distinct != 15 {
+		t.Errorf("after restart: %d rows, %d ids; want 15, 15", rows, distinct)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic + ".dlq", MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	for i := range 3 {
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		m, err := r.ReadMessage(rctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("dead letter %d: %v", i, err)
+		}
+		if header(&m, HeaderError) == "" || header(&m, HeaderSourceTopic) != topic {
+			t.Errorf("dead letter %d headers %v", i, m.Headers)
+		}
+	}
+}
