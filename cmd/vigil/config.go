@@ -49,6 +49,23 @@ type Config struct {
 		// entry wins. Only in the file: a list has no flag.
 		Overrides []driftOverride `yaml:"overrides"`
 	} `yaml:"drift"`
+	Labels struct {
+		Topic string `yaml:"topic"` // default <kafka.topic>.labels
+		Group string `yaml:"group"`
+		// Horizon: a label counts for a prediction when its label time is
+		// at most this long after the prediction; windows older than it are
+		// final.
+		Horizon time.Duration `yaml:"horizon"`
+		// Threshold: a binary score at or above it predicts the positive class.
+		Threshold float64 `yaml:"threshold"`
+	} `yaml:"labels"`
+	Performance struct {
+		Interval time.Duration `yaml:"interval"` // how often changed windows are recomputed; 0 = never
+	} `yaml:"performance"`
+	Alerts struct {
+		Rules    string        `yaml:"rules"`    // alert rules file; "" = no alerts
+		Interval time.Duration `yaml:"interval"` // how often rules are evaluated
+	} `yaml:"alerts"`
 	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"` // auto, json, console
@@ -72,9 +89,26 @@ func defaultConfig() Config {
 	c.ValueSketches = true
 	c.Drift.Interval = time.Minute
 	c.Drift.Lookback = time.Hour
+	c.Labels.Group = pipeline.DefaultLabelGroup
+	c.Labels.Horizon = 7 * 24 * time.Hour
+	c.Labels.Threshold = 0.5
+	c.Performance.Interval = 30 * time.Second
+	c.Alerts.Interval = 15 * time.Second
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
+}
+
+// labelTopic is labels.topic, or the prediction topic + ".labels".
+func (c *Config) labelTopic() string {
+	if c.Labels.Topic != "" {
+		return c.Labels.Topic
+	}
+	return c.Kafka.Topic + ".labels"
+}
+
+func (c *Config) labelConfig() pipeline.LabelConfig {
+	return pipeline.LabelConfig{Brokers: c.Kafka.Brokers, Topic: c.labelTopic(), Group: c.Labels.Group}
 }
 
 // loadConfigFile decodes a YAML file strictly over c.
@@ -130,6 +164,18 @@ func (c *Config) Validate() error {
 		if ov.FromReference && ov.Method != "" && drift.Method(ov.Method).IsPValue() {
 			errs = append(errs, fmt.Errorf("drift.overrides[%d]: from_reference needs a distance method (psi, jensenshannon, hellinger, kl_div, wasserstein) or no method, not the p-value method %q", i, ov.Method))
 		}
+	}
+	if c.Labels.Horizon <= 0 {
+		errs = append(errs, errors.New("labels.horizon must be positive"))
+	}
+	if !(c.Labels.Threshold > 0 && c.Labels.Threshold < 1) {
+		errs = append(errs, fmt.Errorf("labels.threshold %v must be in (0, 1)", c.Labels.Threshold))
+	}
+	if c.Performance.Interval < 0 || c.Alerts.Interval <= 0 {
+		errs = append(errs, errors.New("performance.interval must be >= 0 and alerts.interval > 0"))
+	}
+	if c.Labels.Topic == c.Kafka.Topic && c.Labels.Topic != "" {
+		errs = append(errs, errors.New("labels.topic must differ from kafka.topic"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
@@ -214,6 +260,13 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "segment-keys", EnvVars: []string{"VIGIL_SEGMENT_KEYS"}, Usage: "segment tags (comma separated, e.g. region) to keep window states and drift per value of"},
 		&cli.DurationFlag{Name: "drift-interval", EnvVars: []string{"VIGIL_DRIFT_INTERVAL"}, Value: d.Drift.Interval, Usage: "how often `vigil process` stores the drift of recent windows in vigil_drift (0: never)"},
 		&cli.DurationFlag{Name: "drift-lookback", EnvVars: []string{"VIGIL_DRIFT_LOOKBACK"}, Value: d.Drift.Lookback, Usage: "windows starting this long ago or later are (re)evaluated"},
+		&cli.StringFlag{Name: "label-topic", EnvVars: []string{"VIGIL_LABEL_TOPIC"}, Usage: "labels (ground truth) topic (default <topic>.labels)"},
+		&cli.StringFlag{Name: "label-group", EnvVars: []string{"VIGIL_LABEL_GROUP"}, Value: d.Labels.Group, Usage: "label consumer group"},
+		&cli.DurationFlag{Name: "label-horizon", EnvVars: []string{"VIGIL_LABEL_HORIZON"}, Value: d.Labels.Horizon, Usage: "longest a label may come after its prediction (label time - event time); older windows are final"},
+		&cli.Float64Flag{Name: "threshold", EnvVars: []string{"VIGIL_THRESHOLD"}, Value: d.Labels.Threshold, Usage: "binary models: a score at or above it predicts the positive class"},
+		&cli.DurationFlag{Name: "performance-interval", EnvVars: []string{"VIGIL_PERFORMANCE_INTERVAL"}, Value: d.Performance.Interval, Usage: "how often `vigil process` recomputes the performance of windows that got labels or predictions (0: never)"},
+		&cli.StringFlag{Name: "alert-rules", EnvVars: []string{"VIGIL_ALERT_RULES"}, Usage: "alert rules and receivers (YAML, see docs/ALERTS.md); none: no alerts"},
+		&cli.DurationFlag{Name: "alert-interval", EnvVars: []string{"VIGIL_ALERT_INTERVAL"}, Value: d.Alerts.Interval, Usage: "how often alert rules are evaluated"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"VIGIL_LOG_FORMAT"}, Value: d.Log.Format, Usage: "auto (console on a terminal, else JSON), json, console"},
 	}
@@ -251,6 +304,13 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	set("segment-keys", func() { cfg.SegmentKeys = splitList(c.String("segment-keys")) })
 	set("drift-interval", func() { cfg.Drift.Interval = c.Duration("drift-interval") })
 	set("drift-lookback", func() { cfg.Drift.Lookback = c.Duration("drift-lookback") })
+	set("label-topic", func() { cfg.Labels.Topic = c.String("label-topic") })
+	set("label-group", func() { cfg.Labels.Group = c.String("label-group") })
+	set("label-horizon", func() { cfg.Labels.Horizon = c.Duration("label-horizon") })
+	set("threshold", func() { cfg.Labels.Threshold = c.Float64("threshold") })
+	set("performance-interval", func() { cfg.Performance.Interval = c.Duration("performance-interval") })
+	set("alert-rules", func() { cfg.Alerts.Rules = c.String("alert-rules") })
+	set("alert-interval", func() { cfg.Alerts.Interval = c.Duration("alert-interval") })
 	set("log-level", func() { cfg.Log.Level = c.String("log-level") })
 	set("log-format", func() { cfg.Log.Format = c.String("log-format") })
 	return cfg, cfg.Validate()

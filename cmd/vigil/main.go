@@ -55,6 +55,7 @@ func newApp() *cli.App {
 			},
 			referenceCommand(),
 			queryCommand(),
+			alertsCommand(),
 			{
 				Name:  "config",
 				Usage: "configuration tools",
@@ -132,12 +133,16 @@ func runMigrate(c *cli.Context) error {
 	return sink.Shutdown(context.Background())
 }
 
-// stack starts the sink then the processor, and stops them in reverse.
+// stack starts the sink, then the consumers, then the jobs that read what
+// they store, and stops them in reverse.
 type stack struct {
-	log   zerolog.Logger
-	sink  *clickhouse.Sink
-	proc  *pipeline.Processor
-	drift *driftJob
+	log    zerolog.Logger
+	sink   *clickhouse.Sink
+	proc   *pipeline.Processor
+	labels *pipeline.LabelConsumer
+	drift  *driftJob
+	perf   *performanceJob
+	alerts *alertJob
 }
 
 func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, error) {
@@ -160,17 +165,48 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
+	if s.labels, err = pipeline.NewLabelConsumer(cfg.labelConfig(), s.sink, log); err != nil {
+		return nil, errors.Join(err, s.shutdown())
+	}
+	if err := s.labels.Start(ctx); err != nil {
+		return nil, errors.Join(err, s.shutdown())
+	}
 	s.drift = newDriftJob(s.sink, cfg.driftOptions(), cfg.Drift.Interval, cfg.Drift.Lookback, log)
 	if err := s.drift.Start(ctx); err != nil {
-		return nil, errors.Join(err, s.proc.Shutdown(context.Background()), s.sink.Shutdown(context.Background()))
+		return nil, errors.Join(err, s.shutdown())
+	}
+	s.perf = newPerformanceJob(s.sink, cfg, log)
+	if err := s.perf.Start(ctx); err != nil {
+		return nil, errors.Join(err, s.shutdown())
+	}
+	if cfg.Alerts.Rules != "" {
+		if s.alerts, err = newAlertJob(s.sink, cfg, log); err != nil {
+			return nil, errors.Join(err, s.shutdown())
+		}
+		if err := s.alerts.Start(ctx); err != nil {
+			return nil, errors.Join(err, s.shutdown())
+		}
 	}
 	return s, nil
 }
 
+// shutdown stops what started, in reverse; parts never started are nil.
 func (s *stack) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := s.drift.Shutdown(ctx)
+	var err error
+	if s.alerts != nil {
+		err = errors.Join(err, s.alerts.Shutdown(ctx))
+	}
+	if s.perf != nil {
+		err = errors.Join(err, s.perf.Shutdown(ctx))
+	}
+	if s.drift != nil {
+		err = errors.Join(err, s.drift.Shutdown(ctx))
+	}
+	if s.labels != nil {
+		err = errors.Join(err, s.labels.Shutdown(ctx))
+	}
 	began := time.Now()
 	err = errors.Join(err, s.proc.Shutdown(ctx))
 	s.log.Info().Dur("took", time.Since(began)).Msg("processor drained")

@@ -36,7 +36,7 @@ func queryCommand() *cli.Command {
 				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
 			Action: runQueryDrift,
-		}},
+		}, queryPerformanceCommand(), queryLabelsCommand()},
 	}
 }
 

@@ -222,12 +222,14 @@ func (c *LabelConsumer) run(ctx context.Context) {
 
 // decode appends msg's labels to b, or msg to the dead-letter messages.
 func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.LabelJSONDecoder, l *schemas.Label) {
+	row := 0
 	add := func(l *schemas.Label) {
 		b.rows = append(b.rows, clickhouse.LabelRow{
 			Model: l.Model, EventID: l.EventID, Time: l.Time,
 			HasClass: l.HasClass, Class: l.Class, HasValue: l.HasValue, Value: l.Value,
-			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Row: row,
 		})
+		row++
 	}
 	switch enc := header(msg, wire.HeaderEncoding); enc {
 	case wire.EncodingJSON, "":

@@ -424,10 +424,11 @@ var tables = []table{
 	{
 		version: 8,
 		name:    TableLabels,
-		// One row per label message (ground truth of an earlier prediction).
-		// A redelivered message replaces itself (same topic, partition and
-		// offset); a label sent twice stays twice, and readers take the one
-		// with the newest label_time per event id.
+		// One row per label (ground truth of an earlier prediction): an
+		// Arrow message holds many, told apart by kafka_row. A redelivered
+		// message replaces itself (same topic, partition, offset and row); a
+		// label sent twice stays twice, and readers take the one with the
+		// newest label_time per event id.
 		columns: []column{
 			name("model"),
 			typed("event_id", "String", ""),
@@ -439,11 +440,12 @@ var tables = []table{
 			name("topic"),
 			typed("kafka_partition", "UInt32", ""),
 			typed("kafka_offset", "Int64", deltaZstd),
+			typed("kafka_row", "UInt32", ""),
 			timeCol("received_at", deltaZstd),
 		},
 		engine:    "ReplacingMergeTree",
 		partition: "toYYYYMM(label_time)",
-		orderBy:   "model, event_id, topic, kafka_partition, kafka_offset",
+		orderBy:   "model, event_id, topic, kafka_partition, kafka_offset, kafka_row",
 		ttlColumn: "label_time",
 	},
 	{

@@ -52,8 +52,8 @@ SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 
 SELECT 'fraud', 'v1', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'amount', 'number', 4077172800000000, 'wasserstein',
   0.4, 0.1, 1, 1000, 300, 0, 0.3, 0.2, 0.25, 0.2, 1.5, 0.4, 0.2, 0.001, nan, nan, 0, 0.01, nan, 0, 0, 0.5, 0.5, 1, ['tenure'], [], '2099-03-14 12:02:00'`,
 	`INSERT INTO vigil.vigil_labels (model, event_id, label_time, has_class, label_class, has_value, label_value,
-  topic, kafka_partition, kafka_offset, received_at)
-SELECT 'fraud', 'e1', '2099-03-14 15:00:00', 1, '1', 0, 0, 'events.labels', 0, 3, '2099-03-14 15:00:02'`,
+  topic, kafka_partition, kafka_offset, kafka_row, received_at)
+SELECT 'fraud', 'e1', '2099-03-14 15:00:00', 1, '1', 0, 0, 'events.labels', 0, 3, 0, '2099-03-14 15:00:02'`,
 	`INSERT INTO vigil.vigil_performance (model, model_version, segment, window_start, window_end, task, threshold,
   predictions, labeled, label_coverage, label_delay_p50, label_delay_p95, accuracy, precision, recall, f1,
   roc_auc, pr_auc, auc_error_bound, log_loss, brier, tp, fp, tn, fn, predicted_positive_rate, label_positive_rate,

@@ -20,11 +20,12 @@ type LabelRow struct {
 	Topic          string
 	Partition      int
 	Offset         int64
+	Row            int // index of the label in its message (Arrow batches hold many)
 }
 
 var labelColumns = []string{
 	"model", "event_id", "label_time", "has_class", "label_class", "has_value", "label_value",
-	"topic", "kafka_partition", "kafka_offset", "received_at",
+	"topic", "kafka_partition", "kafka_offset", "kafka_row", "received_at",
 }
 
 // WriteLabels stores labels in vigil_labels as one INSERT. Writing a message
@@ -45,7 +46,7 @@ func (s *Sink) WriteLabels(ctx context.Context, labels []LabelRow) error {
 	now := time.Now().UTC()
 	for _, l := range labels {
 		if err := b.Append(l.Model, l.EventID, l.Time.UTC(), boolByte(l.HasClass), l.Class, boolByte(l.HasValue), l.Value,
-			l.Topic, uint32(l.Partition), l.Offset, now); err != nil {
+			l.Topic, uint32(l.Partition), l.Offset, uint32(l.Row), now); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("write label %s/%s: %w", l.Model, l.EventID, err)
 		}
@@ -121,7 +122,7 @@ func (s *Sink) WindowLabels(ctx context.Context, model string, from, to time.Tim
 	}
 	db := s.cfg.Database
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT event_id, max(label_time), argMax(has_class, label_time), argMax(label_class, label_time),
-  argMax(has_value, label_time), argMax(label_value, label_time), uniqExact(topic, kafka_partition, kafka_offset)
+  argMax(has_value, label_time), argMax(label_value, label_time), uniqExact(topic, kafka_partition, kafka_offset, kafka_row)
 FROM %s.%s
 WHERE model = ? AND event_id IN (SELECT event_id FROM %s.%s WHERE model = ? AND event_time >= ? AND event_time < ?)
 GROUP BY event_id`, db, ddl.TableLabels, db, ddl.TableEvents), model, model, from.UTC(), to.UTC())
@@ -219,7 +220,7 @@ const LabelAccountSQL = `SELECT model,
   countIf(found = 1 AND toUInt32(label_time) > toUInt32(pred_time) + {horizon}) AS expired,
   countIf(found = 0) AS unknown
 FROM (
-  SELECT model, event_id, max(toDateTime(label_time)) AS label_time, uniqExact(topic, kafka_partition, kafka_offset) AS copies
+  SELECT model, event_id, max(toDateTime(label_time)) AS label_time, uniqExact(topic, kafka_partition, kafka_offset, kafka_row) AS copies
   FROM {db}.vigil_labels WHERE received_at >= {since}
   GROUP BY model, event_id
 ) ANY LEFT JOIN (

@@ -197,11 +197,12 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_labels
     topic LowCardinality(String),
     kafka_partition UInt32,
     kafka_offset Int64 CODEC(Delta, ZSTD),
+    kafka_row UInt32,
     received_at DateTime64(3, 'UTC') CODEC(Delta, ZSTD)
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(label_time)
-ORDER BY (model, event_id, topic, kafka_partition, kafka_offset)
+ORDER BY (model, event_id, topic, kafka_partition, kafka_offset, kafka_row)
 TTL toDateTime(label_time) + INTERVAL 30 DAY;
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_performance

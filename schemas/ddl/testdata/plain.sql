@@ -195,11 +195,12 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_labels
     topic String,
     kafka_partition UInt32,
     kafka_offset Int64,
+    kafka_row UInt32,
     received_at DateTime('UTC')
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(label_time)
-ORDER BY (model, event_id, topic, kafka_partition, kafka_offset);
+ORDER BY (model, event_id, topic, kafka_partition, kafka_offset, kafka_row);
 
 CREATE TABLE IF NOT EXISTS vigil.vigil_performance
 (

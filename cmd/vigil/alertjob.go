@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/processors/alerting"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+	"github.com/vigil-ml/vigil/sinks/webhook"
+)
+
+// alertJob evaluates the alert rules. Every interval it reads the metrics of
+// the windows that closed recently from ClickHouse, feeds them to the
+// evaluator, hands the notifications to the dispatcher (whose outbox is
+// vigil_notifications), then stores the changed alert states in
+// vigil_alerts. Notification ids are derived from the transition, so a crash
+// between the two writes re-sends nothing: the evaluator, restored from
+// vigil_alerts, produces the same notification again and the outbox already
+// holds it.
+type alertJob struct {
+	sink     *clickhouse.Sink
+	rules    *alerting.Config
+	disp     *webhook.Dispatcher
+	window   time.Duration
+	grace    time.Duration // a window's metrics are complete this long after its end
+	lookback time.Duration
+	interval time.Duration
+	sources  map[string]bool
+	noData   bool
+	log      zerolog.Logger
+
+	eval *alerting.Evaluator
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// loadRules reads and validates an alert rules file.
+func loadRules(path string) (*alerting.Config, error) {
+	rules, err := alerting.LoadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := rules.Validate(alerting.DefaultCatalog()); err != nil {
+		return nil, fmt.Errorf("alert rules %s:\n%w", path, err)
+	}
+	return rules, nil
+}
+
+func newAlertJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) (*alertJob, error) {
+	rules, err := loadRules(cfg.Alerts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	receivers, err := rules.Receivers()
+	if err != nil {
+		return nil, err
+	}
+	disp, err := webhook.NewDispatcher(webhook.DispatcherConfig{Outbox: sink.Outbox()}, log.With().Str("component", "webhook").Logger(), receivers...)
+	if err != nil {
+		return nil, err
+	}
+	j := &alertJob{
+		sink: sink, rules: rules, disp: disp, window: cfg.Window.Size, interval: cfg.Alerts.Interval,
+		grace:   cfg.Window.AllowedLateness + cfg.CheckpointInterval + cfg.Drift.Interval + cfg.Performance.Interval + 5*time.Second,
+		sources: map[string]bool{},
+		log:     log.With().Str("component", "alerts").Logger(),
+	}
+	catalog := alerting.DefaultCatalog()
+	var maxDelay time.Duration
+	for _, r := range rules.Rules {
+		j.sources[catalog[r.Metric].Source] = true
+		if r.NoData > 0 {
+			j.noData = true
+		}
+		maxDelay = max(maxDelay, time.Duration(r.Delay))
+	}
+	j.lookback = j.grace + maxDelay + 10*j.window
+	return j, nil
+}
+
+// Start restores the alert states, starts the dispatcher (which re-sends
+// what the outbox holds) and evaluates in the background until Shutdown.
+func (j *alertJob) Start(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done != nil {
+		return nil
+	}
+	states, err := j.sink.LoadAlertStates(ctx)
+	if err != nil {
+		return err
+	}
+	j.eval = alerting.NewEvaluator(j.rules, states, nil)
+	if err := j.disp.Start(ctx); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	j.cancel, j.done = cancel, make(chan struct{})
+	go func() {
+		defer close(j.done)
+		tick := time.NewTicker(j.interval)
+		defer tick.Stop()
+		for {
+			if n, err := j.runOnce(runCtx, time.Now()); err != nil && runCtx.Err() == nil {
+				j.log.Warn().Err(err).Msg("evaluate alert rules")
+			} else if n > 0 {
+				j.log.Info().Int("notifications", n).Msg("alert notifications queued")
+			}
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	j.log.Info().Int("rules", len(j.rules.Rules)).Dur("interval", j.interval).Dur("grace", j.grace).Msg("alert evaluator started")
+	return nil
+}
+
+// Shutdown stops evaluating, then drains the dispatcher; what it could not
+// deliver stays pending in vigil_notifications. Idempotent, safe without
+// Start.
+func (j *alertJob) Shutdown(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done != nil {
+		j.cancel()
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := j.disp.Shutdown(ctx)
+	var ue *webhook.UndeliveredError
+	if errors.As(err, &ue) {
+		j.log.Warn().Int("deliveries", len(ue.Deliveries)).Msg("notifications left in the outbox for the next start")
+		return nil
+	}
+	return err
+}
+
+// runOnce evaluates the windows that closed within the lookback; it returns
+// how many notifications it queued.
+func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
+	metrics, err := j.sink.RecentMetrics(ctx, j.window, now.Add(-j.lookback), now.Add(-j.grace), j.sources)
+	if err != nil {
+		return 0, err
+	}
+	refs, err := j.references(ctx)
+	if err != nil {
+		return 0, err
+	}
+	obs := make([]alerting.Observation, 0, len(metrics))
+	for _, m := range metrics {
+		o := alerting.Observation{Metric: m.Metric, Model: m.Model, Feature: m.Feature, Segment: m.Segment,
+			WindowStart: m.WindowStart, WindowEnd: m.WindowEnd, Value: m.Value, Reference: math.NaN(), SQL: m.SQL}
+		if !j.eval.Wants(o) {
+			continue
+		}
+		o.Reference = referenceValue(refs[m.Model], m.Metric, m.Feature)
+		obs = append(obs, o)
+	}
+	notes := j.eval.Observe(obs, now)
+	if j.noData {
+		seen, err := j.sink.LastSeen(ctx)
+		if err != nil {
+			return 0, err
+		}
+		notes = append(notes, j.eval.NoData(seen, now)...)
+	}
+	n, sendErr := j.send(ctx, notes)
+	// States after notifications: a crash in between re-creates the same
+	// notifications, which the outbox skips.
+	if err := j.sink.SaveAlertStates(ctx, j.eval.Changed()); err != nil {
+		return n, errors.Join(sendErr, err)
+	}
+	return n, sendErr
+}
+
+// send groups the notifications of one evaluation by receiver (alerts fired
+// together go out together) under a delivery id derived from their ids.
+func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int, error) {
+	byReceiver := map[string][]alerting.Notification{}
+	for _, n := range notes {
+		for _, r := range n.Receivers {
+			byReceiver[r] = append(byReceiver[r], n)
+		}
+	}
+	var errs []error
+	sent := 0
+	for _, r := range slices.Sorted(maps.Keys(byReceiver)) {
+		group := byReceiver[r]
+		slices.SortFunc(group, func(a, b alerting.Notification) int { return strings.Compare(a.ID, b.ID) })
+		h := sha256.New()
+		alerts := make([]webhook.Alert, len(group))
+		for i, n := range group {
+			h.Write([]byte(n.ID))
+			alerts[i] = n.Alert
+		}
+		id := hex.EncodeToString(h.Sum([]byte(r))[len(r):][:16])
+		if err := j.disp.EnqueueID(ctx, id, r, alerts); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sent += len(alerts)
+	}
+	return sent, errors.Join(errs...)
+}
+
+// references returns the newest reference profile of each model (any
+// version), the base of change-against-reference rules.
+func (j *alertJob) references(ctx context.Context) (map[string]*reference.Profile, error) {
+	all, err := j.sink.LatestReferences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*reference.Profile{}
+	for mv, p := range all {
+		if cur := out[mv[0]]; cur == nil || p.ID > cur.ID {
+			out[mv[0]] = p
+		}
+	}
+	return out, nil
+}
+
+// referenceValue is the reference's value of a feature metric: the mean or
+// the null rate; NaN for other metrics or without a reference.
+func referenceValue(p *reference.Profile, metric, feature string) float64 {
+	if p == nil || feature == "" {
+		return math.NaN()
+	}
+	f := p.Feature(feature)
+	if f == nil {
+		return math.NaN()
+	}
+	switch metric {
+	case "mean":
+		return f.Mean
+	case "null_rate":
+		if total := f.Count + f.Missing + f.NaN + f.Inf; total > 0 {
+			return float64(f.Missing) / float64(total)
+		}
+	}
+	return math.NaN()
+}

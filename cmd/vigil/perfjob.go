@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/processors/performance"
+	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// performanceJob keeps vigil_performance current. Every interval it asks
+// ClickHouse which prediction windows got predictions or labels since its
+// previous pass (and started within the label horizon), and recomputes each
+// of them whole: the window's predictions (vigil_events) joined by event id
+// with their newest labels (vigil_labels), per model version and segment.
+// The join state is ClickHouse itself, so the job survives restarts and
+// gives the same rows whichever process runs it; several processes running
+// it write the same rows (the newest version wins). See docs/DESIGN.md,
+// "Labels and performance".
+type performanceJob struct {
+	sink        *clickhouse.Sink
+	window      time.Duration
+	horizon     time.Duration
+	interval    time.Duration
+	threshold   float64
+	segmentKeys []string
+	log         zerolog.Logger
+
+	since time.Time // start of the previous pass
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// overlap re-reads changes this long before the previous pass: predictions
+// carry the time they were consumed (ingested_at) but reach ClickHouse at
+// the next checkpoint.
+const overlap = time.Minute
+
+func newPerformanceJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) *performanceJob {
+	return &performanceJob{
+		sink: sink, window: cfg.Window.Size, horizon: cfg.Labels.Horizon, interval: cfg.Performance.Interval,
+		threshold: cfg.Labels.Threshold, segmentKeys: cfg.SegmentKeys,
+		log: log.With().Str("component", "performance").Logger(),
+	}
+}
+
+// Start runs the job in the background until Shutdown; an interval of 0
+// turns it off.
+func (j *performanceJob) Start(context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.interval <= 0 || j.done != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	j.cancel, j.done = cancel, make(chan struct{})
+	go func() {
+		defer close(j.done)
+		tick := time.NewTicker(j.interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := j.runOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+					j.log.Warn().Err(err).Msg("compute performance")
+				} else if e := j.log.Debug(); e.Enabled() {
+					e.Int("windows", n).Msg("performance computed")
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the job; idempotent and safe without Start.
+func (j *performanceJob) Shutdown(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done == nil {
+		return nil
+	}
+	j.cancel()
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runOnce recomputes the windows changed since the previous pass (on the
+// first pass: within the horizon) and returns how many.
+func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error) {
+	notBefore := now.Add(-j.horizon - j.window).Truncate(j.window)
+	since := j.since.Add(-overlap)
+	if j.since.IsZero() {
+		since = notBefore
+	}
+	changed, err := j.sink.ChangedPerformanceWindows(ctx, j.window, since, notBefore)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, mw := range changed {
+		rows, err := j.compute(ctx, mw.Model, mw.Start)
+		if err != nil {
+			return n, err
+		}
+		if err := j.sink.WritePerformance(ctx, rows); err != nil {
+			return n, err
+		}
+		n++
+	}
+	j.since = now
+	return n, nil
+}
+
+// compute joins the predictions of one window with their labels and returns
+// a row per model version and segment.
+func (j *performanceJob) compute(ctx context.Context, model string, start time.Time) ([]clickhouse.PerformanceWindow, error) {
+	end := start.Add(j.window)
+	preds, err := j.sink.WindowPredictions(ctx, model, start, end)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := j.sink.WindowLabels(ctx, model, start, end)
+	if err != nil {
+		return nil, err
+	}
+	return joinPerformance(model, start, end, preds, labels, j.horizon, j.threshold, j.segmentKeys), nil
+}
+
+// joinPerformance is the join itself, without I/O. A label counts when its
+// label time is at most horizon after the prediction. The task of a model
+// version is that of its first prediction (score: binary, class: multiclass,
+// value: regression); predictions of another kind count in Predictions only.
+func joinPerformance(model string, start, end time.Time, preds []clickhouse.PredictionRow, labels map[string]clickhouse.StoredLabel,
+	horizon time.Duration, threshold float64, segmentKeys []string) []clickhouse.PerformanceWindow {
+	type key struct{ version, segment string }
+	states := map[key]*performance.State{}
+	var order []key
+	segValues := map[string]map[string]bool{} // segment key -> values kept (at most pipeline.MaxSegmentValues)
+	stateFor := func(k key, task performance.Task) *performance.State {
+		s := states[k]
+		if s == nil {
+			s = performance.NewState(task, threshold)
+			states[k] = s
+			order = append(order, k)
+		}
+		return s
+	}
+	for i := range preds {
+		p := &preds[i]
+		task, ok := taskOf(p)
+		if !ok {
+			continue
+		}
+		keys := []key{{p.ModelVersion, ""}}
+		for _, sk := range segmentKeys {
+			for t, k := range p.SegmentKeys {
+				if k != sk || t >= len(p.SegmentValues) {
+					continue
+				}
+				v := p.SegmentValues[t]
+				vals := segValues[sk]
+				if vals == nil {
+					vals = map[string]bool{}
+					segValues[sk] = vals
+				}
+				if !vals[v] && len(vals) >= pipeline.MaxSegmentValues {
+					v = pipeline.OtherSegment
+				} else {
+					vals[v] = true
+				}
+				keys = append(keys, key{p.ModelVersion, sk + "=" + v})
+				break
+			}
+		}
+		l, labeled := labels[p.EventID]
+		if labeled && l.Time.Sub(p.Time) > horizon {
+			labeled = false // expired: counted by `vigil query labels`
+		}
+		delay := l.Time.Sub(p.Time).Seconds()
+		for _, k := range keys {
+			s := stateFor(k, task)
+			s.AddPrediction()
+			if !labeled || s.Task != task {
+				continue
+			}
+			switch task {
+			case performance.TaskBinary:
+				if pos, ok := storedPositive(l); ok {
+					s.AddBinary(*p.Score, pos, delay)
+				}
+			case performance.TaskMulticlass:
+				actual := l.Class
+				if !l.HasClass {
+					actual = strconv.FormatFloat(l.Value, 'g', -1, 64)
+				}
+				s.AddMulticlass(*p.Label, actual, p.ProbaClasses, p.ProbaValues, delay)
+			case performance.TaskRegression:
+				if l.HasValue {
+					s.AddRegression(*p.Value, l.Value, delay)
+				} else if v, err := strconv.ParseFloat(l.Class, 64); err == nil {
+					s.AddRegression(*p.Value, v, delay)
+				}
+			}
+		}
+	}
+	out := make([]clickhouse.PerformanceWindow, 0, len(order))
+	for _, k := range order {
+		out = append(out, clickhouse.PerformanceWindow{Model: model, ModelVersion: k.version, Segment: k.segment, Start: start, End: end, State: states[k]})
+	}
+	return out
+}
+
+func taskOf(p *clickhouse.PredictionRow) (performance.Task, bool) {
+	switch {
+	case p.Score != nil:
+		return performance.TaskBinary, true
+	case p.Label != nil:
+		return performance.TaskMulticlass, true
+	case p.Value != nil:
+		return performance.TaskRegression, true
+	}
+	return 0, false
+}
+
+// storedPositive reads a label as a binary outcome, as schemas.Label.Positive.
+func storedPositive(l clickhouse.StoredLabel) (positive, ok bool) {
+	if l.HasValue {
+		switch l.Value {
+		case 1:
+			return true, true
+		case 0:
+			return false, true
+		}
+		return false, false
+	}
+	switch l.Class {
+	case "1", "true":
+		return true, true
+	case "0", "false":
+		return false, true
+	}
+	return false, false
+}
+
