@@ -254,4 +254,3 @@ func storedPositive(l clickhouse.StoredLabel) (positive, ok bool) {
 	}
 	return false, false
 }
-
