@@ -32,8 +32,11 @@ func demoFlags() []cli.Flag {
 	}
 }
 
-// demoModel is the simulated model service: a fraud classifier whose input
-// "amount" and whose score shift upwards half-way through.
+// demoModel is the simulated model service: a fraud classifier. For a
+// stretch of windows in the middle, its input "amount" arrives 2.5 times too
+// large (a unit change upstream, say): the model's scores inflate while the
+// real fraud rate does not move, so the amount drifts and the precision
+// drops; then the upstream is fixed and both recover.
 type demoModel struct {
 	rng     *rand.Rand
 	version string
@@ -41,14 +44,23 @@ type demoModel struct {
 
 var demoCountries = []string{"DE", "FR", "US", "GB", "ES"}
 
-func (m *demoModel) event(i int, t time.Time, shifted bool) schemas.Event {
+// demoScore is the model: the fraud probability it gives an amount.
+func demoScore(amount float64, isNew bool) float64 {
+	return 1 / (1 + math.Exp(-(-3 + amount/25 + 1.5*boolF(isNew))))
+}
+
+// event returns the i-th prediction at t and the ground truth that will
+// come later: fraud or not, drawn from the model's own probability of the
+// true (unshifted) amount.
+func (m *demoModel) event(i int, t time.Time, shifted bool) (schemas.Event, bool) {
 	amount := math.Exp(3.5 + 0.6*m.rng.NormFloat64())
+	age := float64(m.rng.IntN(2000))
+	isNew := age < 30
+	fraud := m.rng.Float64() < demoScore(amount, isNew)
 	if shifted {
 		amount *= 2.5 // the injected shift
 	}
-	age := float64(m.rng.IntN(2000))
-	isNew := age < 30
-	score := 1 / (1 + math.Exp(-(-4 + amount/60 + boolF(isNew))))
+	score := demoScore(amount, isNew)
 	label := "ok"
 	if score >= 0.5 {
 		label = "fraud"
@@ -72,7 +84,7 @@ func (m *demoModel) event(i int, t time.Time, shifted bool) schemas.Event {
 		Prediction: schemas.Prediction{Score: score, HasScore: true, Label: label},
 		Latency:    time.Duration(2+m.rng.ExpFloat64()*3) * time.Millisecond,
 		Segments:   []schemas.Tag{{Key: "region", Value: region}},
-	}
+	}, fraud
 }
 
 func boolF(b bool) float64 {
@@ -98,8 +110,8 @@ func runDemo(c *cli.Context) error {
 	if !c.IsSet("segment-keys") {
 		cfg.SegmentKeys = []string{"region"}
 	}
-	// Each run has a topic and a consumer group of its own (unless --topic
-	// or --group name one), so that a second run's simulated event times do
+	// Each run has topics and consumer groups of its own (unless --topic or
+	// --group name them), so that a second run's simulated event times do
 	// not meet the first run's watermark, and nothing a run leaves behind (an
 	// interrupted run's backlog) holds up the next.
 	run := time.Now().UTC().Format("20060102T150405")
@@ -109,6 +121,10 @@ func runDemo(c *cli.Context) error {
 	if !c.IsSet("group") {
 		cfg.Kafka.Group = "vigil-demo-" + run
 	}
+	if !c.IsSet("label-group") {
+		cfg.Labels.Group = "vigil-demo-labels-" + run
+	}
+	cfg.Performance.Interval = 0 // computed once below, when everything is in
 	defer deleteDemoTopics(cfg, c.IsSet("topic"), log)
 
 	s, err := startStack(ctx, cfg, log)
@@ -127,6 +143,7 @@ func runDemo(c *cli.Context) error {
 	// Simulated event time: the last `windows` whole windows before now.
 	start := time.Now().UTC().Truncate(size).Add(-time.Duration(windows) * size)
 	model := &demoModel{rng: rand.New(rand.NewPCG(1, 2)), version: "demo-" + run}
+	shiftFrom, shiftTo := windows/2, windows*3/4 // the shifted windows: [from, to)
 
 	// The model's training data, as its team would have it: 5000 events of
 	// the unshifted distribution, profiled into the reference drift is
@@ -139,29 +156,50 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 
-	prod, err := ingest.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.Topic, ingest.WithLogger(log), ingest.WithFullPolicy(ingest.BlockWhenFull), ingest.WithBlockTimeout(time.Second))
+	prod, err := ingest.NewProducer(cfg.Kafka.Brokers, cfg.Kafka.Topic, ingest.WithLabelTopic(cfg.labelTopic()),
+		ingest.WithLogger(log), ingest.WithFullPolicy(ingest.BlockWhenFull), ingest.WithBlockTimeout(time.Second))
 	if err != nil {
 		return err
 	}
 	total := windows * perWindow
 	log.Info().Int("events", total).Int("windows", windows).Str("model_version", model.version).Msg("simulated model service sending predictions")
+	// The ground truth (chargeback or not) of 90% of the predictions comes
+	// 5 to 60 minutes after them, in an order of its own.
+	var labels []schemas.Label
 	for i := 0; i < total; i++ {
 		w := i / perWindow
 		t := start.Add(time.Duration(w)*size + time.Duration(i%perWindow)*size/time.Duration(perWindow))
-		if err := prod.Record(ctx, model.event(i, t, w >= windows/2)); err != nil {
+		e, fraud := model.event(i, t, w >= shiftFrom && w < shiftTo)
+		if err := prod.Record(ctx, e); err != nil {
 			_ = prod.Close(context.Background())
 			if ctx.Err() != nil {
 				return errors.New("demo interrupted")
 			}
 			return fmt.Errorf("record event %d: %w", i, err)
 		}
+		if model.rng.Float64() < 0.9 {
+			delay := 5*time.Minute + time.Duration(model.rng.Float64()*float64(55*time.Minute))
+			labels = append(labels, schemas.ValueLabel(e.ID, e.Model, boolF(fraud), t.Add(delay)))
+		}
 	}
 	// A few stragglers from the first window, far too late to count, and one
 	// malformed message: both are recorded, not lost.
 	const stragglers = 5
 	for i := 0; i < stragglers; i++ {
-		if err := prod.Record(ctx, model.event(total+i, start.Add(time.Second), false)); err != nil {
+		e, _ := model.event(total+i, start.Add(time.Second), false)
+		if err := prod.Record(ctx, e); err != nil {
 			return fmt.Errorf("record late event: %w", err)
+		}
+	}
+	// Labels arrive in any order; two are sent twice and two are for
+	// predictions Vigil never saw: counted, not lost.
+	model.rng.Shuffle(len(labels), func(i, j int) { labels[i], labels[j] = labels[j], labels[i] })
+	labels = append(labels, labels[0], labels[1],
+		schemas.ValueLabel("no-such-prediction-1", "fraud-demo", 1, start),
+		schemas.ValueLabel("no-such-prediction-2", "fraud-demo", 0, start))
+	for _, l := range labels {
+		if err := prod.RecordLabel(ctx, l); err != nil {
+			return fmt.Errorf("record label: %w", err)
 		}
 	}
 	if err := prod.Close(ctx); err != nil {
@@ -171,13 +209,16 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 
-	// Wait until ClickHouse holds checkpoints up to the end of the topic:
-	// everything sent (and any backlog left by an earlier run) is processed.
+	// Wait until ClickHouse holds checkpoints up to the end of the topic
+	// (everything sent, and any backlog left by an earlier run, is
+	// processed) and every label.
 	end, err := topicEnd(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic)
 	if err != nil {
 		return err
 	}
-	if err := waitFor(ctx, func() bool { return checkpointed(ctx, s.sink, cfg) >= end }); err != nil {
+	if err := waitFor(ctx, func() bool {
+		return checkpointed(ctx, s.sink, cfg) >= end && storedLabels(ctx, s.sink, cfg) >= len(labels)
+	}); err != nil {
 		return fmt.Errorf("wait for the processor: %w", err)
 	}
 	stopped = true
@@ -192,24 +233,58 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	if err := printDemoTable(ctx, c.App.Writer, sink, cfg, model.version); err != nil {
+	out := c.App.Writer
+	if err := printDemoTable(ctx, out, sink, cfg, model.version); err != nil {
 		return err
 	}
 	refs, err := sink.LatestReferences(ctx)
 	if err != nil {
 		return err
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, "*", start, start.Add(time.Duration(windows)*size), 0)
+	end2 := start.Add(time.Duration(windows) * size)
+	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, "*", start, end2, 0)
 	if err != nil {
 		return err
 	}
 	if err := sink.WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
 		return err
 	}
-	if err := printDemoDrift(ctx, c.App.Writer, sink, cfg, model.version); err != nil {
+	if err := printDemoDrift(ctx, out, sink, cfg, model.version); err != nil {
 		return err
 	}
-	return printDemoDriftByRegion(ctx, c.App.Writer, sink, cfg, model.version)
+	if err := printDemoDriftByRegion(ctx, out, sink, cfg, model.version); err != nil {
+		return err
+	}
+
+	// Performance: the job `vigil process` runs every --performance-interval,
+	// once, now that every label is in.
+	if _, err := newPerformanceJob(sink, cfg, log).runOnce(ctx, time.Now()); err != nil {
+		return err
+	}
+	perf, err := sink.PerformanceStates(ctx, "fraud-demo", model.version, "", start, end2)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nPerformance per prediction window, from the labels that came 5-60 minutes later (from %s.vigil_performance):\n\n", cfg.ClickHouse.Database)
+	printPerformance(out, perf)
+	acc, err := sink.LabelAccounts(ctx, start.Add(-time.Hour), cfg.Labels.Horizon)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nLabels received (vigil query labels):\n\n")
+	printLabelAccounts(out, acc)
+
+	return runDemoAlerts(ctx, out, sink, cfg, log, start, windows, model.version)
+}
+
+// storedLabels counts the labels of the run's label topic in ClickHouse.
+func storedLabels(ctx context.Context, sink *clickhouse.Sink, cfg Config) int {
+	var n uint64
+	row := sink.Conn().QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.vigil_labels WHERE topic = ?", cfg.ClickHouse.Database), cfg.labelTopic())
+	if err := row.Scan(&n); err != nil {
+		return -1
+	}
+	return int(n)
 }
 
 // demoReference profiles 5000 unshifted events, from before the demo's
@@ -218,7 +293,7 @@ func demoReference(m *demoModel, before time.Time) (*reference.Profile, error) {
 	train := &demoModel{rng: rand.New(rand.NewPCG(3, 4)), version: m.version}
 	b := wire.NewBatchBuilder(memory.DefaultAllocator)
 	for i := 0; i < 5000; i++ {
-		e := train.event(i, before.Add(-time.Hour), false)
+		e, _ := train.event(i, before.Add(-time.Hour), false)
 		if err := b.Append(&e); err != nil {
 			return nil, fmt.Errorf("build demo reference: %w", err)
 		}
@@ -337,7 +412,8 @@ func deleteDemoTopics(cfg Config, named bool, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
-	topics := []string{cfg.Kafka.Topic, cfg.pipelineConfig().WithDefaults().DeadLetterTopic}
+	topics := []string{cfg.Kafka.Topic, cfg.pipelineConfig().WithDefaults().DeadLetterTopic,
+		cfg.labelTopic(), cfg.labelConfig().WithDefaults().DeadLetterTopic}
 	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics}); err != nil {
 		log.Warn().Err(err).Strs("topics", topics).Msg("delete demo topics")
 	}

@@ -147,7 +147,7 @@ func printPerformance(out io.Writer, windows []clickhouse.PerformanceWindow) {
 			row = fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t", f(x.MAE), f(x.RMSE), f(x.MAPE), f(x.R2), f(x.MeanError))
 		}
 		if h != header {
-			fmt.Fprintln(tw, "window_start\tversion\tsegment\tpredictions\tlabeled\tcoverage\tdelay_p50_s\t"+h)
+			fmt.Fprintln(tw, "window_start\tversion\tsegment\tpredictions\tlabeled\tcoverage\tdelay_p50\t"+h)
 			header = h
 		}
 		seg := w.Segment
@@ -155,7 +155,15 @@ func printPerformance(out io.Writer, windows []clickhouse.PerformanceWindow) {
 			seg = "*"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Start.UTC().Format("2006-01-02 15:04:05"), w.ModelVersion, seg,
-			m.Predictions, m.Labeled, f(m.LabelCoverage), f(m.LabelDelayP50), row)
+			m.Predictions, m.Labeled, f(m.LabelCoverage), delay(m.LabelDelayP50), row)
 	}
 	tw.Flush()
+}
+
+// delay formats a label delay in seconds as a duration ("32m20s").
+func delay(seconds float64) string {
+	if math.IsNaN(seconds) {
+		return "-"
+	}
+	return (time.Duration(seconds) * time.Second).String()
 }

@@ -48,10 +48,11 @@ var PerformanceMetrics = []string{
 }
 
 // RecentMetrics returns the metrics of the stored windows of size window
-// that ended in (from, to], from the sources asked for. When several model
-// versions of a model share a window, the value of the version with the
-// most events (values, labelled predictions) is returned.
-func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool) ([]MetricValue, error) {
+// that ended in (from, to], from the sources asked for, of model version
+// version ("" for every version). When several model versions of a model
+// share a window, the value of the version with the most events (values,
+// labelled predictions) is returned.
+func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]MetricValue, error) {
 	conn, _, err := s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
@@ -59,7 +60,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 	sec := int64(window / time.Second)
 	db := s.cfg.Database
 	span := func(table string) string {
-		return fmt.Sprintf(`FROM %s.%s FINAL WHERE window_end > ? AND window_end <= ?
+		return fmt.Sprintf(`FROM %s.%s FINAL WHERE window_end > ? AND window_end <= ? AND (? = '' OR model_version = ?)
   AND toUInt32(toDateTime(window_end)) - toUInt32(toDateTime(window_start)) = %d`, db, table, sec)
 	}
 	var out []MetricValue
@@ -98,7 +99,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 			cols[i] = "toFloat64(" + mc[1] + ")"
 		}
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, feature, segment, window_start, window_end, n_cur, dataset_share, %s %s`,
-			strings.Join(cols, ", "), span(ddl.TableDrift)), from.UTC(), to.UTC())
+			strings.Join(cols, ", "), span(ddl.TableDrift)), from.UTC(), to.UTC(), version, version)
 		if err != nil {
 			return nil, fmt.Errorf("read drift metrics: %w", err)
 		}
@@ -134,7 +135,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 
 	if sources[SourceModelWindows] {
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, segment, window_start, window_end, events, latency_sketch %s`,
-			span(ddl.TableModelWindows)), from.UTC(), to.UTC())
+			span(ddl.TableModelWindows)), from.UTC(), to.UTC(), version, version)
 		if err != nil {
 			return nil, fmt.Errorf("read model window metrics: %w", err)
 		}
@@ -198,7 +199,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, feature, segment, window_start, window_end,
   sum(count), sum(missing), sum(nan_count) + sum(inf_count), sum(sum)
 %s
-GROUP BY model, model_version, feature, segment, window_start, window_end`, span(ddl.TableFeatureWindows)), from.UTC(), to.UTC())
+GROUP BY model, model_version, feature, segment, window_start, window_end`, span(ddl.TableFeatureWindows)), from.UTC(), to.UTC(), version, version)
 		if err != nil {
 			return nil, fmt.Errorf("read feature window metrics: %w", err)
 		}
@@ -236,7 +237,7 @@ GROUP BY model, model_version, feature, segment, window_start, window_end`, span
 
 	if sources[SourcePerformance] {
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, segment, window_start, window_end, labeled, %s %s`,
-			strings.Join(PerformanceMetrics, ", "), span(ddl.TablePerformance)), from.UTC(), to.UTC())
+			strings.Join(PerformanceMetrics, ", "), span(ddl.TablePerformance)), from.UTC(), to.UTC(), version, version)
 		if err != nil {
 			return nil, fmt.Errorf("read performance metrics: %w", err)
 		}

@@ -35,7 +35,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	}
 	from := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	all := map[string]bool{SourceDrift: true, SourceModelWindows: true, SourceFeatureWindows: true, SourcePerformance: true}
-	got, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), all)
+	got, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), all, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,17 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	if m := byName["psiamount"]; !m.WindowStart.Equal(from) || !m.WindowEnd.Equal(from.Add(time.Minute)) {
 		t.Errorf("psi window %v..%v", m.WindowStart, m.WindowEnd)
 	}
-	if got, _ := s.RecentMetrics(ctx, time.Minute, from.Add(time.Minute), from.Add(time.Hour), all); len(got) != 0 {
+	if got, _ := s.RecentMetrics(ctx, time.Minute, from.Add(time.Minute), from.Add(time.Hour), all, ""); len(got) != 0 {
 		t.Errorf("metrics of later windows: %+v", got)
+	}
+	v1, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), map[string]bool{SourceDrift: true}, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range v1 {
+		if m.Metric == "psi" && m.Value != 0.5 {
+			t.Errorf("psi of version v1 = %v, want 0.5", m.Value)
+		}
 	}
 	seen, err := s.LastSeen(ctx)
 	if err != nil || !seen["m"].Equal(from.Add(time.Minute)) {
