@@ -269,3 +269,67 @@ func insert(t *testing.T, sink *clickhouse.Sink, q string) {
 }
 
 func chTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+// A model that stops sending events alerts on the timer, from its newest
+// stored window, and resolves when events come back.
+func TestIntegrationAlertNoData(t *testing.T) {
+	sink, db := startTestSink(t, "vigil_nodata")
+	ctx := context.Background()
+	recv := &alertReceiver{t: t}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(fmt.Sprintf(`
+receivers:
+  - {name: hook, type: webhook, url: %s/signed, secret: env:VIGIL_TEST_HMAC}
+rules:
+  - {name: Silent, metric: event_count, models: ["*"], no_data: 5m, receivers: [hook]}
+`, srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Alerts.Rules = rules
+	cfg.ClickHouse.Database = db
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	window := func(i int) {
+		ws := base.Add(time.Duration(i) * time.Minute)
+		insert(t, sink, fmt.Sprintf(`INSERT INTO %s.vigil_model_windows (model, model_version, segment, window_start, topic, kafka_partition, window_end, events, last_offset)
+SELECT 'quiet', 'v1', '', '%s', 't', 0, '%s', 10, 1`, db, chTime(ws), chTime(ws.Add(time.Minute))))
+	}
+	window(0)
+	window(1)
+	j, err := newAlertJob(sink, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := func(at time.Time, want string) {
+		t.Helper()
+		if _, err := j.runOnce(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for recv.statuses() != want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := recv.statuses(); got != want {
+			t.Fatalf("at %s: %q, want %q", at.Format("15:04"), got, want)
+		}
+	}
+	run(base.Add(6*time.Minute), "")              // silent for 4 minutes
+	run(base.Add(8*time.Minute), "Silent:firing") // for 6
+	run(base.Add(9*time.Minute), "Silent:firing") // still: no repeat
+	window(8)                                     // events again
+	run(base.Add(10*time.Minute), "Silent:firing Silent:resolved")
+	if err := j.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if a := recv.signed[0]; a.Model != "quiet" || !a.StartsAt.Equal(base.Add(7*time.Minute)) {
+		t.Errorf("no-data alert = %+v", a)
+	}
+}

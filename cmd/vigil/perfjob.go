@@ -148,7 +148,7 @@ func joinPerformance(model string, start, end time.Time, preds []clickhouse.Pred
 	type key struct{ version, segment string }
 	states := map[key]*performance.State{}
 	var order []key
-	segValues := map[string]map[string]bool{} // segment key -> values kept (at most pipeline.MaxSegmentValues)
+	segValues := map[string]map[string]string{} // segment key -> value -> segment, at most pipeline.MaxSegmentValues values
 	stateFor := func(k key, task performance.Task) *performance.State {
 		s := states[k]
 		if s == nil {
@@ -158,13 +158,14 @@ func joinPerformance(model string, start, end time.Time, preds []clickhouse.Pred
 		}
 		return s
 	}
+	var keys []key
 	for i := range preds {
 		p := &preds[i]
 		task, ok := taskOf(p)
 		if !ok {
 			continue
 		}
-		keys := []key{{p.ModelVersion, ""}}
+		keys = append(keys[:0], key{p.ModelVersion, ""})
 		for _, sk := range segmentKeys {
 			for t, k := range p.SegmentKeys {
 				if k != sk || t >= len(p.SegmentValues) {
@@ -173,15 +174,19 @@ func joinPerformance(model string, start, end time.Time, preds []clickhouse.Pred
 				v := p.SegmentValues[t]
 				vals := segValues[sk]
 				if vals == nil {
-					vals = map[string]bool{}
+					vals = map[string]string{}
 					segValues[sk] = vals
 				}
-				if !vals[v] && len(vals) >= pipeline.MaxSegmentValues {
-					v = pipeline.OtherSegment
-				} else {
-					vals[v] = true
+				seg, seen := vals[v]
+				if !seen {
+					if len(vals) >= pipeline.MaxSegmentValues {
+						seg = sk + "=" + pipeline.OtherSegment
+					} else {
+						seg = sk + "=" + v
+						vals[v] = seg
+					}
 				}
-				keys = append(keys, key{p.ModelVersion, sk + "=" + v})
+				keys = append(keys, key{p.ModelVersion, seg})
 				break
 			}
 		}
