@@ -223,12 +223,12 @@ FROM (
   SELECT model, event_id, max(toDateTime(label_time)) AS label_time, uniqExact(topic, kafka_partition, kafka_offset, kafka_row) AS copies
   FROM {db}.vigil_labels WHERE received_at >= {since}
   GROUP BY model, event_id
-) ANY LEFT JOIN (
+) AS l ANY LEFT JOIN (
   SELECT model, event_id, toUInt8(1) AS found, min(toDateTime(event_time)) AS pred_time
   FROM {db}.vigil_events
   WHERE (model, event_id) IN (SELECT model, event_id FROM {db}.vigil_labels WHERE received_at >= {since})
   GROUP BY model, event_id
-) USING (model, event_id)
+) AS p USING (model, event_id)
 GROUP BY model
 ORDER BY model`
 
