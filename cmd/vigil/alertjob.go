@@ -134,6 +134,14 @@ func (j *alertJob) Start(ctx context.Context) error {
 // prepare restores the evaluator's states and starts the dispatcher, which
 // re-sends what the outbox holds.
 func (j *alertJob) prepare(ctx context.Context) error {
+	if err := j.prepareEvaluator(ctx); err != nil {
+		return err
+	}
+	return j.disp.Start(ctx)
+}
+
+// prepareEvaluator builds the evaluator from the stored alert states.
+func (j *alertJob) prepareEvaluator(ctx context.Context) error {
 	var states []alerting.SeriesState
 	if j.demoVersion == "" {
 		var err error
@@ -142,7 +150,7 @@ func (j *alertJob) prepare(ctx context.Context) error {
 		}
 	}
 	j.eval = alerting.NewEvaluator(j.rules, states, nil)
-	return j.disp.Start(ctx)
+	return nil
 }
 
 // Shutdown stops evaluating, then drains the dispatcher; what it could not
@@ -198,12 +206,17 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 		notes = append(notes, j.eval.NoData(seen, now)...)
 	}
 	n, sendErr := j.send(ctx, notes)
+	if sendErr != nil {
+		// Not saved: go back to the stored states, so that the next pass
+		// makes the same notifications again rather than losing them.
+		if err := j.prepareEvaluator(ctx); err != nil {
+			return n, errors.Join(sendErr, err)
+		}
+		return n, sendErr
+	}
 	// States after notifications: a crash in between re-creates the same
 	// notifications, which the outbox skips.
-	if err := j.sink.SaveAlertStates(ctx, j.eval.Changed()); err != nil {
-		return n, errors.Join(sendErr, err)
-	}
-	return n, sendErr
+	return n, j.sink.SaveAlertStates(ctx, j.eval.Changed())
 }
 
 // send groups the notifications of one evaluation by receiver (alerts fired

@@ -108,7 +108,7 @@ func (c *Config) labelTopic() string {
 }
 
 func (c *Config) labelConfig() pipeline.LabelConfig {
-	return pipeline.LabelConfig{Brokers: c.Kafka.Brokers, Topic: c.labelTopic(), Group: c.Labels.Group}
+	return pipeline.LabelConfig{Brokers: c.Kafka.Brokers, Topic: c.labelTopic(), Group: c.Labels.Group, Partitions: c.Kafka.Partitions}
 }
 
 // loadConfigFile decodes a YAML file strictly over c.
@@ -167,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Labels.Horizon <= 0 {
 		errs = append(errs, errors.New("labels.horizon must be positive"))
+	}
+	if ttl := time.Duration(c.ClickHouse.TTLDays) * 24 * time.Hour; c.ClickHouse.TTLDays > 0 && ttl < c.Labels.Horizon {
+		errs = append(errs, fmt.Errorf("clickhouse.ttl_days (%d) keeps raw events for less than labels.horizon (%v): predictions would expire before their labels", c.ClickHouse.TTLDays, c.Labels.Horizon))
 	}
 	if !(c.Labels.Threshold > 0 && c.Labels.Threshold < 1) {
 		errs = append(errs, fmt.Errorf("labels.threshold %v must be in (0, 1)", c.Labels.Threshold))
@@ -252,7 +255,7 @@ func configFlags() []cli.Flag {
 		&cli.StringFlag{Name: "clickhouse-user", EnvVars: []string{"VIGIL_CLICKHOUSE_USER"}, Value: d.ClickHouse.User, Usage: "ClickHouse user"},
 		&cli.StringFlag{Name: "clickhouse-password", EnvVars: []string{"VIGIL_CLICKHOUSE_PASSWORD"}, Usage: "ClickHouse password"},
 		&cli.BoolFlag{Name: "raw-events", EnvVars: []string{"VIGIL_RAW_EVENTS"}, Value: d.ClickHouse.RawEvents, Usage: "also store every raw event in vigil_events"},
-		&cli.IntFlag{Name: "ttl-days", EnvVars: []string{"VIGIL_TTL_DAYS"}, Value: d.ClickHouse.TTLDays, Usage: "days raw and late events are kept (ClickHouse >= 22 only)"},
+		&cli.IntFlag{Name: "ttl-days", EnvVars: []string{"VIGIL_TTL_DAYS"}, Value: d.ClickHouse.TTLDays, Usage: "days raw events, late events and labels are kept (ClickHouse >= 22 only); at least the label horizon"},
 		&cli.DurationFlag{Name: "window", EnvVars: []string{"VIGIL_WINDOW"}, Value: d.Window.Size, Usage: "tumbling window size"},
 		&cli.DurationFlag{Name: "allowed-lateness", EnvVars: []string{"VIGIL_ALLOWED_LATENESS"}, Value: d.Window.AllowedLateness, Usage: "how long after a window's end its events are still counted"},
 		&cli.DurationFlag{Name: "checkpoint-interval", EnvVars: []string{"VIGIL_CHECKPOINT_INTERVAL"}, Value: d.CheckpointInterval, Usage: "how often window states are written to ClickHouse"},

@@ -114,7 +114,8 @@ func runDemo(c *cli.Context) error {
 	// --group name them), so that a second run's simulated event times do
 	// not meet the first run's watermark, and nothing a run leaves behind (an
 	// interrupted run's backlog) holds up the next.
-	run := time.Now().UTC().Format("20060102T150405")
+	began := time.Now().UTC()
+	run := began.Format("20060102T150405")
 	if !c.IsSet("topic") {
 		cfg.Kafka.Topic = "vigil.demo." + run
 	}
@@ -267,7 +268,7 @@ func runDemo(c *cli.Context) error {
 	}
 	fmt.Fprintf(out, "\nPerformance per prediction window, from the labels that came 5-60 minutes later (from %s.vigil_performance):\n\n", cfg.ClickHouse.Database)
 	printPerformance(out, perf)
-	acc, err := sink.LabelAccounts(ctx, start.Add(-time.Hour), cfg.Labels.Horizon)
+	acc, err := sink.LabelAccounts(ctx, began, cfg.Labels.Horizon) // this run's labels
 	if err != nil {
 		return err
 	}

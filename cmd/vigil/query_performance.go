@@ -91,8 +91,9 @@ func runQueryPerformance(c *cli.Context) error {
 	return nil
 }
 
-// mergePerformance merges windows into buckets of size every (aligned to the
-// Unix epoch), per model version and segment; every 0 keeps the windows.
+// mergePerformance merges windows into buckets of size every, per model
+// version and segment; every 0 keeps the windows. Buckets are aligned to the
+// Unix epoch.
 func mergePerformance(windows []clickhouse.PerformanceWindow, every time.Duration) ([]clickhouse.PerformanceWindow, error) {
 	if every <= 0 {
 		return windows, nil
@@ -104,7 +105,7 @@ func mergePerformance(windows []clickhouse.PerformanceWindow, every time.Duratio
 	idx := map[key]int{}
 	var out []clickhouse.PerformanceWindow
 	for _, w := range windows {
-		start := w.Start.Truncate(every)
+		start := time.Unix(0, 0).Add(w.Start.Sub(time.Unix(0, 0)).Truncate(every)).UTC()
 		k := key{w.ModelVersion, w.Segment, start}
 		i, ok := idx[k]
 		if !ok {

@@ -25,6 +25,7 @@ type LabelConfig struct {
 	Topic           string        // default DefaultTopic + ".labels" (ingest.WithLabelTopic's default)
 	Group           string        // consumer group; default "vigil-labels"
 	DeadLetterTopic string        // default Topic + ".dlq"
+	Partitions      int           // default 1: partitions of the label topic when the consumer creates it
 	BatchSize       int           // default 5000: labels per insert
 	FlushInterval   time.Duration // default 1s: longest a label waits for its insert
 }
@@ -50,6 +51,9 @@ func (c LabelConfig) WithDefaults() LabelConfig {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultLabelBatch
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 1
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultLabelInterval
@@ -121,8 +125,8 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 	if c.shutdown || c.reader != nil {
 		return errors.New("start label consumer: already started or shut down")
 	}
-	for _, t := range []string{c.cfg.Topic, c.cfg.DeadLetterTopic} {
-		if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, t, 1); err != nil {
+	for t, n := range map[string]int{c.cfg.Topic: c.cfg.Partitions, c.cfg.DeadLetterTopic: 1} {
+		if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, t, n); err != nil {
 			return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", t, err)
 		}
 	}

@@ -453,7 +453,7 @@ var tables = []table{
 		name:    TablePerformance,
 		// One row per prediction window, model version and segment:
 		// predictions joined with their labels, recomputed as labels arrive.
-		// The newest computed_at wins; state merges exactly in Go.
+		// The row with the largest version wins; state merges exactly in Go.
 		columns: []column{
 			name("model"),
 			name("model_version"),

@@ -425,8 +425,10 @@ func docQueries(t *testing.T, db string) []string {
 	for _, b := range blocks {
 		out = append(out, strings.ReplaceAll(b[1], "vigil.vigil_", db+".vigil_"))
 	}
-	if len(out) != 3 {
-		t.Fatalf("docs/TABLES.md has %d sql blocks, the test knows 3", len(out))
+	// The first three are checked here on exact numbers; every block runs on
+	// both engines in schemas/ddl's tests.
+	if len(out) < 3 {
+		t.Fatalf("docs/TABLES.md has %d sql blocks, the test knows the first 3", len(out))
 	}
 	return out
 }

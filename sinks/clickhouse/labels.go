@@ -72,7 +72,8 @@ type PredictionRow struct {
 }
 
 // WindowPredictions returns the predictions of model with event time in
-// [from, to), one per event id (a replayed event is stored twice).
+// [from, to), one per event id (a replayed event is stored twice), in event
+// time order.
 func (s *Sink) WindowPredictions(ctx context.Context, model string, from, to time.Time) ([]PredictionRow, error) {
 	conn, _, err := s.connection()
 	if err != nil {
@@ -82,6 +83,7 @@ func (s *Sink) WindowPredictions(ctx context.Context, model string, from, to tim
   proba_classes, proba_values, segment_keys, segment_values
 FROM %s.%s
 WHERE model = ? AND event_time >= ? AND event_time < ?
+ORDER BY event_time, event_id
 LIMIT 1 BY event_id`, s.cfg.Database, ddl.TableEvents), model, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read predictions of %s: %w", model, err)

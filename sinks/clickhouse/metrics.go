@@ -49,9 +49,10 @@ var PerformanceMetrics = []string{
 
 // RecentMetrics returns the metrics of the stored windows of size window
 // that ended in (from, to], from the sources asked for, of model version
-// version ("" for every version). When several model versions of a model
-// share a window, the value of the version with the most events (values,
-// labelled predictions) is returned.
+// version ("" for every version). Event count and latency are those of the
+// model, all versions together; for the other metrics, when several model
+// versions of a model share a window, the value of the version with the most
+// events (values, labelled predictions) is returned.
 func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]MetricValue, error) {
 	conn, _, err := s.connection()
 	if err != nil {
@@ -86,7 +87,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 			fmt.Fprintf(&b, " AND feature = %s", quote(feature))
 		}
 		fmt.Fprintf(&b, " AND segment = %s", quote(segment))
-		if strings.Contains(col, "sum(") {
+		if strings.Contains(col, "(") { // an aggregate
 			b.WriteString(" GROUP BY window_start, model_version")
 		}
 		b.WriteString(" ORDER BY window_start DESC LIMIT 20")
@@ -125,7 +126,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 					Value: vals[i], weight: n, SQL: sqlFor(ddl.TableDrift, mc[1], model, feature, segment)})
 			}
 			add(MetricValue{Metric: "drift_share", Model: model, Segment: segment, WindowStart: start, WindowEnd: end,
-				Value: share, weight: n, SQL: sqlFor(ddl.TableDrift, "dataset_share", model, feature, segment)})
+				Value: share, weight: n, SQL: sqlFor(ddl.TableDrift, "any(dataset_share)", model, "", segment)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -157,7 +158,8 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 				rows.Close()
 				return nil, fmt.Errorf("read model window metrics: %w", err)
 			}
-			k := model + "\x00" + version + "\x00" + segment + "\x00" + start.String()
+			// Summed over partitions and model versions: the model's traffic.
+			k := model + "\x00" + segment + "\x00" + start.String()
 			a := merged[k]
 			if a == nil {
 				a = &acc{model: model, segment: segment, start: start, end: end}
