@@ -45,7 +45,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+opts.Database); err != nil {
 		return fmt.Errorf("migrate: create database %s: %w", opts.Database, err)
 	}
-	stmts := Tables(v, opts)
+	stmts := Migrations(v, opts)
 	if err := conn.Exec(ctx, stmts[0].SQL); err != nil {
 		return fmt.Errorf("migrate: create %s.%s: %w", opts.Database, stmts[0].Table, err)
 	}
@@ -59,7 +59,10 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 			continue
 		}
 		start := time.Now()
-		if err := conn.Exec(ctx, st.SQL); err != nil {
+		if st.SQL == "" {
+			// Not available on this server: recorded, so that it is not
+			// tried again (an upgraded server keeps the old form).
+		} else if err := conn.Exec(ctx, st.SQL); err != nil {
 			return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
 		}
 		if err := record(ctx, conn, opts.Database, st); err != nil {

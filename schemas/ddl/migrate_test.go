@@ -212,7 +212,7 @@ func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db stri
 		got = append(got, fmt.Sprintf("%d %s x%d", v, name, n))
 	}
 	var want []string
-	for _, st := range Tables(ServerVersion{}, Options{})[1:] {
+	for _, st := range Migrations(ServerVersion{}, Options{})[1:] {
 		want = append(want, fmt.Sprintf("%d %s x1", st.Version, st.Name))
 	}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
@@ -253,7 +253,7 @@ func TestModernDDLOnChDB(t *testing.T) {
 	var in strings.Builder
 	add := func(sql string) { in.WriteString(sql + "\n;;\n") }
 	add("CREATE DATABASE IF NOT EXISTS vigil")
-	for _, st := range Tables(ServerVersion{Major: 26, Minor: 9}, Options{}) {
+	for _, st := range Migrations(ServerVersion{Major: 26, Minor: 9}, Options{}) {
 		add(st.SQL)
 	}
 	for _, q := range sampleRows {
@@ -266,6 +266,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	add(sampleCheck)
 	add("SELECT toString(event_time) FROM vigil.vigil_late_events FINAL")
 	add("SELECT name FROM system.tables WHERE database = 'vigil' AND engine_full LIKE '%TTL%' ORDER BY name")
+	add("SELECT table, name, type FROM system.data_skipping_indices WHERE database = 'vigil'")
 	for _, q := range docQueries(t) {
 		add(q)
 	}
@@ -286,6 +287,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 		"vigil_events",
 		"vigil_labels",
 		"vigil_late_events",
+		"vigil_events\tevent_id_bloom\tbloom_filter",
 	}
 	if len(lines) < len(want)+len(docQueries(t)) {
 		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())

@@ -105,7 +105,7 @@ func TestReadQueriesOnChDB(t *testing.T) {
 	var in strings.Builder
 	add := func(sql string) { in.WriteString(sql + "\n;;\n") }
 	add("CREATE DATABASE IF NOT EXISTS vigil")
-	for _, st := range ddl.Tables(s.version, ddl.Options{}) {
+	for _, st := range ddl.Migrations(s.version, ddl.Options{}) {
 		add(st.SQL)
 	}
 	add(`INSERT INTO vigil.vigil_events (event_id, model, model_version, event_time, pred_score, segment_keys, segment_values, topic, kafka_partition, kafka_offset, ingested_at)
