@@ -175,6 +175,29 @@ func decodeBudget(n int) int64 {
 // record may refer to data: do not modify data until the record is
 // released. The caller must Release the record.
 func DecodeArrow(data []byte, mem memory.Allocator) (rec arrow.Record, err error) {
+	rec, err = decodeOneBatch(data, mem, checkSchema)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil { // the loader checked the buffers: a bug, but of a decoder of outside input
+			rec.Release()
+			rec, err = nil, malformed("arrow record batch: %v", p)
+		}
+	}()
+	if err := checkRecord(rec); err != nil {
+		rec.Release()
+		return nil, err
+	}
+	return rec, nil
+}
+
+// decodeOneBatch decodes an IPC stream with exactly one record batch whose
+// schema passes check, with the hardened loader and its memory budget: the
+// arrow reader decodes the schema message only; the record batch is loaded
+// by loadRecord. Predictions (DecodeArrow) and labels (DecodeLabelArrow)
+// share it.
+func decodeOneBatch(data []byte, mem memory.Allocator, check func(*arrow.Schema) error) (rec arrow.Record, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if rec != nil {
@@ -187,15 +210,13 @@ func DecodeArrow(data []byte, mem memory.Allocator) (rec arrow.Record, err error
 		mem = memory.DefaultAllocator
 	}
 	mr := &sliceMessageReader{data: data[:len(data):len(data)], refs: 1}
-	// The arrow reader decodes the schema message only; the record batch is
-	// loaded by loadRecord.
 	r, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, malformed("arrow ipc: %v", err)
 	}
 	schema := r.Schema()
 	r.Release()
-	if err := checkSchema(schema); err != nil {
+	if err := check(schema); err != nil {
 		return nil, err
 	}
 	meta, body, err := mr.next()
@@ -218,10 +239,6 @@ func DecodeArrow(data []byte, mem memory.Allocator) (rec arrow.Record, err error
 	if mr.off != len(data) {
 		rec.Release()
 		return nil, malformed("arrow ipc: %d bytes of trailing data after the end of stream", len(data)-mr.off)
-	}
-	if err := checkRecord(rec); err != nil {
-		rec.Release()
-		return nil, err
 	}
 	return rec, nil
 }

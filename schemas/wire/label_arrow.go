@@ -2,14 +2,12 @@ package wire
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/vigil-ml/vigil/schemas"
 )
@@ -160,55 +158,6 @@ func DecodeLabelArrow(data []byte, mem memory.Allocator) (labels []schemas.Label
 		}
 	}()
 	return recordLabels(rec)
-}
-
-// decodeOneBatch decodes an IPC stream with exactly one record batch whose
-// schema passes check, with DecodeArrow's hardened loader and budget. It is
-// DecodeArrow with the schema check as a parameter.
-func decodeOneBatch(data []byte, mem memory.Allocator, check func(*arrow.Schema) error) (rec arrow.Record, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			if rec != nil {
-				rec.Release()
-			}
-			rec, err = nil, malformed("arrow ipc: %v", p)
-		}
-	}()
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	mr := &sliceMessageReader{data: data[:len(data):len(data)], refs: 1}
-	r, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
-	if err != nil {
-		return nil, malformed("arrow ipc: %v", err)
-	}
-	schema := r.Schema()
-	r.Release()
-	if err := check(schema); err != nil {
-		return nil, err
-	}
-	meta, body, err := mr.next()
-	if err == io.EOF {
-		return nil, malformed("arrow ipc: no record batch")
-	}
-	if err != nil {
-		return nil, malformed("arrow ipc: %v", err)
-	}
-	if rec, err = loadRecord(schema, meta, body, mem, decodeBudget(len(data))); err != nil {
-		return nil, malformed("arrow record batch: %v", err)
-	}
-	if _, _, err := mr.next(); err != io.EOF {
-		rec.Release()
-		if err == nil {
-			return nil, malformed("arrow ipc: more than one record batch")
-		}
-		return nil, malformed("arrow ipc: %v", err)
-	}
-	if mr.off != len(data) {
-		rec.Release()
-		return nil, malformed("arrow ipc: %d bytes of trailing data after the end of stream", len(data)-mr.off)
-	}
-	return rec, nil
 }
 
 func checkLabelSchema(s *arrow.Schema) error {
