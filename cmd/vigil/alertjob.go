@@ -10,7 +10,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,10 +46,7 @@ type alertJob struct {
 	demoVersion string
 
 	eval *alerting.Evaluator
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop periodic
 }
 
 // loadRules reads and validates an alert rules file.
@@ -100,33 +96,16 @@ func newAlertJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) (*alertJ
 // Start restores the alert states, starts the dispatcher (which re-sends
 // what the outbox holds) and evaluates in the background until Shutdown.
 func (j *alertJob) Start(ctx context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done != nil {
-		return nil
-	}
 	if err := j.prepare(ctx); err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	j.cancel, j.done = cancel, make(chan struct{})
-	go func() {
-		defer close(j.done)
-		tick := time.NewTicker(j.interval)
-		defer tick.Stop()
-		for {
-			if n, err := j.runOnce(runCtx, time.Now()); err != nil && runCtx.Err() == nil {
-				j.log.Warn().Err(err).Msg("evaluate alert rules")
-			} else if n > 0 {
-				j.log.Info().Int("notifications", n).Msg("alert notifications queued")
-			}
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-			}
+	j.loop.start(j.interval, true, func(ctx context.Context) {
+		if n, err := j.runOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			j.log.Warn().Err(err).Msg("evaluate alert rules")
+		} else if n > 0 {
+			j.log.Info().Int("notifications", n).Msg("alert notifications queued")
 		}
-	}()
+	})
 	j.log.Info().Int("rules", len(j.rules.Rules)).Dur("interval", j.interval).Dur("grace", j.grace).Msg("alert evaluator started")
 	return nil
 }
@@ -157,15 +136,8 @@ func (j *alertJob) prepareEvaluator(ctx context.Context) error {
 // deliver stays pending in vigil_notifications. Idempotent, safe without
 // Start.
 func (j *alertJob) Shutdown(ctx context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done != nil {
-		j.cancel()
-		select {
-		case <-j.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := j.loop.stop(ctx); err != nil {
+		return err
 	}
 	err := j.disp.Shutdown(ctx)
 	var ue *webhook.UndeliveredError

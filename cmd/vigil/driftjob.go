@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -24,10 +23,7 @@ type driftJob struct {
 	interval time.Duration
 	lookback time.Duration
 	log      zerolog.Logger
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop     periodic
 }
 
 func newDriftJob(sink *clickhouse.Sink, opts drift.Options, interval, lookback time.Duration, log zerolog.Logger) *driftJob {
@@ -37,48 +33,18 @@ func newDriftJob(sink *clickhouse.Sink, opts drift.Options, interval, lookback t
 // Start runs the job in the background until Shutdown; an interval of 0
 // turns it off.
 func (j *driftJob) Start(context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.interval <= 0 || j.done != nil {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	j.cancel, j.done = cancel, make(chan struct{})
-	go func() {
-		defer close(j.done)
-		tick := time.NewTicker(j.interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if n, err := j.runOnce(ctx); err != nil && ctx.Err() == nil {
-					j.log.Warn().Err(err).Msg("evaluate drift")
-				} else if e := j.log.Debug(); e.Enabled() {
-					e.Int("windows", n).Msg("drift evaluated")
-				}
-			}
+	j.loop.start(j.interval, false, func(ctx context.Context) {
+		if n, err := j.runOnce(ctx); err != nil && ctx.Err() == nil {
+			j.log.Warn().Err(err).Msg("evaluate drift")
+		} else if e := j.log.Debug(); e.Enabled() {
+			e.Int("windows", n).Msg("drift evaluated")
 		}
-	}()
+	})
 	return nil
 }
 
 // Shutdown stops the job; idempotent and safe without Start.
-func (j *driftJob) Shutdown(ctx context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done == nil {
-		return nil
-	}
-	j.cancel()
-	select {
-	case <-j.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (j *driftJob) Shutdown(ctx context.Context) error { return j.loop.stop(ctx) }
 
 // runOnce evaluates and stores the recent windows; it returns how many.
 func (j *driftJob) runOnce(ctx context.Context) (int, error) {

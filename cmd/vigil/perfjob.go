@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -32,10 +32,7 @@ type performanceJob struct {
 	log         zerolog.Logger
 
 	since time.Time // start of the previous pass
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop  periodic
 }
 
 // overlap re-reads changes this long before the previous pass: predictions
@@ -54,48 +51,18 @@ func newPerformanceJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) *p
 // Start runs the job in the background until Shutdown; an interval of 0
 // turns it off.
 func (j *performanceJob) Start(context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.interval <= 0 || j.done != nil {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	j.cancel, j.done = cancel, make(chan struct{})
-	go func() {
-		defer close(j.done)
-		tick := time.NewTicker(j.interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if n, err := j.runOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
-					j.log.Warn().Err(err).Msg("compute performance")
-				} else if e := j.log.Debug(); e.Enabled() {
-					e.Int("windows", n).Msg("performance computed")
-				}
-			}
+	j.loop.start(j.interval, false, func(ctx context.Context) {
+		if n, err := j.runOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			j.log.Warn().Err(err).Msg("compute performance")
+		} else if e := j.log.Debug(); e.Enabled() {
+			e.Int("windows", n).Msg("performance computed")
 		}
-	}()
+	})
 	return nil
 }
 
 // Shutdown stops the job; idempotent and safe without Start.
-func (j *performanceJob) Shutdown(ctx context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.done == nil {
-		return nil
-	}
-	j.cancel()
-	select {
-	case <-j.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (j *performanceJob) Shutdown(ctx context.Context) error { return j.loop.stop(ctx) }
 
 // runOnce recomputes the windows changed since the previous pass (on the
 // first pass: within the horizon) and returns how many.
@@ -203,7 +170,7 @@ func joinPerformance(model string, start, end time.Time, preds []clickhouse.Pred
 			}
 			switch task {
 			case performance.TaskBinary:
-				if pos, ok := storedPositive(l); ok {
+				if pos, ok := (&schemas.Label{HasClass: l.HasClass, Class: l.Class, HasValue: l.HasValue, Value: l.Value}).Positive(); ok {
 					s.AddBinary(*p.Score, pos, delay)
 				}
 			case performance.TaskMulticlass:
@@ -238,24 +205,4 @@ func taskOf(p *clickhouse.PredictionRow) (performance.Task, bool) {
 		return performance.TaskRegression, true
 	}
 	return 0, false
-}
-
-// storedPositive reads a label as a binary outcome, as schemas.Label.Positive.
-func storedPositive(l clickhouse.StoredLabel) (positive, ok bool) {
-	if l.HasValue {
-		switch l.Value {
-		case 1:
-			return true, true
-		case 0:
-			return false, true
-		}
-		return false, false
-	}
-	switch l.Class {
-	case "1", "true":
-		return true, true
-	case "0", "false":
-		return false, true
-	}
-	return false, false
 }
