@@ -381,18 +381,24 @@ func (b *batcher) fits(value []byte, key []byte) bool {
 }
 
 func (b *batcher) encodeJSON(mb *modelBuffer) *sealedBatch {
+	return encodeJSONMessages(b, mb.key, mb.events, wire.AppendJSON, b.p.topic, b.headers, "event")
+}
+
+// encodeJSONMessages encodes items as one message each, for topic: events
+// or labels.
+func encodeJSONMessages[T any](b *batcher, key []byte, items []T, appendJSON func([]byte, *T) []byte, topic string, headers []kafka.Header, what string) *sealedBatch {
 	now := time.Now()
 	buf := b.buffer()
-	sb := &sealedBatch{topic: b.p.topic, msgs: make([]kafka.Message, 0, len(mb.events))}
-	for i := range mb.events {
+	sb := &sealedBatch{topic: topic, msgs: make([]kafka.Message, 0, len(items))}
+	for i := range items {
 		start := len(buf)
-		buf = wire.AppendJSON(buf, &mb.events[i])
+		buf = appendJSON(buf, &items[i])
 		v := buf[start:len(buf):len(buf)]
-		if !b.fits(v, mb.key) {
-			b.fail(1, "event larger than max message bytes", len(v))
+		if !b.fits(v, key) {
+			b.fail(1, what+" larger than max message bytes", len(v))
 			continue
 		}
-		sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.topic, Key: mb.key, Value: v, Headers: b.headers, Time: now})
+		sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: headers, Time: now})
 	}
 	sb.events = int64(len(sb.msgs))
 	sb.buf = buf
@@ -466,22 +472,7 @@ func (b *batcher) encodeArrowSegment(sb *sealedBatch, mb *modelBuffer, segment [
 }
 
 func (b *batcher) encodeLabelsJSON(mb *modelBuffer) *sealedBatch {
-	now := time.Now()
-	buf := b.buffer()
-	sb := &sealedBatch{topic: b.p.labelTopic, msgs: make([]kafka.Message, 0, len(mb.labels))}
-	for i := range mb.labels {
-		start := len(buf)
-		buf = wire.AppendLabelJSON(buf, &mb.labels[i])
-		v := buf[start:len(buf):len(buf)]
-		if !b.fits(v, mb.key) {
-			b.fail(1, "label larger than max message bytes", len(v))
-			continue
-		}
-		sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.labelTopic, Key: mb.key, Value: v, Headers: b.labelHeaders, Time: now})
-	}
-	sb.events = int64(len(sb.msgs))
-	sb.buf = buf
-	return sb
+	return encodeJSONMessages(b, mb.key, mb.labels, wire.AppendLabelJSON, b.p.labelTopic, b.labelHeaders, "label")
 }
 
 func (b *batcher) encodeLabelsArrow(mb *modelBuffer) *sealedBatch {

@@ -265,15 +265,7 @@ func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.
 func (c *LabelConsumer) deadLetter(msg *kafka.Message, reason string) kafka.Message {
 	c.Counters.Malformed.Add(1)
 	c.log.Warn().Int("partition", msg.Partition).Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed label message to dead-letter topic")
-	headers := make([]kafka.Header, 0, len(msg.Headers)+4)
-	headers = append(headers, msg.Headers...)
-	headers = append(headers,
-		kafka.Header{Key: HeaderError, Value: []byte(reason)},
-		kafka.Header{Key: HeaderSourceTopic, Value: []byte(msg.Topic)},
-		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(msg.Partition))},
-		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
-	)
-	return kafka.Message{Topic: c.cfg.DeadLetterTopic, Key: msg.Key, Value: msg.Value, Headers: headers}
+	return deadLetterMessage(msg, c.cfg.DeadLetterTopic, reason)
 }
 
 // flush stores b and commits its messages, retrying until it succeeds or ctx

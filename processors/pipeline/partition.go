@@ -148,6 +148,12 @@ func (p *partition) deadLetter(msg *kafka.Message, reason string) {
 	if e := p.log.Debug(); e.Enabled() {
 		e.Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed message to dead-letter topic")
 	}
+	p.dead = append(p.dead, deadLetterMessage(msg, p.cfg.DeadLetterTopic, reason))
+}
+
+// deadLetterMessage is msg for the dead-letter topic: its key, value and
+// headers, plus the reason and where it came from.
+func deadLetterMessage(msg *kafka.Message, topic, reason string) kafka.Message {
 	headers := make([]kafka.Header, 0, len(msg.Headers)+4)
 	headers = append(headers, msg.Headers...)
 	headers = append(headers,
@@ -156,12 +162,7 @@ func (p *partition) deadLetter(msg *kafka.Message, reason string) {
 		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(msg.Partition))},
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
 	)
-	p.dead = append(p.dead, kafka.Message{
-		Topic:   p.cfg.DeadLetterTopic,
-		Key:     msg.Key,
-		Value:   msg.Value,
-		Headers: headers,
-	})
+	return kafka.Message{Topic: topic, Key: msg.Key, Value: msg.Value, Headers: headers}
 }
 
 // fate decides what happens to an event of window key k at offset off, and
