@@ -268,44 +268,45 @@ func (c *LabelConsumer) deadLetter(msg *kafka.Message, reason string) kafka.Mess
 	return deadLetterMessage(msg, c.cfg.DeadLetterTopic, reason)
 }
 
-// flush stores b and commits its messages, retrying until it succeeds or ctx
-// ends (then it reports false and the messages are read again later).
+// flush stores b, retrying until it succeeds or ctx ends (then it reports
+// false and the messages are read again later), and commits its messages.
 // Inserts after ctx ends get a few seconds of their own, so that a clean
-// shutdown stores what it read.
+// shutdown stores what it read. A failed commit (the partitions moved to
+// another member in a rebalance, say) is not retried: the labels are
+// stored, and the messages that come again replace themselves.
 func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 	for attempt := 0; ; attempt++ {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := c.store(wctx, b)
 		cancel()
 		if err == nil {
-			c.Counters.Labels.Add(uint64(len(b.rows)))
-			b.rows, b.msgs, b.dead = b.rows[:0], b.msgs[:0], b.dead[:0]
-			return true
+			break
 		}
 		c.Counters.WriteErrors.Add(1)
 		c.log.Warn().Err(err).Int("attempt", attempt+1).Msg("store labels; retrying")
-		if ctx.Err() != nil {
-			return false
-		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
+	c.Counters.Labels.Add(uint64(len(b.rows)))
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if err := c.reader.CommitMessages(cctx, b.msgs...); err != nil {
+		c.log.Warn().Err(err).Int("messages", len(b.msgs)).Msg("commit label offsets; those messages will be read and stored again")
+	}
+	cancel()
+	b.rows, b.msgs, b.dead = b.rows[:0], b.msgs[:0], b.dead[:0]
+	return true
 }
 
+// store writes the dead letters, then the labels.
 func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
 	if len(b.dead) > 0 {
 		if err := c.dlq.WriteMessages(ctx, b.dead...); err != nil {
 			return fmt.Errorf("write %d messages to %s: %w", len(b.dead), c.cfg.DeadLetterTopic, err)
 		}
+		b.dead = b.dead[:0] // written: not again on a retry of the insert
 	}
-	if err := c.sink.WriteLabels(ctx, b.rows); err != nil {
-		return err
-	}
-	if err := c.reader.CommitMessages(ctx, b.msgs...); err != nil {
-		return fmt.Errorf("commit label offsets: %w", err)
-	}
-	return nil
+	return c.sink.WriteLabels(ctx, b.rows)
 }
