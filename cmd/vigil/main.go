@@ -61,11 +61,17 @@ func newApp() *cli.App {
 				Usage: "configuration tools",
 				Subcommands: []*cli.Command{{
 					Name:  "validate",
-					Usage: "check a YAML config file (and VIGIL_* variables and flags) without running anything",
+					Usage: "check a YAML config file (and VIGIL_* variables and flags, and the alert rules file it names) without running anything",
 					Flags: configFlags(),
 					Action: func(c *cli.Context) error {
-						if _, err := resolveConfig(c); err != nil {
+						cfg, err := resolveConfig(c)
+						if err != nil {
 							return err
+						}
+						if cfg.Alerts.Rules != "" {
+							if _, err := loadRules(cfg.Alerts.Rules); err != nil {
+								return err
+							}
 						}
 						fmt.Fprintln(c.App.Writer, "config ok")
 						return nil
