@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
@@ -81,8 +83,10 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	arrowHdr := []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingArrow)}}
+	partial := partialLabelBatch(t, at) // rows p0, p2 valid; row 1 without event id
 	msgs = append(msgs,
 		kafka.Message{Key: []byte("m"), Value: arrowMsg, Headers: arrowHdr},
+		kafka.Message{Key: []byte("m"), Value: partial, Headers: arrowHdr},
 		kafka.Message{Key: []byte("m"), Value: []byte(`{"event_id": "x", "model": "m", "label": null, "label_time": 1}`), Headers: jsonHdr},
 		kafka.Message{Key: []byte("m"), Value: []byte("not arrow"), Headers: arrowHdr},
 		kafka.Message{Key: []byte("m"), Value: []byte(`{}`), Headers: []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte("avro")}}},
@@ -120,9 +124,9 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 		}
 		return c
 	}
-	c := run(func() bool { rows, _ := stored(); return rows == 15 })
-	if c.Counters.Malformed.Load() != 3 {
-		t.Errorf("malformed %d, want 3", c.Counters.Malformed.Load())
+	c := run(func() bool { rows, _ := stored(); return rows == 17 })
+	if c.Counters.Malformed.Load() != 4 {
+		t.Errorf("malformed %d, want 4", c.Counters.Malformed.Load())
 	}
 	var cls string
 	var hasClass uint8
@@ -135,12 +139,12 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 	if n := c.Counters.Messages.Load(); n != 0 {
 		t.Errorf("restarted consumer read %d messages again", n)
 	}
-	if rows, distinct := stored(); rows != 15 || distinct != 15 {
-		t.Errorf("after restart: %d rows, %d ids; want 15, 15", rows, distinct)
+	if rows, distinct := stored(); rows != 17 || distinct != 17 {
+		t.Errorf("after restart: %d rows, %d ids; want 17, 17", rows, distinct)
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic + ".dlq", MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	for i := range 3 {
+	for i := range 4 {
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		m, err := r.ReadMessage(rctx)
 		cancel()
@@ -151,4 +155,32 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 			t.Errorf("dead letter %d headers %v", i, m.Headers)
 		}
 	}
+}
+
+// partialLabelBatch is an Arrow label batch of three rows whose second has
+// no event id: the other two are stored, the message dead-lettered.
+func partialLabelBatch(t *testing.T, at time.Time) []byte {
+	t.Helper()
+	mem := memory.DefaultAllocator
+	ids, models := array.NewStringBuilder(mem), array.NewStringBuilder(mem)
+	times := array.NewTimestampBuilder(mem, schemas.EventTimeType)
+	classes, values := array.NewStringBuilder(mem), array.NewFloat64Builder(mem)
+	for i, id := range []string{"p0", "", "p2"} {
+		ids.Append(id)
+		models.Append("m")
+		times.Append(arrow.Timestamp(at.UnixMilli() + int64(i)))
+		classes.AppendNull()
+		values.Append(1)
+	}
+	cols := []arrow.Array{ids.NewArray(), models.NewArray(), times.NewArray(), classes.NewArray(), values.NewArray()}
+	rec := array.NewRecord(schemas.NewLabelSchema(), cols, 3)
+	defer rec.Release()
+	for _, c := range cols {
+		c.Release()
+	}
+	data, err := wire.NewArrowEncoder(wire.CompressionZSTD).Encode(nil, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
