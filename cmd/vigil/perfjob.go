@@ -64,12 +64,21 @@ func (j *performanceJob) Start(context.Context) error {
 // Shutdown stops the job; idempotent and safe without Start.
 func (j *performanceJob) Shutdown(ctx context.Context) error { return j.loop.stop(ctx) }
 
-// runOnce recomputes the windows changed since the previous pass (on the
-// first pass: within the horizon) and returns how many.
+// runOnce recomputes the windows changed since the previous pass and
+// returns how many. The first pass of a process resumes from the last write
+// to vigil_performance (by any process), or covers the whole horizon when
+// there is none.
 func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 	notBefore := now.Add(-j.horizon - j.window).Truncate(j.window)
-	since := j.since.Add(-overlap)
 	if j.since.IsZero() {
+		last, err := j.sink.LastPerformanceWrite(ctx)
+		if err != nil {
+			return 0, err
+		}
+		j.since = last
+	}
+	since := j.since.Add(-overlap)
+	if j.since.IsZero() || since.Before(notBefore) {
 		since = notBefore
 	}
 	changed, err := j.sink.ChangedPerformanceWindows(ctx, j.window, since, notBefore)

@@ -93,6 +93,7 @@ func TestReadQueriesOnChDB(t *testing.T) {
 	}
 	call(s.LastSeen(ctx))
 	call(s.PerformanceStates(ctx, "fraud", "*", "", t0, t0.Add(time.Hour)))
+	call(s.LastPerformanceWrite(ctx))
 	call(s.LoadAlertStates(ctx))
 	call(s.Outbox().Pending(ctx))
 	call(nil, s.Outbox().Save(ctx, webhookDelivery()))

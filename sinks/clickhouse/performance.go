@@ -104,6 +104,24 @@ func (s *Sink) WritePerformance(ctx context.Context, windows []PerformanceWindow
 	return nil
 }
 
+// LastPerformanceWrite returns when vigil_performance was last written (the
+// zero time when it is empty): where a restarted performance job resumes.
+func (s *Sink) LastPerformanceWrite(ctx context.Context) (time.Time, error) {
+	conn, _, err := s.connection()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read last performance write: %w", err)
+	}
+	var n uint64
+	var t time.Time
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(), max(computed_at) FROM %s.%s", s.cfg.Database, ddl.TablePerformance)).Scan(&n, &t); err != nil {
+		return time.Time{}, fmt.Errorf("read last performance write: %w", err)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
+}
+
 // PerformanceStates reads the stored performance windows of model (every
 // version when version is "*") and segment ("*": every segment) that start
 // in [from, to), oldest first.

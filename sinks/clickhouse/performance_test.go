@@ -35,8 +35,15 @@ func TestIntegrationPerformance(t *testing.T) {
 		{Model: "m", ModelVersion: "v1", Segment: "region=eu", Start: w0, End: w0.Add(time.Minute), State: multi},
 		{Model: "m", ModelVersion: "v2", Start: w0.Add(time.Minute), End: w0.Add(2 * time.Minute), State: reg},
 	}
+	if last, err := s.LastPerformanceWrite(ctx); err != nil || !last.IsZero() {
+		t.Fatalf("last write of an empty table = %v, %v", last, err)
+	}
+	before := time.Now().Add(-time.Second)
 	if err := s.WritePerformance(ctx, windows); err != nil {
 		t.Fatal(err)
+	}
+	if last, err := s.LastPerformanceWrite(ctx); err != nil || last.Before(before.Truncate(time.Second)) || last.After(time.Now()) {
+		t.Fatalf("last write = %v, %v; want about now", last, err)
 	}
 	got, err := s.PerformanceStates(ctx, "m", "*", "*", w0, w0.Add(time.Hour))
 	if err != nil {
