@@ -192,7 +192,9 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 }
 
 // send groups the notifications of one evaluation by receiver (alerts fired
-// together go out together) under a delivery id derived from their ids.
+// together go out together) under a delivery id derived from their ids. A
+// notification the outbox already holds for a receiver (the same transition
+// evaluated again after a crash, maybe grouped otherwise) is left out.
 func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int, error) {
 	byReceiver := map[string][]alerting.Notification{}
 	for _, n := range notes {
@@ -204,6 +206,19 @@ func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int
 	sent := 0
 	for _, r := range slices.Sorted(maps.Keys(byReceiver)) {
 		group := byReceiver[r]
+		ids := make([]string, len(group))
+		for i, n := range group {
+			ids[i] = n.ID
+		}
+		known, err := j.sink.Outbox().Known(ctx, r, ids)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		group = slices.DeleteFunc(group, func(n alerting.Notification) bool { return known[n.ID] })
+		if len(group) == 0 {
+			continue
+		}
 		slices.SortFunc(group, func(a, b alerting.Notification) int { return strings.Compare(a.ID, b.ID) })
 		h := sha256.New()
 		h.Write([]byte(j.demoVersion))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
@@ -331,5 +332,56 @@ SELECT 'quiet', 'v1', '', '%s', 't', 0, '%s', 10, 1`, db, chTime(ws), chTime(ws.
 	defer recv.mu.Unlock()
 	if a := recv.signed[0]; a.Model != "quiet" || !a.StartsAt.Equal(base.Add(7*time.Minute)) {
 		t.Errorf("no-data alert = %+v", a)
+	}
+}
+
+// A notification already sent is not sent again when a later evaluation
+// (after a crash, say) groups it with another one.
+func TestIntegrationAlertRegrouped(t *testing.T) {
+	sink, db := startTestSink(t, "vigil_regroup")
+	ctx := context.Background()
+	recv := &alertReceiver{t: t}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(fmt.Sprintf(alertTestRules, srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Alerts.Rules = rules
+	cfg.ClickHouse.Database = db
+	j, err := newAlertJob(sink, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	note := func(rule, fp string) alerting.Notification {
+		id := rule + "-" + fp
+		return alerting.Notification{ID: id, Receivers: []string{"hook"}, Alert: webhook.Alert{ID: id, Fingerprint: fp,
+			Status: webhook.StatusFiring, Labels: map[string]string{"alertname": rule}, Model: "m", Metric: "psi"}}
+	}
+	a, b := note("A", "fa"), note("B", "fb")
+	for _, group := range [][]alerting.Notification{{a}, {a, b}, {b, a}} {
+		if _, err := j.send(ctx, group); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for recv.statuses() != "A:firing B:firing" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := j.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv.statuses(); got != "A:firing B:firing" {
+		t.Errorf("received %q, want each notification once", got)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if recv.signed[0].ID != "A-fa" {
+		t.Errorf("the alert's id is %q in the body", recv.signed[0].ID)
 	}
 }

@@ -362,8 +362,10 @@ func (e *Evaluator) notification(s *series, status string, startsAt, endsAt time
 		annotations[k] = text
 	}
 
+	id := notificationID(st.Fingerprint, status, startsAt)
 	return Notification{
 		Alert: webhook.Alert{
+			ID:          id,
 			Fingerprint: st.Fingerprint,
 			Status:      status,
 			Labels:      labels,
@@ -380,7 +382,7 @@ func (e *Evaluator) notification(s *series, status string, startsAt, endsAt time
 			SQL:         sql,
 		},
 		Receivers: slices.Clone(r.receivers),
-		ID:        notificationID(st.Fingerprint, status, startsAt),
+		ID:        id,
 	}
 }
 

@@ -593,6 +593,7 @@ var tables = []table{
 			names("rules"),
 			names("models"),
 			typed("fingerprints", "Array(String)", ""),
+			typed("alert_ids", "Array(String)", ""),
 			typed("alerts", "String", zstd),
 			timeCol("created_at", ""),
 			name("state"),

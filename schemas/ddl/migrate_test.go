@@ -68,9 +68,9 @@ SELECT 'fraud', 'v1', '', '2099-03-14 12:00:00', '2099-03-14 12:01:00', 'binary'
   last_window, previous, starts_at, value, threshold, updated_at, version)
 SELECT 'AmountDrift', 'a1b2', 'fraud', 'psi', 'amount', '', 'firing', 3, '2099-03-14 12:00:00', 0.3,
   '2099-03-14 11:58:00', 0.31, 0.2, '2099-03-14 12:01:05', 1`,
-	`INSERT INTO vigil.vigil_notifications (id, receiver, status, rules, models, fingerprints, alerts, created_at,
+	`INSERT INTO vigil.vigil_notifications (id, receiver, status, rules, models, fingerprints, alert_ids, alerts, created_at,
   state, error, updated_at, version)
-SELECT 'n1', 'oncall', 'firing', ['AmountDrift'], ['fraud'], ['a1b2'], '[]', '2099-03-14 12:01:05',
+SELECT 'n1', 'oncall', 'firing', ['AmountDrift'], ['fraud'], ['a1b2'], ['c3d4'], '[]', '2099-03-14 12:01:05',
   'delivered', '', '2099-03-14 12:01:06', 2`,
 }
 

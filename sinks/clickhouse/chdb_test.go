@@ -54,6 +54,12 @@ func bindLiterals(q string, args []any) string {
 		switch a := args[0].(type) {
 		case string:
 			b.WriteString(quote(a))
+		case []string:
+			quoted := make([]string, len(a))
+			for i, v := range a {
+				quoted[i] = quote(v)
+			}
+			b.WriteString("[" + strings.Join(quoted, ", ") + "]")
 		case time.Time:
 			b.WriteString("toDateTime('" + a.UTC().Format("2006-01-02 15:04:05") + "', 'UTC')")
 		default:
@@ -97,6 +103,7 @@ func TestReadQueriesOnChDB(t *testing.T) {
 	call(s.LoadAlertStates(ctx))
 	call(s.Outbox().Pending(ctx))
 	call(nil, s.Outbox().Save(ctx, webhookDelivery()))
+	call(s.Outbox().Known(ctx, "hook", []string{"a1", "b2"}))
 	for i, err := range calls {
 		if !errors.Is(err, errRecorded) {
 			t.Fatalf("call %d: %v, want the recorded error", i, err)

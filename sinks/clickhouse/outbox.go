@@ -29,7 +29,7 @@ var _ webhook.Outbox = (*Outbox)(nil)
 // Outbox returns the sink's notification outbox.
 func (s *Sink) Outbox() *Outbox { return &Outbox{s: s} }
 
-var notificationColumns = "id, receiver, status, rules, models, fingerprints, alerts, created_at, state, error, updated_at, version"
+var notificationColumns = "id, receiver, status, rules, models, fingerprints, alert_ids, alerts, created_at, state, error, updated_at, version"
 
 // Save records d as pending, or returns webhook.ErrDuplicateDelivery when a
 // delivery with its id and receiver is stored already.
@@ -67,7 +67,7 @@ func (o *Outbox) write(ctx context.Context, d webhook.Delivery, state, msg strin
 	if err != nil {
 		return fmt.Errorf("record notification %s: %w", d.ID, err)
 	}
-	var rules, models, fps []string
+	var rules, models, fps, ids []string
 	status := webhook.StatusResolved
 	for _, a := range d.Alerts {
 		if a.Status == webhook.StatusFiring {
@@ -76,6 +76,9 @@ func (o *Outbox) write(ctx context.Context, d webhook.Delivery, state, msg strin
 		rules = appendNew(rules, a.Labels["alertname"])
 		models = appendNew(models, a.Model)
 		fps = append(fps, a.Key())
+		if a.ID != "" {
+			ids = append(ids, a.ID)
+		}
 	}
 	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", o.s.cfg.Database, ddl.TableNotifications, notificationColumns))
 	if err != nil {
@@ -83,7 +86,7 @@ func (o *Outbox) write(ctx context.Context, d webhook.Delivery, state, msg strin
 	}
 	defer b.Close()
 	now := time.Now().UTC()
-	if err := b.Append(d.ID, d.Receiver, status, nonNil(rules), nonNil(models), nonNil(fps), string(body),
+	if err := b.Append(d.ID, d.Receiver, status, nonNil(rules), nonNil(models), nonNil(fps), nonNil(ids), string(body),
 		d.CreatedAt.UTC(), state, msg, now, uint64(now.UnixNano())); err != nil {
 		_ = b.Abort()
 		return fmt.Errorf("record notification %s: %w", d.ID, err)
@@ -92,6 +95,34 @@ func (o *Outbox) write(ctx context.Context, d webhook.Delivery, state, msg strin
 		return fmt.Errorf("record notification %s: %w", d.ID, err)
 	}
 	return nil
+}
+
+// Known returns which of the alert ids (webhook.Alert.ID) a delivery to
+// receiver already holds, pending or done: those notifications are not to
+// be sent again, whatever delivery they were grouped in.
+func (o *Outbox) Known(ctx context.Context, receiver string, ids []string) (map[string]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	conn, _, err := o.s.connection()
+	if err != nil {
+		return nil, fmt.Errorf("look up notifications: %w", err)
+	}
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT DISTINCT aid FROM (SELECT arrayJoin(alert_ids) AS aid FROM %s.%s WHERE receiver = ?)
+WHERE has(?, aid)`, o.s.cfg.Database, ddl.TableNotifications), receiver, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up notifications for %s: %w", receiver, err)
+	}
+	defer rows.Close()
+	known := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up notifications for %s: %w", receiver, err)
+		}
+		known[id] = true
+	}
+	return known, rows.Err()
 }
 
 // Pending returns the deliveries whose newest state is pending, oldest first.

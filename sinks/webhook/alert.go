@@ -25,6 +25,11 @@ type Alert struct {
 	// deduplicate (Alertmanager fingerprint, PagerDuty dedup_key). When empty,
 	// Key derives a stable one from the other identity fields.
 	Fingerprint string `json:"fingerprint"`
+	// ID identifies this notification: one transition (firing, or resolved)
+	// of the series. The same transition has the same ID however often it
+	// is sent, so receivers can deduplicate on it; the evaluator derives it
+	// from the fingerprint, status and StartsAt. Optional.
+	ID string `json:"id,omitempty"`
 	// Status is StatusFiring or StatusResolved.
 	Status string `json:"status"`
 	// Labels identify the alert and drive routing (for example alertname,

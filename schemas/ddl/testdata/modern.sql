@@ -291,6 +291,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_notifications
     rules Array(LowCardinality(String)),
     models Array(LowCardinality(String)),
     fingerprints Array(String),
+    alert_ids Array(String),
     alerts String CODEC(ZSTD),
     created_at DateTime64(3, 'UTC'),
     state LowCardinality(String),

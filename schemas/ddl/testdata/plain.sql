@@ -288,6 +288,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_notifications
     rules Array(String),
     models Array(String),
     fingerprints Array(String),
+    alert_ids Array(String),
     alerts String,
     created_at DateTime('UTC'),
     state String,
