@@ -38,6 +38,7 @@ type alertJob struct {
 	interval time.Duration
 	sources  map[string]bool
 	noData   bool
+	refs     bool // a rule compares with the reference: read the profiles
 	log      zerolog.Logger
 	// demoVersion, set by the demo only, evaluates that model version alone
 	// from a fresh state and salts the delivery ids with it, so that demo
@@ -86,6 +87,9 @@ func newAlertJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) (*alertJ
 		j.sources[catalog[r.Metric].Source] = true
 		if r.NoData > 0 {
 			j.noData = true
+		}
+		if r.Condition != nil && r.Condition.Change != nil && r.Condition.Change.Against == alerting.AgainstReference {
+			j.refs = true
 		}
 		maxDelay = max(maxDelay, time.Duration(r.Delay))
 	}
@@ -155,9 +159,11 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	refs, err := j.references(ctx)
-	if err != nil {
-		return 0, err
+	var refs map[string]*reference.Profile
+	if j.refs {
+		if refs, err = j.references(ctx); err != nil {
+			return 0, err
+		}
 	}
 	obs := make([]alerting.Observation, 0, len(metrics))
 	for _, m := range metrics {
