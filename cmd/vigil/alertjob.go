@@ -48,6 +48,10 @@ type alertJob struct {
 
 	eval *alerting.Evaluator
 	loop periodic
+	// leading: the evaluator was built from the stored states since this
+	// process last became the leader (only the pass goroutine uses it).
+	leading     bool
+	dispStarted bool
 }
 
 // loadRules reads and validates an alert rules file.
@@ -99,11 +103,34 @@ func newAlertJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) (*alertJ
 
 // Start restores the alert states, starts the dispatcher (which re-sends
 // what the outbox holds) and evaluates in the background until Shutdown.
+//
+// With a leader function (setLeader), the job works only while the process
+// leads the group: on becoming the leader it reloads the states (another
+// process may have changed them) and starts the dispatcher.
 func (j *alertJob) Start(ctx context.Context) error {
-	if err := j.prepare(ctx); err != nil {
-		return err
+	lead := j.loop.leader
+	if lead == nil {
+		if err := j.prepare(ctx); err != nil {
+			return err
+		}
+		j.leading = true
 	}
+	j.loop.leader = nil // the pass itself follows the leadership, to notice its changes
 	j.loop.start(j.interval, true, func(ctx context.Context) {
+		if lead != nil {
+			if !lead() {
+				j.leading = false
+				return
+			}
+			if !j.leading {
+				if err := j.prepare(ctx); err != nil {
+					j.log.Warn().Err(err).Msg("take over alert evaluation")
+					return
+				}
+				j.leading = true
+				j.log.Info().Msg("this process leads the group: evaluating alert rules")
+			}
+		}
 		if n, err := j.runOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			j.log.Warn().Err(err).Msg("evaluate alert rules")
 		} else if n > 0 {
@@ -120,7 +147,14 @@ func (j *alertJob) prepare(ctx context.Context) error {
 	if err := j.prepareEvaluator(ctx); err != nil {
 		return err
 	}
-	return j.disp.Start(ctx)
+	if j.dispStarted {
+		return nil
+	}
+	if err := j.disp.Start(ctx); err != nil {
+		return err
+	}
+	j.dispStarted = true
+	return nil
 }
 
 // prepareEvaluator builds the evaluator from the stored alert states.

@@ -177,11 +177,14 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 	if err := s.labels.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.shutdown())
 	}
+	// The periodic jobs run in the group's leader only.
 	s.drift = newDriftJob(s.sink, cfg.driftOptions(), cfg.Drift.Interval, cfg.Drift.Lookback, log)
+	s.drift.loop.leader = s.proc.Leader
 	if err := s.drift.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.shutdown())
 	}
 	s.perf = newPerformanceJob(s.sink, cfg, log)
+	s.perf.loop.leader = s.proc.Leader
 	if err := s.perf.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.shutdown())
 	}
@@ -189,6 +192,7 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 		if s.alerts, err = newAlertJob(s.sink, cfg, log); err != nil {
 			return nil, errors.Join(err, s.shutdown())
 		}
+		s.alerts.loop.leader = s.proc.Leader
 		if err := s.alerts.Start(ctx); err != nil {
 			return nil, errors.Join(err, s.shutdown())
 		}

@@ -9,6 +9,10 @@ import (
 // periodic runs a job's pass in a goroutine of its own, every interval,
 // until stopped: the loop shared by the drift, performance and alert jobs.
 type periodic struct {
+	// leader, when set, gates every pass: the jobs run in the group's leader
+	// only (pipeline.Processor.Leader). Set it before start.
+	leader func() bool
+
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -29,15 +33,20 @@ func (p *periodic) start(interval time.Duration, immediately bool, pass func(ctx
 		defer close(p.done)
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
+		run := func() {
+			if p.leader == nil || p.leader() {
+				pass(ctx)
+			}
+		}
 		if immediately {
-			pass(ctx)
+			run()
 		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				pass(ctx)
+				run()
 			}
 		}
 	}()

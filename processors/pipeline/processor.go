@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type Processor struct {
 
 	Counters Counters
 
+	leader atomic.Bool // consumes partition 0 in the current generation
+
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
 	dlq      *kafka.Writer
@@ -55,6 +58,13 @@ func New(cfg Config, sink *clickhouse.Sink, log zerolog.Logger) (*Processor, err
 
 // Config returns the configuration in use, defaults applied.
 func (p *Processor) Config() Config { return p.cfg }
+
+// Leader reports whether this member consumes partition 0 of the topic in
+// the current generation of the group: the one member that runs the
+// group's periodic jobs (drift, performance, alerts), so that they run once
+// per group, not once per process. While the group rebalances, two members
+// may both say so for a moment; those jobs are idempotent.
+func (p *Processor) Leader() bool { return p.leader.Load() }
 
 // Start creates the topics if needed, joins the consumer group and starts
 // consuming in the background.
@@ -154,7 +164,9 @@ func (p *Processor) run(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		parts := gen.Assignments[p.cfg.Topic]
-		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Msg("partitions assigned")
+		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
+		p.leader.Store(leader)
+		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
 		}
