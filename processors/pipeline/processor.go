@@ -36,7 +36,8 @@ type Processor struct {
 
 	Counters Counters
 
-	leader atomic.Bool // consumes partition 0 in the current generation
+	leader   atomic.Bool  // consumes partition 0 in the current generation
+	assigned atomic.Int32 // partitions of the current generation
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
@@ -65,6 +66,10 @@ func (p *Processor) Config() Config { return p.cfg }
 // per group, not once per process. While the group rebalances, two members
 // may both say so for a moment; those jobs are idempotent.
 func (p *Processor) Leader() bool { return p.leader.Load() }
+
+// Partitions is the number of partitions this member consumes in the
+// current generation.
+func (p *Processor) Partitions() int { return int(p.assigned.Load()) }
 
 // Start creates the topics if needed, joins the consumer group and starts
 // consuming in the background.
@@ -166,6 +171,7 @@ func (p *Processor) run(ctx context.Context) {
 		parts := gen.Assignments[p.cfg.Topic]
 		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
 		p.leader.Store(leader)
+		p.assigned.Store(int32(len(parts)))
 		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })

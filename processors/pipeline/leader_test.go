@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// Of two members of a group on the real Kafka, exactly one leads (consumes
+// partition 0); when it leaves, the other takes over.
+func TestIntegrationLeader(t *testing.T) {
+	brokers := []string{testenv.Kafka(t)}
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	topic, db := "vigil-leader-"+suffix, "vigil_leader_"+suffix
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+	if err := kafkatopic.Ensure(ctx, brokers, topic, 4); err != nil {
+		t.Fatal(err)
+	}
+	member := func() *Processor {
+		t.Helper()
+		p, err := New(Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix}, sink, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	a := member()
+	waitFor("a first leader", a.Leader)
+	b := member()
+	// Both in one generation: exactly one leads, steadily.
+	waitFor("the rebalance to two members", func() bool {
+		return a.Partitions() > 0 && b.Partitions() > 0 && a.Partitions()+b.Partitions() == 4
+	})
+	time.Sleep(2 * time.Second)
+	if a.Leader() == b.Leader() {
+		t.Fatalf("leaders: a %v, b %v", a.Leader(), b.Leader())
+	}
+	leader, other := a, b
+	if b.Leader() {
+		leader, other = b, a
+	}
+	if err := leader.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the other member to take over", other.Leader)
+	if err := other.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
