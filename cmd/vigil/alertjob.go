@@ -41,9 +41,9 @@ type alertJob struct {
 	refs     bool // a rule compares with the reference: read the profiles
 	log      zerolog.Logger
 	// demoVersion, set by the demo only, evaluates that model version alone
-	// from a fresh state and salts the delivery ids with it, so that demo
-	// runs minutes apart (whose simulated windows overlap) do not see each
-	// other's windows, states or notifications.
+	// from a fresh state and salts the notification and delivery ids with
+	// it, so that demo runs minutes apart (whose simulated windows overlap)
+	// do not see each other's windows, states or notifications.
 	demoVersion string
 
 	eval *alerting.Evaluator
@@ -238,6 +238,11 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int, error) {
 	byReceiver := map[string][]alerting.Notification{}
 	for _, n := range notes {
+		if j.demoVersion != "" { // demo runs minutes apart have the same windows, hence ids
+			sum := sha256.Sum256([]byte(j.demoVersion + "\x00" + n.ID))
+			n.ID = hex.EncodeToString(sum[:])
+			n.Alert.ID = n.ID
+		}
 		for _, r := range n.Receivers {
 			byReceiver[r] = append(byReceiver[r], n)
 		}
@@ -261,7 +266,6 @@ func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int
 		}
 		slices.SortFunc(group, func(a, b alerting.Notification) int { return strings.Compare(a.ID, b.ID) })
 		h := sha256.New()
-		h.Write([]byte(j.demoVersion))
 		alerts := make([]webhook.Alert, len(group))
 		for i, n := range group {
 			h.Write([]byte(n.ID))
