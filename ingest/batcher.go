@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/segmentio/kafka-go"
 
@@ -446,29 +447,38 @@ func (b *batcher) encodeArrowSegment(sb *sealedBatch, mb *modelBuffer, segment [
 	if n != len(segment) {
 		panic(fmt.Sprintf("BUG: arrow batch builder holds %d events, want %d", n, len(segment)))
 	}
-	rec := mb.builder.NewRecord()
+	if !b.appendRecord(sb, mb.builder.NewRecord(), n, mb.key, b.p.topic, b.headers, "event") {
+		b.appendArrow(sb, mb, segment[:n/2])
+		b.appendArrow(sb, mb, segment[n/2:])
+	}
+}
+
+// appendRecord encodes rec, n events or labels of one model, as one message
+// for topic. It reports false, with sb unchanged, when the message exceeds
+// the max message size and n > 1: the caller splits. One event or label too
+// large, or a failed encoding, is counted as failed.
+func (b *batcher) appendRecord(sb *sealedBatch, rec arrow.Record, n int, key []byte, topic string, headers []kafka.Header, what string) bool {
 	start := len(sb.buf)
 	buf, err := b.enc.Encode(sb.buf, rec)
 	rec.Release()
 	if err != nil {
-		b.fail(int64(n), "encode arrow batch: "+err.Error(), 0)
-		return
+		b.fail(int64(n), "encode arrow "+what+" batch: "+err.Error(), 0)
+		return true
 	}
 	v := buf[start:len(buf):len(buf)]
-	if !b.fits(v, mb.key) {
+	if !b.fits(v, key) {
 		sb.buf = buf[:start]
 		if n == 1 {
-			b.fail(1, "event larger than max message bytes", len(v))
-			return
+			b.fail(1, what+" larger than max message bytes", len(v))
+			return true
 		}
-		b.appendArrow(sb, mb, segment[:n/2])
-		b.appendArrow(sb, mb, segment[n/2:])
-		return
+		return false
 	}
 	sb.buf = buf
-	sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.topic, Key: mb.key, Value: v, Headers: b.headers, Time: time.Now()})
+	sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: headers, Time: time.Now()})
 	sb.counts = append(sb.counts, int32(n))
 	sb.events += int64(n)
+	return true
 }
 
 func (b *batcher) encodeLabelsJSON(mb *modelBuffer) *sealedBatch {
@@ -495,29 +505,10 @@ func (b *batcher) appendLabelsArrow(sb *sealedBatch, mb *modelBuffer, labels []s
 		}
 	}
 	n := len(labels)
-	rec := lb.NewRecord()
-	start := len(sb.buf)
-	buf, err := b.enc.Encode(sb.buf, rec)
-	rec.Release()
-	if err != nil {
-		b.fail(int64(n), "encode arrow label batch: "+err.Error(), 0)
-		return
-	}
-	v := buf[start:len(buf):len(buf)]
-	if !b.fits(v, mb.key) {
-		sb.buf = buf[:start]
-		if n == 1 {
-			b.fail(1, "label larger than max message bytes", len(v))
-			return
-		}
+	if !b.appendRecord(sb, lb.NewRecord(), n, mb.key, b.p.labelTopic, b.labelHeaders, "label") {
 		b.appendLabelsArrow(sb, mb, labels[:n/2])
 		b.appendLabelsArrow(sb, mb, labels[n/2:])
-		return
 	}
-	sb.buf = buf
-	sb.msgs = append(sb.msgs, kafka.Message{Topic: b.p.labelTopic, Key: mb.key, Value: v, Headers: b.labelHeaders, Time: time.Now()})
-	sb.counts = append(sb.counts, int32(n))
-	sb.events += int64(n)
 }
 
 // fail counts events that can never be delivered.

@@ -215,21 +215,7 @@ func (p *Producer) Record(ctx context.Context, e schemas.Event) error {
 		p.invalid.Add(1)
 		return err
 	}
-	if p.state.Add(1)&closedBit != 0 {
-		p.state.Add(-1)
-		p.countDropped()
-		return ErrClosed
-	}
-	// Counted before the send so that Buffered never goes negative when the
-	// batcher is quicker than this goroutine.
-	p.recorded.Add(1)
-	select {
-	case p.events <- e:
-		p.state.Add(-1)
-		return nil
-	default:
-	}
-	return recordFull(p, ctx, p.events, &e)
+	return enqueue(p, ctx, p.events, &e)
 }
 
 // RecordLabel enqueues l, the ground truth of an earlier prediction, for
@@ -249,22 +235,30 @@ func (p *Producer) RecordLabel(ctx context.Context, l schemas.Label) error {
 		p.invalid.Add(1)
 		return err
 	}
+	return enqueue(p, ctx, p.labels, &l)
+}
+
+// enqueue puts a valid event or label on its queue q, or applies the full
+// policy: the shared path of Record and RecordLabel.
+func enqueue[T any](p *Producer, ctx context.Context, q chan<- T, v *T) error {
 	if p.state.Add(1)&closedBit != 0 {
 		p.state.Add(-1)
 		p.countDropped()
 		return ErrClosed
 	}
+	// Counted before the send so that Buffered never goes negative when the
+	// batcher is quicker than this goroutine.
 	p.recorded.Add(1)
 	select {
-	case p.labels <- l:
+	case q <- *v:
 		p.state.Add(-1)
 		return nil
 	default:
 	}
-	return recordFull(p, ctx, p.labels, &l)
+	return recordFull(p, ctx, q, v)
 }
 
-// recordFull is the slow path of Record and RecordLabel: queue q was full.
+// recordFull is the slow path of enqueue: queue q was full.
 func recordFull[T any](p *Producer, ctx context.Context, q chan<- T, v *T) error {
 	err := ErrBufferFull
 	if p.cfg.fullPolicy == BlockWhenFull {
