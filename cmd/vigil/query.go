@@ -25,11 +25,9 @@ func queryCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "drift",
 			Usage: "drift of each feature against the model version's reference, per window (or coarser buckets)",
-			Flags: append(configFlags(),
+			Flags: append(append(configFlags(), rangeFlags()...),
 				&cli.StringFlag{Name: "model", Required: true, Usage: "model name"},
 				&cli.StringFlag{Name: "version", Usage: "model version (default: every version, each against its own reference)"},
-				&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "first window start (RFC 3339; default 24h before --to)"},
-				&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
 				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states `vigil process --segment-keys` keeps"},
@@ -40,19 +38,34 @@ func queryCommand() *cli.Command {
 	}
 }
 
+// rangeFlags returns new --from and --to flags for a query command (a flag
+// keeps its value, so commands do not share them); queryRange reads them.
+func rangeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "first window start (RFC 3339; default 24h before --to)"},
+		&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
+	}
+}
+
+// queryRange is [--from, --to): by default the 24 hours before now.
+func queryRange(c *cli.Context) (from, to time.Time) {
+	to = time.Now().UTC()
+	if t := c.Timestamp("to"); t != nil {
+		to = *t
+	}
+	from = to.Add(-24 * time.Hour)
+	if t := c.Timestamp("from"); t != nil {
+		from = *t
+	}
+	return from, to
+}
+
 func runQueryDrift(c *cli.Context) error {
 	cfg, err := resolveConfig(c)
 	if err != nil {
 		return err
 	}
-	to := time.Now().UTC()
-	if t := c.Timestamp("to"); t != nil {
-		to = *t
-	}
-	from := to.Add(-24 * time.Hour)
-	if t := c.Timestamp("from"); t != nil {
-		from = *t
-	}
+	from, to := queryRange(c)
 	sink, err := openSink(c)
 	if err != nil {
 		return err

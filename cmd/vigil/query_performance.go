@@ -17,12 +17,10 @@ func queryPerformanceCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "performance",
 		Usage: "model performance per prediction window (or coarser buckets), from the states in vigil_performance",
-		Flags: append(configFlags(),
+		Flags: append(append(configFlags(), rangeFlags()...),
 			&cli.StringFlag{Name: "model", Required: true, Usage: "model name"},
 			&cli.StringFlag{Name: "version", Value: "*", Usage: "model version (default: each version apart)"},
 			&cli.StringFlag{Name: "segment", Usage: "a segment such as region=eu (default: all predictions)"},
-			&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "first window start (RFC 3339; default 24h before --to)"},
-			&cli.TimestampFlag{Name: "to", Layout: time.RFC3339, Usage: "end of the range, exclusive (RFC 3339; default now)"},
 			&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 		),
 		Action: runQueryPerformance,
@@ -66,14 +64,7 @@ func printLabelAccounts(out io.Writer, acc []clickhouse.LabelAccount) {
 }
 
 func runQueryPerformance(c *cli.Context) error {
-	to := time.Now().UTC()
-	if t := c.Timestamp("to"); t != nil {
-		to = *t
-	}
-	from := to.Add(-24 * time.Hour)
-	if t := c.Timestamp("from"); t != nil {
-		from = *t
-	}
+	from, to := queryRange(c)
 	sink, err := openSink(c)
 	if err != nil {
 		return err
