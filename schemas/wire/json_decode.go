@@ -101,29 +101,22 @@ func (d *JSONDecoder) Decode(data []byte, e *schemas.Event) error {
 }
 
 func (d *JSONDecoder) decodeEvent(e *schemas.Event) error {
-	d.skipWS()
-	if !d.consume('{') {
-		return malformed("not a JSON object")
-	}
-	var seen uint
-	err := d.eachKey("event", func(key []byte) error {
-		var bit uint
-		var err error
+	return d.decodeTopObject("event", func(key []byte) (k jsonKey, err error) {
 		switch string(key) {
 		case "event_id":
-			bit = keyEventID
+			k = jsonKey{keyEventID, "event_id"}
 			var b []byte
 			if b, err = d.readString(); err == nil {
 				e.ID = d.arena.str(b)
 			}
 		case "model":
-			bit = keyModel
+			k = jsonKey{keyModel, "model"}
 			var b []byte
 			if b, err = d.readString(); err == nil {
 				e.Model = d.internOne(&d.model, b)
 			}
 		case "model_version":
-			bit = keyModelVersion
+			k = jsonKey{keyModelVersion, "model_version"}
 			if !d.consumeNull() {
 				var b []byte
 				if b, err = d.readString(); err == nil {
@@ -131,40 +124,64 @@ func (d *JSONDecoder) decodeEvent(e *schemas.Event) error {
 				}
 			}
 		case "event_time":
-			bit = keyEventTime
+			k = jsonKey{keyEventTime, "event_time"}
 			e.Time, err = d.readEventTime()
 		case "features":
-			bit = keyFeatures
+			k = jsonKey{keyFeatures, "features"}
 			err = d.readFeatures(e)
 		case "prediction":
-			bit = keyPrediction
+			k = jsonKey{keyPrediction, "prediction"}
 			err = d.readPrediction(&e.Prediction)
 		case "latency_ms":
-			bit = keyLatency
+			k = jsonKey{keyLatency, "latency_ms"}
 			if !d.consumeNull() {
 				e.Latency, err = d.readLatency()
 			}
 		case "segments":
-			bit = keySegments
+			k = jsonKey{keySegments, "segments"}
 			if !d.consumeNull() {
 				err = d.readSegments(e)
 			}
 		case "schema_version":
-			bit = keySchemaVersion
-			var raw []byte
-			if raw, _, err = d.readNumber(); err == nil && string(raw) != "1" {
-				return malformed(`"schema_version": %s not supported (want 1)`, raw)
-			}
+			k = jsonKey{keySchemaVersion, "schema_version"}
+			err = d.readSchemaVersion()
 		default:
-			return d.skipValue(0)
+			err = d.skipValue(0)
 		}
+		return k, err
+	}, eventRequired[:])
+}
+
+// eventRequired are the keys every event has.
+var eventRequired = [...]jsonKey{{keyEventID, "event_id"}, {keyModel, "model"}, {keyEventTime, "event_time"}, {keyFeatures, "features"}, {keyPrediction, "prediction"}}
+
+// jsonKey names a top-level key: its bit in the set that rejects a key given
+// twice, and its name for errors (the key as read may alias scratch memory
+// that reading its value overwrote).
+type jsonKey struct {
+	bit  uint
+	name string
+}
+
+// decodeTopObject decodes the message as one JSON object of kind what (an
+// event, a label). field reads the value of one key and returns the key's
+// jsonKey, or the zero jsonKey for a key it skipped. A known key may appear
+// once, every one of required must, and nothing may follow the object.
+func (d *JSONDecoder) decodeTopObject(what string, field func(key []byte) (jsonKey, error), required []jsonKey) error {
+	d.skipWS()
+	if !d.consume('{') {
+		return malformed("not a JSON object")
+	}
+	var seen uint
+	err := d.eachKey(what, func(key []byte) error {
+		k, err := field(key)
 		if err != nil {
-			return fieldError(string(key), err)
+			return fieldError(k.name, err)
 		}
-		if seen&bit != 0 {
-			return malformed("%q: duplicate key", key)
+		if seen&k.bit != 0 {
+			return malformed("%q: duplicate key", k.name)
 		}
-		seen |= bit
+		seen |= k.bit
 		return nil
 	})
 	if err != nil {
@@ -172,17 +189,23 @@ func (d *JSONDecoder) decodeEvent(e *schemas.Event) error {
 	}
 	d.skipWS()
 	if d.pos != len(d.data) {
-		return malformed("trailing data after the event at offset %d", d.pos)
+		return malformed("trailing data after the %s at offset %d", what, d.pos)
 	}
-	for _, req := range [...]struct {
-		bit  uint
-		name string
-	}{{keyEventID, "event_id"}, {keyModel, "model"}, {keyEventTime, "event_time"}, {keyFeatures, "features"}, {keyPrediction, "prediction"}} {
-		if seen&req.bit == 0 {
-			return malformed("%q: missing", req.name)
+	for _, k := range required {
+		if seen&k.bit == 0 {
+			return malformed("%q: missing", k.name)
 		}
 	}
 	return nil
+}
+
+// readSchemaVersion reads the value of "schema_version": 1 is the only one.
+func (d *JSONDecoder) readSchemaVersion() error {
+	raw, _, err := d.readNumber()
+	if err == nil && string(raw) != "1" {
+		return malformed(`"schema_version": %s not supported (want 1)`, raw)
+	}
+	return err
 }
 
 // fieldError prefixes a value error with the field it was read for.

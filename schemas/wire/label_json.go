@@ -58,71 +58,38 @@ func (ld *LabelJSONDecoder) Decode(data []byte, l *schemas.Label) error {
 
 func (ld *LabelJSONDecoder) decodeLabel(l *schemas.Label) error {
 	d := &ld.d
-	d.skipWS()
-	if !d.consume('{') {
-		return malformed("not a JSON object")
-	}
-	var seen uint
-	err := d.eachKey("label event", func(key []byte) error {
-		// The key may alias the scratch buffer a string value overwrites:
-		// errors name the field by these constants.
-		var bit uint
-		var name string
-		var err error
+	return d.decodeTopObject("label", func(key []byte) (k jsonKey, err error) {
 		switch string(key) {
 		case "event_id":
-			bit, name = labelKeyEventID, "event_id"
+			k = jsonKey{labelKeyEventID, "event_id"}
 			var b []byte
 			if b, err = d.readString(); err == nil {
 				l.EventID = d.arena.str(b)
 			}
 		case "model":
-			bit, name = labelKeyModel, "model"
+			k = jsonKey{labelKeyModel, "model"}
 			var b []byte
 			if b, err = d.readString(); err == nil {
 				l.Model = d.internOne(&d.model, b)
 			}
 		case "label":
-			bit, name = labelKeyLabel, "label"
+			k = jsonKey{labelKeyLabel, "label"}
 			err = ld.readLabelValue(l)
 		case "label_time":
-			bit, name = labelKeyTime, "label_time"
+			k = jsonKey{labelKeyTime, "label_time"}
 			l.Time, err = d.readEventTime()
 		case "schema_version":
-			bit, name = labelKeySchemaVersion, "schema_version"
-			var raw []byte
-			if raw, _, err = d.readNumber(); err == nil && string(raw) != "1" {
-				return malformed(`"schema_version": %s not supported (want 1)`, raw)
-			}
+			k = jsonKey{labelKeySchemaVersion, "schema_version"}
+			err = d.readSchemaVersion()
 		default:
-			return d.skipValue(0)
+			err = d.skipValue(0)
 		}
-		if err != nil {
-			return fieldError(name, err)
-		}
-		if seen&bit != 0 {
-			return malformed("%q: duplicate key", name)
-		}
-		seen |= bit
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	d.skipWS()
-	if d.pos != len(d.data) {
-		return malformed("trailing data after the label at offset %d", d.pos)
-	}
-	for _, req := range [...]struct {
-		bit  uint
-		name string
-	}{{labelKeyEventID, "event_id"}, {labelKeyModel, "model"}, {labelKeyLabel, "label"}, {labelKeyTime, "label_time"}} {
-		if seen&req.bit == 0 {
-			return malformed("%q: missing", req.name)
-		}
-	}
-	return nil
+		return k, err
+	}, labelRequired[:])
 }
+
+// labelRequired are the keys every label has.
+var labelRequired = [...]jsonKey{{labelKeyEventID, "event_id"}, {labelKeyModel, "model"}, {labelKeyLabel, "label"}, {labelKeyTime, "label_time"}}
 
 // readLabelValue reads a class (string or bool) or a value (number).
 func (ld *LabelJSONDecoder) readLabelValue(l *schemas.Label) error {
