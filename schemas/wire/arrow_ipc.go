@@ -325,18 +325,28 @@ const (
 	groupSegment
 )
 
+// checkLeadingFields checks that s, which has at least len(want) columns,
+// starts with the columns want (names and types) and is little-endian.
+func checkLeadingFields(s *arrow.Schema, want []arrow.Field) error {
+	fields := s.Fields()
+	for i, w := range want {
+		if got := fields[i]; got.Name != w.Name || !arrow.TypeEqual(got.Type, w.Type) {
+			return malformed("arrow schema: column %d is %q %s, want %q %s", i, clip(got.Name), got.Type, w.Name, w.Type)
+		}
+	}
+	if !s.IsNativeEndian() {
+		return malformed("arrow schema: not little-endian")
+	}
+	return nil
+}
+
 func checkSchema(s *arrow.Schema) error {
 	fields := s.Fields()
 	if len(fields) < len(schemas.FixedFields) {
 		return malformed("arrow schema: %d columns, want at least the %d fixed ones", len(fields), len(schemas.FixedFields))
 	}
-	for i, want := range schemas.FixedFields {
-		if got := fields[i]; got.Name != want.Name || !arrow.TypeEqual(got.Type, want.Type) {
-			return malformed("arrow schema: column %d is %q %s, want %q %s", i, clip(got.Name), got.Type, want.Name, want.Type)
-		}
-	}
-	if !s.IsNativeEndian() {
-		return malformed("arrow schema: not little-endian")
+	if err := checkLeadingFields(s, schemas.FixedFields); err != nil {
+		return err
 	}
 	group, prev := 0, ""
 	for _, f := range fields[len(schemas.FixedFields):] {

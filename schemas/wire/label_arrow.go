@@ -165,13 +165,8 @@ func checkLabelSchema(s *arrow.Schema) error {
 	if len(fields) != len(schemas.LabelFields) {
 		return malformed("arrow schema: %d columns, want the %d of a label batch", len(fields), len(schemas.LabelFields))
 	}
-	for i, want := range schemas.LabelFields {
-		if got := fields[i]; got.Name != want.Name || !arrow.TypeEqual(got.Type, want.Type) {
-			return malformed("arrow schema: column %d is %q %s, want %q %s", i, clip(got.Name), got.Type, want.Name, want.Type)
-		}
-	}
-	if !s.IsNativeEndian() {
-		return malformed("arrow schema: not little-endian")
+	if err := checkLeadingFields(s, schemas.LabelFields); err != nil {
+		return err
 	}
 	if v, ok := s.Metadata().GetValue(schemas.MetaSchemaVersion); ok && v != strconv.Itoa(schemas.LabelSchemaVersion) {
 		return malformed("arrow schema: %s %q not supported (want %d)", schemas.MetaSchemaVersion, clip(v), schemas.LabelSchemaVersion)
