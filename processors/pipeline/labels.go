@@ -99,6 +99,7 @@ type LabelConsumer struct {
 	mu       sync.Mutex
 	reader   *kafka.Reader
 	dlq      *kafka.Writer
+	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
@@ -142,8 +143,10 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 		CommitInterval:    0, // synchronous commits, after the insert
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn().Msgf(f, a...) }),
 	})
+	c.dlqConns = &kafka.Transport{}
 	c.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Transport:    c.dlqConns,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
@@ -178,6 +181,7 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shut down label consumer: %w", ctx.Err())
 	}
 	err := errors.Join(c.reader.Close(), c.dlq.Close())
+	c.dlqConns.CloseIdleConnections()
 	c.log.Info().Dur("took", time.Since(began)).Uint64("labels", c.Counters.Labels.Load()).
 		Uint64("malformed", c.Counters.Malformed.Load()).Msg("label consumer stopped")
 	return err

@@ -92,7 +92,9 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 		kafka.Message{Key: []byte("m"), Value: []byte("not arrow"), Headers: arrowHdr},
 		kafka.Message{Key: []byte("m"), Value: []byte(`{}`), Headers: []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte("avro")}}},
 	)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll}
+	conns := &kafka.Transport{} // its own, so that goleak sees it closed
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, Transport: conns}
+	defer conns.CloseIdleConnections()
 	defer w.Close()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,7 @@ type Processor struct {
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
 	dlq      *kafka.Writer
+	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	shutdown bool
@@ -100,8 +101,10 @@ func (p *Processor) Start(ctx context.Context) error {
 		return fmt.Errorf("join consumer group %s at %v (is Kafka running? start it with deployments/local/kafka.sh start): %w", p.cfg.Group, p.cfg.Brokers, err)
 	}
 	p.group = group
+	p.dlqConns = &kafka.Transport{}
 	p.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(p.cfg.Brokers...),
+		Transport:    p.dlqConns,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
@@ -136,7 +139,9 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		err := p.group.Close() // ends the generation: partitions checkpoint and return
 		p.cancel()
 		p.wg.Wait()
-		done <- errors.Join(err, p.dlq.Close())
+		err = errors.Join(err, p.dlq.Close())
+		p.dlqConns.CloseIdleConnections()
+		done <- err
 	}()
 	select {
 	case err := <-done:
