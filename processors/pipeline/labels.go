@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // LabelConfig configures a LabelConsumer. Zero fields take the defaults
@@ -91,9 +90,9 @@ type LabelCounters struct {
 // twice replaces itself). The join with predictions happens later, in
 // ClickHouse (see cmd/vigil's performance job and docs/DESIGN.md).
 type LabelConsumer struct {
-	cfg  LabelConfig
-	sink *clickhouse.Sink
-	log  zerolog.Logger
+	cfg    LabelConfig
+	labels LabelStore
+	log    zerolog.Logger
 
 	Counters LabelCounters
 
@@ -106,14 +105,14 @@ type LabelConsumer struct {
 	shutdown bool
 }
 
-// NewLabelConsumer returns a consumer writing to sink, which the caller
-// starts before and shuts down after it.
-func NewLabelConsumer(cfg LabelConfig, sink *clickhouse.Sink, log zerolog.Logger) (*LabelConsumer, error) {
+// NewLabelConsumer returns a consumer writing to store (for example a
+// *clickhouse.Sink), which the caller starts before and shuts down after it.
+func NewLabelConsumer(cfg LabelConfig, store LabelStore, log zerolog.Logger) (*LabelConsumer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("label consumer config: %w", err)
 	}
-	return &LabelConsumer{cfg: cfg, sink: sink, log: log.With().Str("component", "labels").Logger()}, nil
+	return &LabelConsumer{cfg: cfg, labels: store, log: log.With().Str("component", "labels").Logger()}, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -190,7 +189,7 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 
 // labelBatch is what one insert covers.
 type labelBatch struct {
-	rows []clickhouse.LabelRow
+	rows []LabelRow
 	msgs []kafka.Message // to commit once rows are stored
 	dead []kafka.Message
 }
@@ -232,7 +231,7 @@ func (c *LabelConsumer) run(ctx context.Context) {
 func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.LabelJSONDecoder, l *schemas.Label) {
 	row := 0
 	add := func(l *schemas.Label) {
-		b.rows = append(b.rows, clickhouse.LabelRow{
+		b.rows = append(b.rows, LabelRow{
 			Model: l.Model, EventID: l.EventID, Time: l.Time,
 			HasClass: l.HasClass, Class: l.Class, HasValue: l.HasValue, Value: l.Value,
 			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Row: row,
@@ -312,5 +311,5 @@ func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
 		}
 		b.dead = b.dead[:0] // written: not again on a retry of the insert
 	}
-	return c.sink.WriteLabels(ctx, b.rows)
+	return c.labels.WriteLabels(ctx, b.rows)
 }
