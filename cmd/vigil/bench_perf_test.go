@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -78,13 +79,13 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var lrows []clickhouse.LabelRow
+	var lrows []pipeline.LabelRow
 	for i, p := range preds {
 		if err := batch.Append(p.EventID, "m", "v1", p.Time, p.Score, p.SegmentKeys, p.SegmentValues, "t", uint32(0), int64(i), time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		if l, ok := labels[p.EventID]; ok {
-			lrows = append(lrows, clickhouse.LabelRow{Model: "m", EventID: p.EventID, Time: l.Time, HasValue: true, Value: l.Value, Topic: "l", Offset: int64(i)})
+			lrows = append(lrows, pipeline.LabelRow{Model: "m", EventID: p.EventID, Time: l.Time, HasValue: true, Value: l.Value, Topic: "l", Offset: int64(i)})
 		}
 	}
 	if err := batch.Send(); err != nil {

@@ -12,11 +12,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // TestDriftOfAnHourFromSixtyMinutes: sixty 1-minute window states, stored in
@@ -85,7 +85,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		rec.Release()
 	}
 	for p := range parts {
-		if err := sink.Checkpoint(ctx, clickhouse.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
+		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // LabelConfig configures a LabelConsumer. Zero fields take the defaults
@@ -91,28 +90,29 @@ type LabelCounters struct {
 // twice replaces itself). The join with predictions happens later, in
 // ClickHouse (see cmd/vigil's performance job and docs/DESIGN.md).
 type LabelConsumer struct {
-	cfg  LabelConfig
-	sink *clickhouse.Sink
-	log  zerolog.Logger
+	cfg    LabelConfig
+	labels LabelStore
+	log    zerolog.Logger
 
 	Counters LabelCounters
 
 	mu       sync.Mutex
 	reader   *kafka.Reader
 	dlq      *kafka.Writer
+	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
 }
 
-// NewLabelConsumer returns a consumer writing to sink, which the caller
-// starts before and shuts down after it.
-func NewLabelConsumer(cfg LabelConfig, sink *clickhouse.Sink, log zerolog.Logger) (*LabelConsumer, error) {
+// NewLabelConsumer returns a consumer writing to store (for example a
+// *clickhouse.Sink), which the caller starts before and shuts down after it.
+func NewLabelConsumer(cfg LabelConfig, store LabelStore, log zerolog.Logger) (*LabelConsumer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("label consumer config: %w", err)
 	}
-	return &LabelConsumer{cfg: cfg, sink: sink, log: log.With().Str("component", "labels").Logger()}, nil
+	return &LabelConsumer{cfg: cfg, labels: store, log: log.With().Str("component", "labels").Logger()}, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -143,8 +143,10 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 		CommitInterval:    0, // synchronous commits, after the insert
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn().Msgf(f, a...) }),
 	})
+	c.dlqConns = &kafka.Transport{}
 	c.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Transport:    c.dlqConns,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
@@ -179,6 +181,7 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shut down label consumer: %w", ctx.Err())
 	}
 	err := errors.Join(c.reader.Close(), c.dlq.Close())
+	c.dlqConns.CloseIdleConnections()
 	c.log.Info().Dur("took", time.Since(began)).Uint64("labels", c.Counters.Labels.Load()).
 		Uint64("malformed", c.Counters.Malformed.Load()).Msg("label consumer stopped")
 	return err
@@ -186,7 +189,7 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 
 // labelBatch is what one insert covers.
 type labelBatch struct {
-	rows []clickhouse.LabelRow
+	rows []LabelRow
 	msgs []kafka.Message // to commit once rows are stored
 	dead []kafka.Message
 }
@@ -228,7 +231,7 @@ func (c *LabelConsumer) run(ctx context.Context) {
 func (c *LabelConsumer) decode(msg *kafka.Message, b *labelBatch, jsonDec *wire.LabelJSONDecoder, l *schemas.Label) {
 	row := 0
 	add := func(l *schemas.Label) {
-		b.rows = append(b.rows, clickhouse.LabelRow{
+		b.rows = append(b.rows, LabelRow{
 			Model: l.Model, EventID: l.EventID, Time: l.Time,
 			HasClass: l.HasClass, Class: l.Class, HasValue: l.HasValue, Value: l.Value,
 			Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Row: row,
@@ -308,5 +311,5 @@ func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
 		}
 		b.dead = b.dead[:0] // written: not again on a retry of the insert
 	}
-	return c.sink.WriteLabels(ctx, b.rows)
+	return c.labels.WriteLabels(ctx, b.rows)
 }

@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -35,9 +36,9 @@ func TestIntegrationLeader(t *testing.T) {
 	if err := kafkatopic.Ensure(ctx, brokers, topic, 4); err != nil {
 		t.Fatal(err)
 	}
-	member := func() *Processor {
+	member := func() *pipeline.Processor {
 		t.Helper()
-		p, err := New(Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix}, sink, zerolog.Nop())
+		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix}, sink, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // Dead-letter headers added to a malformed message, beside its own headers.
@@ -48,7 +47,7 @@ type pendingJSON struct {
 // goroutine; its methods are not safe for concurrent use.
 type partition struct {
 	cfg      Config
-	src      clickhouse.Source
+	src      Source
 	log      zerolog.Logger
 	mem      memory.Allocator
 	counters *Counters
@@ -76,12 +75,12 @@ type partition struct {
 	lastCheckpoint int64 // nextOffset of the last durable checkpoint
 
 	// Output of the current checkpoint interval.
-	raw  []clickhouse.RawBatch
-	late []clickhouse.LateEvent
+	raw  []RawBatch
+	late []LateEvent
 	dead []kafka.Message
 }
 
-func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zerolog.Logger) *partition {
+func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger) *partition {
 	return &partition{
 		cfg:            cfg,
 		src:            src,
@@ -249,7 +248,7 @@ func (p *partition) fold(pj *pendingJSON) {
 	for _, t := range touched {
 		t.LastOffset = max(t.LastOffset, pj.offsets[n-1])
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
+	p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
 	pj.offsets = pj.offsets[:0]
 }
 
@@ -319,7 +318,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	for _, st := range touched {
 		st.LastOffset = max(st.LastOffset, off)
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
+	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
 }
 
 // segmentOf names the segment states of one segment key in one window.
@@ -397,7 +396,7 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 
 func (p *partition) recordLate(off int64, model, version, id string, eventMs, windowStart int64) {
 	p.counters.Late.Add(1)
-	p.late = append(p.late, clickhouse.LateEvent{
+	p.late = append(p.late, LateEvent{
 		Offset:       off,
 		Model:        strings.Clone(model),
 		ModelVersion: strings.Clone(version),
@@ -410,8 +409,8 @@ func (p *partition) recordLate(off int64, model, version, id string, eventMs, wi
 
 // checkpointBatch is what one checkpoint writes.
 type checkpointBatch struct {
-	raw         []clickhouse.RawBatch
-	late        []clickhouse.LateEvent
+	raw         []RawBatch
+	late        []LateEvent
 	dead        []kafka.Message
 	states      []*stats.WindowState
 	nextOffset  int64
@@ -431,7 +430,7 @@ func (p *partition) prepare() *checkpointBatch {
 	}
 	for _, pj := range p.asideJSON {
 		if n := pj.b.Len(); n > 0 {
-			p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
+			p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
 			pj.offsets = pj.offsets[:0]
 		}
 	}

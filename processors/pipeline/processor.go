@@ -14,7 +14,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // Counters are the processor's running totals; safe for concurrent reads.
@@ -30,9 +29,9 @@ type Counters struct {
 
 // Processor is one member of the processing consumer group.
 type Processor struct {
-	cfg  Config
-	sink *clickhouse.Sink
-	log  zerolog.Logger
+	cfg   Config
+	store WindowStore
+	log   zerolog.Logger
 
 	Counters Counters
 
@@ -42,19 +41,21 @@ type Processor struct {
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
 	dlq      *kafka.Writer
+	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	shutdown bool
 }
 
-// New returns a processor writing to sink, which the caller starts before
-// and shuts down after the processor.
-func New(cfg Config, sink *clickhouse.Sink, log zerolog.Logger) (*Processor, error) {
+// New returns a processor checkpointing to store (for example a
+// *clickhouse.Sink), which the caller starts before and shuts down after the
+// processor.
+func New(cfg Config, store WindowStore, log zerolog.Logger) (*Processor, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor config: %w", err)
 	}
-	return &Processor{cfg: cfg, sink: sink, log: log.With().Str("component", "processor").Logger()}, nil
+	return &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -100,8 +101,10 @@ func (p *Processor) Start(ctx context.Context) error {
 		return fmt.Errorf("join consumer group %s at %v (is Kafka running? start it with deployments/local/kafka.sh start): %w", p.cfg.Group, p.cfg.Brokers, err)
 	}
 	p.group = group
+	p.dlqConns = &kafka.Transport{}
 	p.dlq = &kafka.Writer{
 		Addr:         kafka.TCP(p.cfg.Brokers...),
+		Transport:    p.dlqConns,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
@@ -136,7 +139,9 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		err := p.group.Close() // ends the generation: partitions checkpoint and return
 		p.cancel()
 		p.wg.Wait()
-		done <- errors.Join(err, p.dlq.Close())
+		err = errors.Join(err, p.dlq.Close())
+		p.dlqConns.CloseIdleConnections()
+		done <- err
 	}()
 	select {
 	case err := <-done:
@@ -181,11 +186,11 @@ func (p *Processor) run(ctx context.Context) {
 
 // consume owns one partition for one generation.
 func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
-	src := clickhouse.Source{Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: a.ID}
+	src := Source{Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: a.ID}
 	part := newPartition(p.cfg, src, &p.Counters, p.log)
 	start := a.Offset
 	if !p.retry(ctx, part, "restore partition", func(ctx context.Context) error {
-		next, wm, ok, states, err := p.sink.Restore(ctx, src)
+		next, wm, ok, states, err := p.store.Restore(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -290,7 +295,7 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 				return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(cb.dead), p.cfg.DeadLetterTopic, err)
 			}
 		}
-		return p.sink.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
+		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
 	})
 	if !ok {
 		return false

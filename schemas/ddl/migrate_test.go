@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -91,16 +92,44 @@ const sampleCheck = `SELECT
 // docQueries returns the example queries of docs/TABLES.md.
 func docQueries(t *testing.T) []string {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/TABLES.md")
+	out := sqlBlocks(t, "../../docs/TABLES.md")
+	if len(out) == 0 {
+		t.Fatal("docs/TABLES.md has no sql blocks")
+	}
+	return out
+}
+
+// otherDocQueries returns the sql blocks of README.md and of every other page
+// of docs/: they must run as written on both engines (the sample rows do not
+// match all of their filters, so only TABLES.md's are checked on row counts).
+func otherDocQueries(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range append([]string{"../../README.md"}, pages...) {
+		if filepath.Base(p) != "TABLES.md" {
+			out = append(out, sqlBlocks(t, p)...)
+		}
+	}
+	if len(out) < 3 {
+		t.Fatalf("README.md and docs/ have %d sql blocks besides TABLES.md; the README alone shows 3", len(out))
+	}
+	return out
+}
+
+// sqlBlocks returns the ```sql blocks of a markdown file.
+func sqlBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1) {
 		out = append(out, strings.TrimSpace(m[1]))
-	}
-	if len(out) == 0 {
-		t.Fatal("docs/TABLES.md has no sql blocks")
 	}
 	return out
 }
@@ -190,6 +219,18 @@ func TestMigrateIntegration(t *testing.T) {
 		}
 		rows.Close()
 	}
+	for _, q := range otherDocQueries(t) {
+		rows, err := conn.Query(ctx, inDatabase(q, db))
+		if err != nil {
+			t.Fatalf("documented query fails on ClickHouse %s: %v\n%s", v, err, q)
+		}
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("documented query fails on ClickHouse %s: %v\n%s", v, err, q)
+		}
+		rows.Close()
+	}
 }
 
 func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string) {
@@ -267,7 +308,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	add("SELECT toString(event_time) FROM vigil.vigil_late_events FINAL")
 	add("SELECT name FROM system.tables WHERE database = 'vigil' AND engine_full LIKE '%TTL%' ORDER BY name")
 	add("SELECT table, name, type FROM system.data_skipping_indices WHERE database = 'vigil'")
-	for _, q := range docQueries(t) {
+	for _, q := range append(docQueries(t), otherDocQueries(t)...) {
 		add(q)
 	}
 

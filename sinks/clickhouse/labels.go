@@ -6,22 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
-
-// LabelRow is one label message as stored in vigil_labels.
-type LabelRow struct {
-	Model, EventID string
-	Time           time.Time // label time
-	HasClass       bool
-	Class          string
-	HasValue       bool
-	Value          float64
-	Topic          string
-	Partition      int
-	Offset         int64
-	Row            int // index of the label in its message (Arrow batches hold many)
-}
 
 var labelColumns = []string{
 	"model", "event_id", "label_time", "has_class", "label_class", "has_value", "label_value",
@@ -30,7 +17,7 @@ var labelColumns = []string{
 
 // WriteLabels stores labels in vigil_labels as one INSERT. Writing a message
 // again (same topic, partition and offset) replaces it.
-func (s *Sink) WriteLabels(ctx context.Context, labels []LabelRow) error {
+func (s *Sink) WriteLabels(ctx context.Context, labels []pipeline.LabelRow) error {
 	if len(labels) == 0 {
 		return nil
 	}

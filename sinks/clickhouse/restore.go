@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -24,7 +25,7 @@ import (
 //
 // When ok is false no states are returned: the partition never completed a
 // checkpoint, so replaying it from its start rebuilds every window.
-func (s *Sink) Restore(ctx context.Context, src Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
+func (s *Sink) Restore(ctx context.Context, src pipeline.Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
 	conn, _, err := s.connection()
 	if err != nil {
 		return 0, 0, false, nil, fmt.Errorf("restore %s: %w", src, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
 
@@ -123,6 +124,12 @@ var _ interface {
 	Start(context.Context) error
 	Shutdown(context.Context) error
 } = (*Sink)(nil)
+
+// The ports of processors/pipeline that the sink implements.
+var (
+	_ pipeline.WindowStore = (*Sink)(nil)
+	_ pipeline.LabelStore  = (*Sink)(nil)
+)
 
 // New validates cfg and returns a Sink; it does not connect (Start does).
 func New(cfg Config, log zerolog.Logger) (*Sink, error) {
