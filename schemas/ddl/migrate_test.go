@@ -42,8 +42,8 @@ SELECT 'fraud', 'v1', 'amount', '2099-03-14 12:00:00', 'events', 0, '2099-03-14 
 	`INSERT INTO vigil.vigil_late_events (topic, kafka_partition, kafka_offset, event_id, model, model_version,
   event_time, window_start, watermark, received_at)
 SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10', '2099-03-14 12:00:00', '2099-03-14 12:01:30', '2099-03-14 12:01:31'`,
-	`INSERT INTO vigil.vigil_checkpoints (consumer_group, topic, kafka_partition, next_offset, watermark_ms, written_at)
-SELECT 'g', 'events', 0, 13, 4077172890000, '2099-03-14 12:02:00'`,
+	`INSERT INTO vigil.vigil_checkpoints (consumer_group, topic, kafka_partition, next_offset, watermark_ms, written_at, producers)
+SELECT 'g', 'events', 0, 13, 4077172890000, '2099-03-14 12:02:00', ''`,
 	`INSERT INTO vigil.vigil_references (model, model_version, reference_id, created_at, source, rows, features, profile)
 SELECT 'fraud', 'v1', 4077172800000000, '2099-03-14 12:00:00', 'reference.csv', 1000, ['amount', 'country'], ''`,
 	`INSERT INTO vigil.vigil_drift (model, model_version, window_start, window_end, feature, kind, reference_id, method,

@@ -219,10 +219,10 @@ func (d *Dispatcher) EnqueueID(ctx context.Context, id, receiver string, group [
 	}
 	copied := make([]Alert, len(group))
 	for i, a := range group {
-		if err := a.validate(); err != nil {
+		if err := validateAlert(a); err != nil {
 			return fmt.Errorf("enqueue alerts for %s: %w", receiver, err)
 		}
-		copied[i] = a.clone()
+		copied[i] = cloneAlert(a)
 	}
 	parts := [][]Alert{copied}
 	if _, split := r.(onePerAlert); split {

@@ -303,3 +303,7 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (id, receiver);
 
+ALTER TABLE vigil.vigil_events ADD INDEX IF NOT EXISTS event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 4;
+
+ALTER TABLE vigil.vigil_checkpoints ADD COLUMN IF NOT EXISTS producers String CODEC(ZSTD);
+

@@ -300,3 +300,7 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (id, receiver);
 
+-- migration 12 (index vigil_events.event_id): nothing to run on this server
+
+ALTER TABLE vigil.vigil_checkpoints ADD COLUMN producers String;
+
