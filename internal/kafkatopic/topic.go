@@ -144,7 +144,11 @@ func Config(ctx context.Context, brokers []string, topic, name string) (string, 
 }
 
 func configVia(ctx context.Context, addr, topic, name string) (string, error) {
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
+	// Its own transport, closed on return: kafka-go's default one keeps
+	// goroutines per broker alive for the life of the process.
+	conns := &kafka.Transport{}
+	defer conns.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: conns}
 	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
 		Resources: []kafka.DescribeConfigRequestResource{{
 			ResourceType: kafka.ResourceTypeTopic,

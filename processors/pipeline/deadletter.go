@@ -35,8 +35,12 @@ const (
 	// defaultMaxMessageBytes is Kafka's default max.message.bytes, assumed
 	// when the dead-letter topic's cannot be read.
 	defaultMaxMessageBytes = 1048588
-	// deadLetterMargin is left free below the dead-letter topic's limit for
-	// the record batch and record framing kafka-go adds to what it counts.
+	// batchMargin is left free below the dead-letter topic's limit in the
+	// writer's batches, for the record batch framing.
+	batchMargin = 1 << 10
+	// deadLetterMargin is left free below the dead-letter topic's limit in
+	// a truncated dead letter, for its record framing (which kafka-go counts
+	// against batchMargin too).
 	deadLetterMargin = 16 << 10
 	// maxReasonBytes caps the reason header: a decoder's error may quote input.
 	maxReasonBytes = 4 << 10
@@ -56,6 +60,7 @@ type deadLetterCounters struct {
 // retry. Owned by one goroutine at a time.
 type deadLetters struct {
 	w        *kafka.Writer
+	conns    *kafka.Transport // w's own, closed by Close (kafka-go's default one is never closed)
 	topic    string
 	maxBytes int // the topic's max.message.bytes
 	log      zerolog.Logger
@@ -86,13 +91,16 @@ func openDeadLetters(ctx context.Context, brokers []string, source, topic string
 		log.Warn().Str("input_max_message_bytes", want).Int("max_message_bytes", limit).
 			Msg("the dead-letter topic accepts smaller messages than the input topic: larger dead letters are truncated (raise its max.message.bytes with kafka-configs.sh --alter to keep them whole)")
 	}
+	conns := &kafka.Transport{}
 	return &deadLetters{
+		conns: conns,
 		w: &kafka.Writer{
+			Transport:    conns,
 			Addr:         kafka.TCP(brokers...),
 			Balancer:     &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond,
-			BatchBytes:   int64(max(limit-deadLetterMargin, 1)),
+			BatchBytes:   int64(max(limit-batchMargin, 1)),
 		},
 		topic:    topic,
 		maxBytes: limit,
@@ -101,7 +109,12 @@ func openDeadLetters(ctx context.Context, brokers []string, source, topic string
 	}, nil
 }
 
-func (d *deadLetters) Close() error { return d.w.Close() }
+// Close closes the writer and its connections.
+func (d *deadLetters) Close() error {
+	err := d.w.Close()
+	d.conns.CloseIdleConnections()
+	return err
+}
 
 // fits is the largest dead letter (key, value and headers) written whole.
 func (d *deadLetters) fits() int { return max(d.maxBytes-deadLetterMargin, 0) }

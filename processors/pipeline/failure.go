@@ -61,6 +61,19 @@ func permanentProduce(err error) bool {
 	if err == nil {
 		return false
 	}
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) { // one error per message: permanent if every failure is
+		n := 0
+		for _, e := range werrs {
+			if e != nil && !permanentProduce(e) {
+				return false
+			}
+			if e != nil {
+				n++
+			}
+		}
+		return n > 0
+	}
 	if errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, new(kafka.MessageTooLargeError)) {
 		return true
 	}
