@@ -81,6 +81,9 @@ type LabelCounters struct {
 	Labels      atomic.Uint64 // labels stored
 	Malformed   atomic.Uint64 // messages (or Arrow rows) sent to the dead-letter topic
 	WriteErrors atomic.Uint64 // failed inserts (retried)
+	// DeadLettersTruncated and DeadLettersDropped are as in Counters.
+	DeadLettersTruncated atomic.Uint64
+	DeadLettersDropped   atomic.Uint64
 }
 
 // LabelConsumer stores label messages (ground truth for earlier
@@ -98,8 +101,7 @@ type LabelConsumer struct {
 
 	mu       sync.Mutex
 	reader   *kafka.Reader
-	dlq      *kafka.Writer
-	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
+	dlq      *deadLetters
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
@@ -125,11 +127,15 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 	if c.shutdown || c.reader != nil {
 		return errors.New("start label consumer: already started or shut down")
 	}
-	for t, n := range map[string]int{c.cfg.Topic: c.cfg.Partitions, c.cfg.DeadLetterTopic: 1} {
-		if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, t, n); err != nil {
-			return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", t, err)
-		}
+	if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, c.cfg.Topic, c.cfg.Partitions); err != nil {
+		return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", c.cfg.Topic, err)
 	}
+	dlq, err := openDeadLetters(ctx, c.cfg.Brokers, c.cfg.Topic, c.cfg.DeadLetterTopic, 1,
+		deadLetterCounters{truncated: &c.Counters.DeadLettersTruncated, dropped: &c.Counters.DeadLettersDropped}, c.log)
+	if err != nil {
+		return fmt.Errorf("label consumer: %w", err)
+	}
+	c.dlq = dlq
 	c.reader = kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
 		GroupID:           c.cfg.Group,
@@ -143,14 +149,6 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 		CommitInterval:    0, // synchronous commits, after the insert
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn().Msgf(f, a...) }),
 	})
-	c.dlqConns = &kafka.Transport{}
-	c.dlq = &kafka.Writer{
-		Addr:         kafka.TCP(c.cfg.Brokers...),
-		Transport:    c.dlqConns,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
 	go func() {
@@ -181,7 +179,6 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shut down label consumer: %w", ctx.Err())
 	}
 	err := errors.Join(c.reader.Close(), c.dlq.Close())
-	c.dlqConns.CloseIdleConnections()
 	c.log.Info().Dur("took", time.Since(began)).Uint64("labels", c.Counters.Labels.Load()).
 		Uint64("malformed", c.Counters.Malformed.Load()).Msg("label consumer stopped")
 	return err
@@ -305,11 +302,9 @@ func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 
 // store writes the dead letters, then the labels.
 func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
-	if len(b.dead) > 0 {
-		if err := c.dlq.WriteMessages(ctx, b.dead...); err != nil {
-			return fmt.Errorf("write %d messages to %s: %w", len(b.dead), c.cfg.DeadLetterTopic, err)
-		}
-		b.dead = b.dead[:0] // written: not again on a retry of the insert
+	// Written dead letters leave b.dead: not again on a retry of the insert.
+	if err := c.dlq.write(ctx, &b.dead); err != nil {
+		return err
 	}
 	return c.labels.WriteLabels(ctx, b.rows)
 }

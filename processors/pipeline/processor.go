@@ -12,8 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
-
-	"github.com/vigil-ml/vigil/internal/kafkatopic"
 )
 
 // Counters are the processor's running totals; safe for concurrent reads.
@@ -25,6 +23,12 @@ type Counters struct {
 	Malformed   atomic.Uint64 // messages sent to the dead-letter topic
 	Checkpoints atomic.Uint64 // durable checkpoints
 	WriteErrors atomic.Uint64 // failed checkpoint writes (retried)
+	// DeadLettersTruncated counts dead letters written truncated (see
+	// HeaderTruncated): the dead-letter topic would not take them whole.
+	DeadLettersTruncated atomic.Uint64
+	// DeadLettersDropped counts dead letters the dead-letter topic refused
+	// even truncated: not written, logged with their source offset.
+	DeadLettersDropped atomic.Uint64
 }
 
 // Processor is one member of the processing consumer group.
@@ -42,8 +46,7 @@ type Processor struct {
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
-	dlq      *kafka.Writer
-	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
+	dlq      *deadLetters
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	shutdown bool
@@ -98,8 +101,10 @@ func (p *Processor) Start(ctx context.Context) error {
 	if p.group != nil {
 		return errors.New("start processor: already started")
 	}
-	if err := kafkatopic.Ensure(ctx, p.cfg.Brokers, p.cfg.DeadLetterTopic, p.cfg.DeadLetterPartitions); err != nil {
-		return fmt.Errorf("create dead-letter topic: %w", err)
+	dlq, err := openDeadLetters(ctx, p.cfg.Brokers, p.cfg.Topic, p.cfg.DeadLetterTopic, p.cfg.DeadLetterPartitions,
+		deadLetterCounters{truncated: &p.Counters.DeadLettersTruncated, dropped: &p.Counters.DeadLettersDropped}, p.log)
+	if err != nil {
+		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.Group,
@@ -113,17 +118,10 @@ func (p *Processor) Start(ctx context.Context) error {
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
 	})
 	if err != nil {
+		dlq.Close()
 		return fmt.Errorf("join consumer group %s at %v (is Kafka running? start it with deployments/local/kafka.sh start): %w", p.cfg.Group, p.cfg.Brokers, err)
 	}
-	p.group = group
-	p.dlqConns = &kafka.Transport{}
-	p.dlq = &kafka.Writer{
-		Addr:         kafka.TCP(p.cfg.Brokers...),
-		Transport:    p.dlqConns,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-	}
+	p.group, p.dlq = group, dlq
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(1)
@@ -155,9 +153,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		err := p.group.Close() // ends the generation: partitions checkpoint and return
 		p.cancel()
 		p.wg.Wait()
-		err = errors.Join(err, p.dlq.Close())
-		p.dlqConns.CloseIdleConnections()
-		done <- err
+		done <- errors.Join(err, p.dlq.Close())
 	}()
 	select {
 	case err := <-done:
@@ -328,10 +324,10 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	}
 	began := time.Now()
 	ok := p.retry(ctx, part, "write checkpoint", func(ctx context.Context) error {
-		if len(cb.dead) > 0 {
-			if err := p.dlq.WriteMessages(ctx, cb.dead...); err != nil {
-				return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(cb.dead), p.cfg.DeadLetterTopic, err)
-			}
+		// Written dead letters leave cb.dead, so that a retry of the
+		// store does not write them again.
+		if err := p.dlq.write(ctx, &cb.dead); err != nil {
+			return err
 		}
 		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
 	})
