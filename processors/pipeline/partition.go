@@ -59,9 +59,9 @@ type partition struct {
 	cacheKey   stats.Key
 	cacheState *stats.WindowState
 	cacheOK    bool
-	// segValues counts the segment states of a window's segment key, to cap
-	// them at MaxSegmentValues.
-	segValues map[segmentOf]int
+	// segCap caps the segment states of a window's segment key at
+	// MaxSegmentValues (its scopes are the windows' Segment "" keys).
+	segCap stats.SegmentCap
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -91,7 +91,6 @@ func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger
 		states:         make(map[stats.Key]*stats.WindowState),
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
-		segValues:      make(map[segmentOf]int),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -321,12 +320,6 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
 }
 
-// segmentOf names the segment states of one segment key in one window.
-type segmentOf struct {
-	base stats.Key // Segment ""
-	key  string
-}
-
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
 // of their segment values for every configured segment key, and returns
 // touched with those states appended. Rows without the tag are in no segment.
@@ -367,16 +360,7 @@ func (p *partition) segmentState(base stats.Key, key, value string) *stats.Windo
 	if st := p.states[k]; st != nil {
 		return st
 	}
-	so := segmentOf{base, key}
-	if p.segValues[so] >= MaxSegmentValues {
-		k.Segment = key + "=" + OtherSegment
-		if st := p.states[k]; st != nil {
-			return st
-		}
-	}
-	// The count's key outlives the record base may alias: own copies.
-	so.base = stats.Key{Model: strings.Clone(base.Model), ModelVersion: strings.Clone(base.ModelVersion), WindowStart: base.WindowStart}
-	p.segValues[so]++
+	k.Segment = p.segCap.Segment(base, key, value)
 	return p.state(k)
 }
 
@@ -460,7 +444,7 @@ func (p *partition) done(cb *checkpointBatch) {
 			p.cacheOK = false
 			if st.Segment == "" {
 				for _, key := range p.cfg.SegmentKeys {
-					delete(p.segValues, segmentOf{st.Key, key})
+					p.segCap.Forget(st.Key, key)
 				}
 			}
 		}

@@ -45,7 +45,9 @@ type Processor struct {
 
 	Counters Counters
 
-	leader   atomic.Bool  // consumes partition 0 in the current generation
+	// leading is the id of the generation in which this member consumes
+	// partition 0, or -1 (not leading, or between generations).
+	leading  atomic.Int64
 	assigned atomic.Int32 // partitions of the current generation
 
 	mu       sync.Mutex
@@ -64,7 +66,9 @@ func New(cfg Config, store WindowStore, log zerolog.Logger) (*Processor, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor config: %w", err)
 	}
-	return &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}, nil
+	p := &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}
+	p.leading.Store(-1)
+	return p, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -73,9 +77,20 @@ func (p *Processor) Config() Config { return p.cfg }
 // Leader reports whether this member consumes partition 0 of the topic in
 // the current generation of the group: the one member that runs the
 // group's periodic jobs (drift, performance, alerts), so that they run once
-// per group, not once per process. While the group rebalances, two members
-// may both say so for a moment; those jobs are idempotent.
-func (p *Processor) Leader() bool { return p.leader.Load() }
+// per group, not once per process. It turns false as soon as the generation
+// ends (a rebalance, Shutdown, a heartbeat that failed), before this member
+// joins the next one. A member expelled without knowing yet (a pause longer
+// than the session timeout) still says true until its next heartbeat fails:
+// work that must not run twice is fenced with the generation of Leadership.
+func (p *Processor) Leader() bool { return p.leading.Load() >= 0 }
+
+// Leadership returns the id of the generation in which this member leads,
+// and whether it leads now. Kafka numbers the generations of a group in
+// increasing order.
+func (p *Processor) Leadership() (generation int32, leader bool) {
+	g := p.leading.Load()
+	return int32(g), g >= 0
+}
 
 // Partitions is the number of partitions this member consumes in the
 // current generation.
@@ -134,6 +149,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.shutdown = true
+	defer p.leading.Store(-1)
 	if p.group == nil {
 		return nil
 	}
@@ -175,13 +191,35 @@ func (p *Processor) run(ctx context.Context) {
 		join.Reset()
 		parts := gen.Assignments[p.cfg.Topic]
 		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
-		p.leader.Store(leader)
-		p.assigned.Store(int32(len(parts)))
+		p.lead(gen, gen.ID, leader, len(parts))
 		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
 		}
 	}
+}
+
+// generation is what lead needs of a *kafka.Generation.
+type generation interface {
+	Start(fn func(ctx context.Context))
+}
+
+// lead records this member's part in generation id, and clears it when the
+// generation ends: kafka-go waits for every function given to Start to
+// return before it joins the next generation, so Leader is false before the
+// next assignment.
+func (p *Processor) lead(gen generation, id int32, leader bool, partitions int) {
+	if leader {
+		p.leading.Store(int64(id))
+	} else {
+		p.leading.Store(-1)
+	}
+	p.assigned.Store(int32(partitions))
+	gen.Start(func(ctx context.Context) {
+		<-ctx.Done()
+		p.leading.CompareAndSwap(int64(id), -1)
+		p.assigned.Store(0)
+	})
 }
 
 // consume owns one partition for one generation.
