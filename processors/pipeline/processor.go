@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/internal/backoff"
 )
 
 // Counters are the processor's running totals; safe for concurrent reads.
@@ -30,6 +31,11 @@ type Counters struct {
 	// DeadLettersDropped counts dead letters the dead-letter topic refused
 	// even truncated: not written, logged with their source offset.
 	DeadLettersDropped atomic.Uint64
+	// Quarantined counts stored window states left out on restore because
+	// they cannot be decoded (see CorruptStatesError).
+	Quarantined atomic.Uint64
+	// FetchErrors counts failed fetches, retried inside the partition.
+	FetchErrors atomic.Uint64
 }
 
 // Processor is one member of the processing consumer group.
@@ -166,7 +172,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	join := backoff.New(joinPolicy)
 	for {
 		gen, err := p.group.Next(ctx)
 		if err != nil {
@@ -176,16 +182,14 @@ func (p *Processor) run(ctx context.Context) {
 			// The group keeps trying to join in the background: errors such
 			// as "group coordinator not available" (a broker that just
 			// started) pass.
-			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("join consumer group")
-			select {
-			case <-ctx.Done():
+			wait := join.Next()
+			p.log.Warn().Err(err).Int("attempt", join.Attempt()).Dur("retry_in", wait).Msg("join consumer group")
+			if backoff.Sleep(ctx, wait) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		join.Reset()
 		parts := gen.Assignments[p.cfg.Topic]
 		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
 		p.lead(gen, gen.ID, leader, len(parts))
@@ -226,6 +230,11 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 	start := a.Offset
 	if !p.retry(ctx, part, "restore partition", func(ctx context.Context) error {
 		next, wm, ok, states, err := p.store.Restore(ctx, src)
+		var corrupt *CorruptStatesError
+		if errors.As(err, &corrupt) {
+			p.quarantine(part, corrupt, next)
+			err = nil
+		}
 		if err != nil {
 			return err
 		}
@@ -264,14 +273,32 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 	go func() {
 		defer readers.Done()
 		defer close(msgs)
+		// A failed fetch backs off here, inside the partition: returning
+		// would end the consumer group's generation (kafka-go ends it when
+		// any partition goroutine returns) and rebalance every member.
+		// kafka-go's reader reconnects by itself (to a new leader, say) and
+		// reports what persists; the next FetchMessage continues.
+		retry := backoff.New(fetchPolicy)
 		for {
 			m, err := reader.FetchMessage(readCtx)
 			if err != nil {
-				if readCtx.Err() == nil {
-					part.log.Error().Err(err).Msg("fetch message")
+				if readCtx.Err() != nil {
+					return
 				}
-				return
+				p.Counters.FetchErrors.Add(1)
+				wait := retry.Next()
+				if kafkaRetryable(err) {
+					part.log.Warn().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).Msg("fetch message; retrying in the partition")
+				} else {
+					part.log.Error().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).
+						Msg("fetch message: not an error that passes by itself (check the topic's ACLs and compression codec); retrying in the partition")
+				}
+				if backoff.Sleep(readCtx, wait) != nil {
+					return
+				}
+				continue
 			}
+			retry.Reset()
 			select {
 			case msgs <- m:
 			case <-readCtx.Done():
@@ -355,10 +382,16 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	return true
 }
 
-// retry runs f until it succeeds or ctx ends, backing off exponentially with
-// jitter from 100ms to 10s.
+// retry runs f until it succeeds or ctx ends, with retryPolicy's back-off.
+// Errors that are not retryable (the store's FailureBadData and
+// FailureBroken: a missing table, a schema that needs migrating, a bug) are
+// retried too, since skipping a restore or a checkpoint would lose or
+// double events, but at the policy's cap and logged as errors that say what
+// to do: the partition waits, holding what it read (it fetches no more),
+// while the other partitions and the group go on. Nothing is lost: the
+// next owner of the partition replays from its last checkpoint.
 func (p *Processor) retry(ctx context.Context, part *partition, what string, f func(context.Context) error) bool {
-	backoff := 100 * time.Millisecond
+	b := backoff.New(retryPolicy)
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -368,14 +401,40 @@ func (p *Processor) retry(ctx context.Context, part *partition, what string, f f
 		if ctx.Err() != nil {
 			return false
 		}
-		part.log.Warn().Err(err).Dur("retry_in", backoff).Msg(what)
-		t := time.NewTimer(backoff + rand.N(backoff/2))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		wait := b.Next()
+		if class := p.classify(err); class == FailureRetryable {
+			part.log.Warn().Err(err).Int("attempt", b.Attempt()).Dur("retry_in", wait).Msg(what)
+		} else {
+			wait = retryPolicy.Max
+			part.log.Error().Err(err).Stringer("failure", class).Int("attempt", b.Attempt()).Dur("retry_in", wait).Int64("offset", part.lastCheckpoint).
+				Msg(what + ": this does not pass by itself, the partition waits here (is the schema migrated? run `vigil migrate`; does the ClickHouse user have the rights? otherwise it is a bug: report it with this log); nothing is lost, a restart replays from the last checkpoint")
+		}
+		if backoff.Sleep(ctx, wait) != nil {
 			return false
 		}
-		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// classify is the store's classification of err, except that Kafka's
+// (from the dead-letter writer, which returns only retryable ones) are
+// retryable.
+func (p *Processor) classify(err error) Failure {
+	if errors.Is(err, errDeadLetters) || kafkaRetryable(err) {
+		return FailureRetryable
+	}
+	return p.store.Classify(err)
+}
+
+// quarantine counts and logs the stored states Restore left out. The
+// partition restores without them: each such window starts again empty from
+// the checkpoint, so its events before the checkpoint are missing from it
+// until someone replays them.
+func (p *Processor) quarantine(part *partition, corrupt *CorruptStatesError, checkpoint int64) {
+	p.Counters.Quarantined.Add(uint64(len(corrupt.States)))
+	for _, c := range corrupt.States {
+		part.log.Error().Err(c.Err).Str("model", c.Key.Model).Str("model_version", c.Key.ModelVersion).Str("segment", c.Key.Segment).
+			Time("window_start", time.UnixMilli(c.Key.WindowStart).UTC()).Int64("last_offset", c.LastOffset).Int64("checkpoint", checkpoint).
+			Msg("stored window state cannot be decoded: quarantined (left out); the window starts again from the checkpoint, so its events before it are missing from it. " +
+				"To recount the window, reset the group's checkpoint of this partition to an offset before the window (vigil_checkpoints) and restart; to just drop the bad row, delete it from vigil_model_windows")
 	}
 }

@@ -117,6 +117,26 @@ func TestIsRetryable(t *testing.T) {
 	}
 }
 
+func TestClassify(t *testing.T) {
+	var s *Sink // Classify uses no state
+	for _, tt := range []struct {
+		err  error
+		want pipeline.Failure
+	}{
+		{fmt.Errorf("insert: %w", context.DeadlineExceeded), pipeline.FailureRetryable},
+		{fmt.Errorf("insert: %w", syscall.ECONNREFUSED), pipeline.FailureRetryable},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 241, Message: "memory limit"}), pipeline.FailureRetryable},
+		{fmt.Errorf("window x: %w: corrupt feature_states", ErrBadInput), pipeline.FailureBadData},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 60, Message: "table doesn't exist"}), pipeline.FailureBroken},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 16, Message: "no such column"}), pipeline.FailureBroken},
+		{ErrClosed, pipeline.FailureBroken},
+	} {
+		if got := s.Classify(tt.err); got != tt.want {
+			t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
 func TestFeatureStatesRoundTrip(t *testing.T) {
 	big := catFeature()
 	for i := 0; i < stats.MaxCategories+5; i++ {
