@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -50,9 +52,14 @@ type ThroughputConfig struct {
 	SkipRawEvents      bool          // do not write vigil_events (production writes them); default false
 	Keep               bool          // keep topic, group and database for inspection; default false
 	Timeout            time.Duration // bound on the processing phase; default 5m
+	MaxHeldBytes       int64         // the processor's memory budget per partition; default pipeline.DefaultMaxHeldBytes
 	Log                zerolog.Logger
 	// CPUProfile, when not nil, receives a CPU profile of the processing phase.
 	CPUProfile io.Writer
+	// MemProfile, when not nil, is called to write a heap profile each time
+	// the processing phase's RSS passes its previous high by 10%; the last
+	// one written is the profile nearest the peak.
+	MemProfile func() (io.WriteCloser, error)
 }
 
 func (c ThroughputConfig) withDefaults() ThroughputConfig {
@@ -135,12 +142,17 @@ type ThroughputResult struct {
 	// (final checkpoint, leaving the group).
 	Startup, FinalCheckpoint time.Duration
 
+	// PeakRSS is the largest resident set size of this process during the
+	// processing phase (the catch-up of the prefilled backlog), in bytes:
+	// Linux's VmHWM, reset after the produce phase (0 where unknown).
+	PeakRSS uint64
+
 	// Processor counters after Shutdown.
 	Counted, Messages, Checkpoints, Late, Malformed, WriteErrors uint64
 	// Read back from ClickHouse after Shutdown.
 	FeatureCount uint64 // sum(count) of CheckedFeature in vigil_feature_windows FINAL
 	ModelEvents  uint64 // sum(events) in vigil_model_windows FINAL
-	RawEvents    uint64 // count() of vigil_events; 0 with SkipRawEvents
+	RawEvents    uint64 // count() of vigil_events FINAL (a retried checkpoint may insert a row twice until a merge); 0 with SkipRawEvents
 }
 
 // Verify reports every way the run's output differs from "each event counted
@@ -232,8 +244,9 @@ func RunThroughput(ctx context.Context, cfg ThroughputConfig) (res *ThroughputRe
 	}
 	log.Info().Dur("took", res.Produce.Wall).Float64("events_per_s", res.Produce.EventsPerSec()).Msg("produced")
 
-	// The producer's garbage is not the processor's cost.
+	// The producer's garbage (and memory) is not the processor's cost.
 	runtime.GC()
+	debug.FreeOSMemory()
 	if err := process(ctx, cfg, res, sink, log); err != nil {
 		return res, err
 	}
@@ -278,6 +291,7 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 		Group:              res.Group,
 		Window:             window.Config{Size: cfg.Window},
 		CheckpointInterval: cfg.CheckpointInterval,
+		MaxHeldBytes:       cfg.MaxHeldBytes,
 	}, sink, log)
 	if err != nil {
 		return err
@@ -300,6 +314,10 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 		defer pprof.StopCPUProfile()
 	}
 	want := uint64(cfg.Events)
+	reset := resetPeakRSS()
+	if !reset {
+		log.Warn().Msg("cannot reset the peak RSS (/proc/self/clear_refs): the figure includes the produce phase")
+	}
 	cpu0, t0 := processCPU(), time.Now()
 	if err := proc.Start(ctx); err != nil {
 		return err
@@ -307,9 +325,23 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 	// Poll the counter: a 1ms tick costs far less than the work it watches.
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for n := uint64(0); n < want; n = proc.Counters.Events.Load() {
+	var high uint64
+	for n, polls := uint64(0), 0; n < want; n, polls = proc.Counters.Events.Load(), polls+1 {
 		if n > 0 && res.Startup == 0 {
 			res.Startup = time.Since(t0)
+		}
+		if polls%500 == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Fprintf(os.Stderr, "DBG t=%.1f n=%d rss=%dMB heapalloc=%dMB heapsys=%dMB heapidle=%dMB released=%dMB numgc=%d ckpt=%d werr=%d\n", time.Since(t0).Seconds(), n, currentRSS()>>20, ms.HeapAlloc>>20, ms.HeapSys>>20, ms.HeapIdle>>20, ms.HeapReleased>>20, ms.NumGC, proc.Counters.Checkpoints.Load(), proc.Counters.WriteErrors.Load())
+		}
+		if cfg.MemProfile != nil && polls%20 == 0 {
+			if rss := currentRSS(); rss > high+high/10 {
+				high = rss
+				if err := writeHeapProfile(cfg.MemProfile); err != nil {
+					return err
+				}
+			}
 		}
 		select {
 		case <-tick.C:
@@ -327,6 +359,7 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 		return fmt.Errorf("shut down processor: %w", err)
 	}
 	res.FinalCheckpoint = time.Since(t1)
+	res.PeakRSS = peakRSS()
 	res.Process = Phase{Events: cfg.Events, Wall: time.Since(t0), CPU: processCPU() - cpu0}
 	c := &proc.Counters
 	res.Counted, res.Messages, res.Checkpoints = c.Events.Load(), c.Messages.Load(), c.Checkpoints.Load()
@@ -351,7 +384,7 @@ func readBack(ctx context.Context, sink *clickhouse.Sink, res *ThroughputResult)
 			into *uint64
 			sql  string
 			args []any
-		}{&res.RawEvents, "SELECT count() FROM " + db + "." + ddl.TableEvents, nil})
+		}{&res.RawEvents, "SELECT count() FROM " + db + "." + ddl.TableEvents + " FINAL", nil})
 	}
 	for _, q := range queries {
 		if err := sink.Conn().QueryRow(ctx, q.sql, q.args...).Scan(q.into); err != nil {
@@ -397,4 +430,16 @@ func randomSuffix() (string, error) {
 		return "", fmt.Errorf("random run name: %w", err)
 	}
 	return time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:]), nil
+}
+
+func writeHeapProfile(open func() (io.WriteCloser, error)) error {
+	w, err := open()
+	if err != nil {
+		return fmt.Errorf("open heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(w, 0); err != nil {
+		w.Close()
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return w.Close()
 }

@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		runs       = fs.Int("runs", 1, "runs, each on a fresh topic and database; with more than one a median row follows")
 		logLevel   = fs.String("log-level", "info", "zerolog level of the stderr log")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the first run's processing phase to this file")
+		memProfile = fs.String("memprofile", "", "write a heap profile of the first run's processing phase, taken near its peak RSS, to this file")
 	)
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", envOr("VIGIL_CLICKHOUSE", "127.0.0.1:9000"), "ClickHouse native-protocol address (env VIGIL_CLICKHOUSE)")
 	fs.StringVar(&cfg.Encoding, "encoding", wire.EncodingArrow, "wire encoding: arrow or json")
@@ -61,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.SkipRawEvents, "skip-raw-events", false, "do not write every event to vigil_events (production does)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep each run's topic, consumer group and database")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on each run's processing phase")
+	fs.Int64Var(&cfg.MaxHeldBytes, "max-held-bytes", 0, "the processor's memory budget per partition (default pipeline.DefaultMaxHeldBytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,8 +95,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			defer f.Close()
 			rc.CPUProfile = f
 		}
+		if i == 0 && *memProfile != "" {
+			rc.MemProfile = func() (io.WriteCloser, error) { return os.Create(*memProfile) }
+		}
 		res, err := benchmarks.RunThroughput(ctx, rc)
 		if err != nil {
+			if res != nil && res.Counted > 0 { // measured, then failed to check or clean up: show what it measured
+				_ = printTable(stdout, append(results, res))
+			}
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
 		if err := res.Verify(); err != nil {
@@ -115,13 +123,14 @@ func printTable(w io.Writer, results []*benchmarks.ThroughputResult) error {
 	fmt.Fprintf(w, "encoding=%s events=%d features=%d partitions=%d models=%d raw_events=%v checkpoint=%v\n\n",
 		c.Encoding, c.Events, c.Features, c.Partitions, c.Models, !c.SkipRawEvents, c.CheckpointInterval)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tproduce s\tproduce ev/s\tproduce ev/cpu-s\tprocess s\tstartup s\tfinal ckpt s\tprocess ev/s\tprocess cpu s\tprocess ev/cpu-s\t")
+	fmt.Fprintln(tw, "run\tproduce s\tproduce ev/s\tproduce ev/cpu-s\tprocess s\tstartup s\tfinal ckpt s\tprocess ev/s\tprocess cpu s\tprocess ev/cpu-s\tpeak rss MB\t")
 	rows := make([][]float64, 0, len(results))
 	for _, r := range results {
 		rows = append(rows, []float64{
 			r.Produce.Wall.Seconds(), r.Produce.EventsPerSec(), r.Produce.EventsPerCPUSec(),
 			r.Process.Wall.Seconds(), r.Startup.Seconds(), r.FinalCheckpoint.Seconds(),
 			r.Process.EventsPerSec(), r.Process.CPU.Seconds(), r.Process.EventsPerCPUSec(),
+			float64(r.PeakRSS) / (1 << 20),
 		})
 	}
 	for i, row := range rows {
@@ -142,7 +151,7 @@ func printTable(w io.Writer, results []*benchmarks.ThroughputResult) error {
 }
 
 func writeRow(w io.Writer, name string, v []float64) {
-	fmt.Fprintf(w, "%s\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.0f\t\n", name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8])
+	fmt.Fprintf(w, "%s\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.0f\t%.0f\t\n", name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9])
 }
 
 func median(v []float64) float64 {

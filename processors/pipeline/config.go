@@ -12,15 +12,21 @@ import (
 
 // Config configures a Processor. Zero fields take the defaults named on them.
 type Config struct {
-	Brokers              []string      // required
-	Topic                string        // default "vigil.predictions"
-	Group                string        // consumer group; default "vigil-processor"
-	DeadLetterTopic      string        // default Topic + ".dlq"
-	Window               window.Config // default 1m windows, 30s allowed lateness
-	CheckpointInterval   time.Duration // default 2s: how often states go to ClickHouse
-	MaxPendingRows       int           // default 4096: JSON rows buffered per model before they are folded into window states
-	MaxCheckpointRows    int           // default 100000: events held for the next checkpoint before it is written early
-	DeadLetterPartitions int           // default 1, when the processor creates the dead-letter topic
+	Brokers            []string      // required
+	Topic              string        // default "vigil.predictions"
+	Group              string        // consumer group; default "vigil-processor"
+	DeadLetterTopic    string        // default Topic + ".dlq"
+	Window             window.Config // default 1m windows, 30s allowed lateness
+	CheckpointInterval time.Duration // default 2s: how often states go to ClickHouse
+	MaxPendingRows     int           // default 4096: JSON rows buffered per model before they are folded into window states
+	MaxCheckpointRows  int           // default 100000: items (events, late rows, dead letters) held for the next checkpoint before it is written early
+	// MaxHeldBytes is the memory budget, in bytes, of what the processor
+	// holds for its next checkpoints, over all its partitions: decoded rows
+	// (Arrow buffers), late rows and dead letters. A partition checkpoints
+	// early once it holds its share (MaxHeldBytes divided by the partitions
+	// this member owns). Default 64 MiB; see DefaultMaxHeldBytes.
+	MaxHeldBytes         int64
+	DeadLetterPartitions int // default 1, when the processor creates the dead-letter topic
 	// NoValueSketches turns off the per-window value summaries of numeric
 	// features (stats.FeatureState.Values) that KS and Wasserstein drift
 	// need; on by default. Off, the processor is about 2.5x faster on windows
@@ -47,6 +53,12 @@ const (
 	DefaultCheckpointInterval = 2 * time.Second
 	DefaultMaxPendingRows     = 4096
 	DefaultMaxCheckpointRows  = 100_000
+	// DefaultMaxHeldBytes keeps a catch-up of a 1M-event, 8-model backlog
+	// (20 features) under 400 MB RSS with 1 to 8 partitions; see
+	// benchmarks/README.md, "Memory during catch-up".
+	DefaultMaxHeldBytes = 64 << 20
+	// MinMaxHeldBytes is the smallest budget Validate accepts.
+	MinMaxHeldBytes = 1 << 20
 )
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -75,6 +87,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxCheckpointRows == 0 {
 		c.MaxCheckpointRows = DefaultMaxCheckpointRows
 	}
+	if c.MaxHeldBytes == 0 {
+		c.MaxHeldBytes = DefaultMaxHeldBytes
+	}
 	if c.DeadLetterPartitions == 0 {
 		c.DeadLetterPartitions = 1
 	}
@@ -96,6 +111,8 @@ func (c Config) Validate() error {
 		return errors.New("an empty segment key")
 	case c.MaxCheckpointRows < 1:
 		return fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows)
+	case c.MaxHeldBytes < MinMaxHeldBytes:
+		return fmt.Errorf("max held bytes %d is below %d (1 MiB)", c.MaxHeldBytes, MinMaxHeldBytes)
 	}
 	if err := c.Window.Validate(); err != nil {
 		return fmt.Errorf("window: %w", err)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -73,8 +74,14 @@ type partition struct {
 	// producers recognises SDK messages written twice (a producer retry).
 	producers *producerSequences
 
-	nextOffset     int64 // offset after the last handled message; -1 before the first
-	heldEvents     int   // events handled since the last checkpoint (their raw rows are held)
+	nextOffset int64 // offset after the last handled message; -1 before the first
+	// What the partition holds for its next checkpoint, which frees it:
+	// heldEvents counts items (events, whose raw rows are held; late rows;
+	// dead letters), heldBytes their memory (decoded Arrow buffers, late
+	// rows, dead letters' bytes; JSON rows not yet folded into a record are
+	// at most MaxPendingRows per model and not counted).
+	heldEvents     int
+	heldBytes      int64
 	lastCheckpoint int64 // nextOffset of the last durable checkpoint
 
 	// Output of the current checkpoint interval.
@@ -184,6 +191,8 @@ func (p *partition) deadLetter(msg *kafka.Message, reason string) {
 		e.Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed message to dead-letter topic")
 	}
 	p.dead = append(p.dead, deadLetterMessage(msg, p.cfg.DeadLetterTopic, reason))
+	p.heldEvents++
+	p.heldBytes += int64(messageSize(&p.dead[len(p.dead)-1]))
 }
 
 // deadLetterMessage is msg for the dead-letter topic: its key, value and
@@ -219,6 +228,9 @@ func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
 	p.wm.Observe(eventMs)
 	return f
 }
+
+// lateEventBytes is the memory of a LateEvent without its strings' bytes.
+const lateEventBytes = int64(unsafe.Sizeof(LateEvent{}))
 
 // handleEvent takes one decoded JSON event.
 func (p *partition) handleEvent(e *schemas.Event, off int64) {
@@ -263,6 +275,8 @@ func pendingFor(m map[string]*pendingJSON, model string, mem memory.Allocator) *
 
 // aside keeps an uncounted JSON event for the raw events table.
 func (p *partition) aside(e *schemas.Event, off int64) {
+	// About the event's Arrow size: its strings and 16 bytes per feature.
+	p.heldBytes += int64(64 + len(e.ID) + len(e.Model) + len(e.ModelVersion) + 16*len(e.Features))
 	pj := pendingFor(p.asideJSON, e.Model, p.mem)
 	if err := pj.b.Append(e); err != nil {
 		panic("BUG: batch builder refused a valid event of its own model: " + err.Error())
@@ -285,6 +299,7 @@ func (p *partition) fold(pj *pendingJSON) {
 		t.LastOffset = max(t.LastOffset, pj.offsets[n-1])
 	}
 	p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
+	p.heldBytes += recordBytes(rec) + 8*int64(n)
 	pj.offsets = pj.offsets[:0]
 }
 
@@ -355,6 +370,27 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 		st.LastOffset = max(st.LastOffset, off)
 	}
 	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
+	p.heldBytes += recordBytes(rec)
+}
+
+// recordBytes is the memory of rec's buffers.
+func recordBytes(rec arrow.Record) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, col := range rec.Columns() {
+		add(col.Data())
+	}
+	return n
 }
 
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
@@ -417,6 +453,8 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 
 func (p *partition) recordLate(off int64, model, version, id string, eventMs, windowStart int64) {
 	p.counters.Late.Add(1)
+	p.heldEvents++
+	p.heldBytes += lateEventBytes + int64(len(model)+len(version)+len(id))
 	p.late = append(p.late, LateEvent{
 		Offset:       off,
 		Model:        strings.Clone(model),
@@ -493,7 +531,7 @@ func (p *partition) done(cb *checkpointBatch) {
 	}
 	p.raw, p.late, p.dead = p.raw[:0], p.late[:0], p.dead[:0]
 	p.lastCheckpoint = cb.nextOffset
-	p.heldEvents = 0
+	p.heldEvents, p.heldBytes = 0, 0
 	p.counters.Checkpoints.Add(1)
 }
 

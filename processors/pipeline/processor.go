@@ -223,6 +223,15 @@ func (p *Processor) lead(gen generation, id int32, leader bool, partitions int) 
 	})
 }
 
+// fetchAhead is how many fetched messages may wait for a partition, in
+// kafka-go's reader queue and again in the channel to the partition.
+const fetchAhead = 64
+
+// heldShare is one partition's share of the memory budget.
+func (p *Processor) heldShare() int64 {
+	return p.cfg.MaxHeldBytes / int64(max(p.assigned.Load(), 1))
+}
+
 // consume owns one partition for one generation.
 func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
 	src := Source{Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: a.ID}
@@ -254,19 +263,23 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 	}
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   p.cfg.Brokers,
-		Topic:     p.cfg.Topic,
-		Partition: a.ID,
-		MinBytes:  1,
-		MaxBytes:  16 << 20,
-		MaxWait:   200 * time.Millisecond,
+		Brokers:       p.cfg.Brokers,
+		Topic:         p.cfg.Topic,
+		Partition:     a.ID,
+		MinBytes:      1,
+		MaxBytes:      16 << 20,
+		QueueCapacity: fetchAhead,
+		MaxWait:       200 * time.Millisecond,
 	})
 	defer reader.Close()
 	if err := reader.SetOffset(start); err != nil {
 		part.log.Error().Err(err).Msg("seek partition")
 		return
 	}
-	msgs := make(chan kafka.Message, 1024)
+	// Few messages wait between the fetch goroutine and the partition: in a
+	// catch-up they are always full, and what waits is not yet counted by
+	// the memory budget (kafka-go's reader queues QueueCapacity more).
+	msgs := make(chan kafka.Message, fetchAhead)
 	readCtx, stopReading := context.WithCancel(ctx)
 	var readers sync.WaitGroup
 	readers.Add(1)
@@ -320,7 +333,7 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 			}
 			part.handle(&m)
 			// Bound the memory and the INSERT size of one checkpoint.
-			if part.heldEvents >= p.cfg.MaxCheckpointRows && !p.checkpoint(ctx, gen, part) {
+			if (part.heldEvents >= p.cfg.MaxCheckpointRows || part.heldBytes >= p.heldShare()) && !p.checkpoint(ctx, gen, part) {
 				p.finalCheckpoint(gen, part)
 				return
 			}

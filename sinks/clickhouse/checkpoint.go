@@ -61,7 +61,7 @@ func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeli
 	}
 	began := time.Now()
 	now := time.Now().UTC()
-	w := writer{conn: conn, db: s.cfg.Database, src: src}
+	w := writer{conn: conn, db: s.cfg.Database, src: src, rawInserts: s.rawInserts}
 	nraw := 0
 	if s.cfg.RawEvents && len(raw) > 0 {
 		if nraw, err = w.rawEvents(ctx, raw, now); err != nil {
@@ -105,6 +105,8 @@ type writer struct {
 	conn driver.Conn
 	db   string
 	src  pipeline.Source
+	// rawInserts, when not nil, is the Sink's semaphore of raw-event INSERTs.
+	rawInserts chan struct{}
 }
 
 // insert sends one INSERT of n rows; row(b, i) appends row i.

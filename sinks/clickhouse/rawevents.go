@@ -252,7 +252,22 @@ func (t *rawTable) columns() []any {
 	}
 }
 
-// rawEvents inserts every row of every batch as one INSERT and returns the row count.
+// Raw-event INSERTs are built and sent in chunks of at most rawInsertRows
+// rows, and at most rawInsertsInFlight of them at a time per Sink, because
+// the driver's columns of one row take about 1.3 KB (20 features: a name
+// array and a value array per kind), 5 times its Arrow form: a catch-up
+// that checkpoints 100k events in each of 8 partitions at once used to
+// build 800k such rows, over 1 GB. Now the INSERTs of a Sink hold at most
+// rawInsertsInFlight*rawInsertRows rows: about 40 MB. A chunk that fails is
+// retried with the whole checkpoint; rows already inserted replace
+// themselves (vigil_events is a ReplacingMergeTree by event id).
+const (
+	rawInsertRows      = 8192
+	rawInsertsInFlight = 2
+)
+
+// rawEvents inserts every row of every batch, in INSERTs of at most
+// rawInsertRows rows, and returns the row count.
 func (w *writer) rawEvents(ctx context.Context, raw []pipeline.RawBatch, now time.Time) (int, error) {
 	cols := make([]*rawColumns, len(raw))
 	n := 0
@@ -275,35 +290,93 @@ func (w *writer) rawEvents(ctx context.Context, raw []pipeline.RawBatch, now tim
 	if n == 0 {
 		return 0, nil
 	}
-	t := newRawTable(n)
-	var r rawRow
+	var (
+		t    *rawTable
+		r    rawRow
+		sent int
+	)
+	// A chunk takes its place among the INSERTs in flight before it is
+	// built: the memory it bounds is the built table's.
+	flush := func() error {
+		if t == nil {
+			return nil
+		}
+		err := w.sendRaw(ctx, t)
+		w.releaseRaw()
+		sent += len(t.ids)
+		t = nil
+		return err
+	}
+	defer func() {
+		if t != nil {
+			w.releaseRaw()
+		}
+	}()
 	for bi := range raw {
 		c, rb := cols[bi], &raw[bi]
 		if c == nil {
 			continue
 		}
 		for i := 0; i < int(rb.Record.NumRows()); i++ {
+			if t == nil {
+				if err := w.acquireRaw(ctx); err != nil {
+					return 0, err
+				}
+				t = newRawTable(min(rawInsertRows, n-sent))
+			}
 			off := rb.Offset
 			if rb.Offsets != nil {
 				off = rb.Offsets[i]
 			}
 			t.add(c, i, &r, w.src.Topic, w.partition(), off, now)
+			if len(t.ids) == rawInsertRows {
+				if err := flush(); err != nil {
+					return 0, err
+				}
+			}
 		}
 	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// acquireRaw takes a place among the Sink's raw-event INSERTs in flight.
+func (w *writer) acquireRaw(ctx context.Context) error {
+	if w.rawInserts == nil {
+		return nil
+	}
+	select {
+	case w.rawInserts <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("checkpoint %s: wait to insert into %s.%s: %w", w.src, w.db, ddl.TableEvents, ctx.Err())
+	}
+}
+
+func (w *writer) releaseRaw() {
+	if w.rawInserts != nil {
+		<-w.rawInserts
+	}
+}
+
+// sendRaw sends one INSERT of t's rows into vigil_events.
+func (w *writer) sendRaw(ctx context.Context, t *rawTable) error {
 	query := fmt.Sprintf("INSERT INTO %s.%s (%s)", w.db, ddl.TableEvents, strings.Join(rawEventColumns, ", "))
 	b, err := w.conn.PrepareBatch(ctx, query)
 	if err != nil {
-		return 0, fmt.Errorf("checkpoint %s: prepare insert into %s.%s: %w", w.src, w.db, ddl.TableEvents, err)
+		return fmt.Errorf("checkpoint %s: prepare insert into %s.%s: %w", w.src, w.db, ddl.TableEvents, err)
 	}
 	defer b.Close()
 	for i, col := range t.columns() {
 		if err := b.Column(i).Append(col); err != nil {
 			_ = b.Abort()
-			return 0, fmt.Errorf("checkpoint %s: append column %s of %s.%s: %w", w.src, rawEventColumns[i], w.db, ddl.TableEvents, err)
+			return fmt.Errorf("checkpoint %s: append column %s of %s.%s: %w", w.src, rawEventColumns[i], w.db, ddl.TableEvents, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return 0, fmt.Errorf("checkpoint %s: insert %d rows into %s.%s: %w", w.src, n, w.db, ddl.TableEvents, err)
+		return fmt.Errorf("checkpoint %s: insert %d rows into %s.%s: %w", w.src, len(t.ids), w.db, ddl.TableEvents, err)
 	}
-	return n, nil
+	return nil
 }

@@ -114,6 +114,9 @@ type Sink struct {
 	cfg Config
 	log zerolog.Logger
 
+	// rawInserts bounds the raw-event INSERTs in flight (rawInsertsInFlight).
+	rawInserts chan struct{}
+
 	mu      sync.Mutex
 	conn    driver.Conn
 	version ddl.ServerVersion
@@ -136,7 +139,8 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Sink{cfg: cfg.withDefaults(), log: log.With().Str("component", "clickhouse").Logger()}, nil
+	return &Sink{cfg: cfg.withDefaults(), log: log.With().Str("component", "clickhouse").Logger(),
+		rawInserts: make(chan struct{}, rawInsertsInFlight)}, nil
 }
 
 // Start connects, reads the server version and applies the migrations.
