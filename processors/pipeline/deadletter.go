@@ -46,6 +46,9 @@ const (
 	maxReasonBytes = 4 << 10
 )
 
+// errDeadLetters marks the (retryable) errors of a deadLetters writer.
+var errDeadLetters = errors.New("dead-letter topic")
+
 // deadLetterCounters are the counters a deadLetters writer updates.
 type deadLetterCounters struct {
 	truncated *atomic.Uint64 // dead letters written truncated
@@ -153,7 +156,7 @@ func (d *deadLetters) write(ctx context.Context, msgs *[]kafka.Message) error {
 	var werrs kafka.WriteErrors
 	isWriteErrors := errors.As(err, &werrs) && len(werrs) == len(out)
 	if ctx.Err() != nil || (!isWriteErrors && !permanentProduce(err) && !errors.As(err, new(kafka.MessageTooLargeError))) {
-		return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(out), d.topic, err)
+		return fmt.Errorf("write %d messages to %w %s: %w", len(out), errDeadLetters, d.topic, err)
 	}
 	// Some messages were refused: find out which, one at a time.
 	var rest []kafka.Message
@@ -172,7 +175,7 @@ func (d *deadLetters) write(ctx context.Context, msgs *[]kafka.Message) error {
 	}
 	*msgs = append((*msgs)[:0], rest...)
 	if lastErr != nil {
-		return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(rest), d.topic, lastErr)
+		return fmt.Errorf("write %d messages to %w %s: %w", len(rest), errDeadLetters, d.topic, lastErr)
 	}
 	return nil
 }

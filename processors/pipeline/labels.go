@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vigil-ml/vigil/internal/backoff"
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
@@ -197,6 +198,9 @@ func (c *LabelConsumer) run(ctx context.Context) {
 		jsonDec wire.LabelJSONDecoder
 		label   schemas.Label
 		since   = time.Now()
+		// kafka-go's group reader retries by itself; this only spaces the
+		// errors it reports.
+		fetchRetry = backoff.New(fetchPolicy)
 	)
 	for {
 		fetchCtx, cancel := context.WithDeadline(ctx, since.Add(c.cfg.FlushInterval))
@@ -209,8 +213,11 @@ func (c *LabelConsumer) run(ctx context.Context) {
 		}
 		stopping := ctx.Err() != nil
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !stopping {
-			c.log.Warn().Err(err).Msg("fetch label message")
-			time.Sleep(100 * time.Millisecond)
+			wait := fetchRetry.Next()
+			c.log.Warn().Err(err).Int("attempt", fetchRetry.Attempt()).Dur("retry_in", wait).Msg("fetch label message")
+			_ = backoff.Sleep(ctx, wait)
+		} else if err == nil {
+			fetchRetry.Reset()
 		}
 		if len(b.rows) >= c.cfg.BatchSize || time.Since(since) >= c.cfg.FlushInterval || stopping {
 			if len(b.msgs) > 0 && !c.flush(ctx, &b) {
@@ -274,8 +281,15 @@ func (c *LabelConsumer) deadLetter(msg *kafka.Message, reason string) kafka.Mess
 // shutdown stores what it read. A failed commit (the partitions moved to
 // another member in a rebalance, say) is not retried: the labels are
 // stored, and the messages that come again replace themselves.
+//
+// Errors follow the processor's policy (failure.go): retryable ones back
+// off; labels the store refuses as bad data are quarantined (their messages
+// go to the dead-letter topic with the store's error, and are committed);
+// a broken store (a missing table) is retried at the back-off's cap with
+// an error that says what to do.
 func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
-	for attempt := 0; ; attempt++ {
+	retry := backoff.New(retryPolicy)
+	for {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := c.store(wctx, b)
 		cancel()
@@ -283,11 +297,24 @@ func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 			break
 		}
 		c.Counters.WriteErrors.Add(1)
-		c.log.Warn().Err(err).Int("attempt", attempt+1).Msg("store labels; retrying")
-		select {
-		case <-ctx.Done():
+		wait := retry.Next()
+		class := FailureRetryable
+		if !errors.Is(err, errDeadLetters) {
+			class = c.labels.Classify(err)
+		}
+		switch class {
+		case FailureRetryable:
+			c.log.Warn().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).Msg("store labels; retrying")
+		case FailureBadData:
+			c.quarantine(b, err)
+			continue // the dead letters are written by the next store
+		default:
+			wait = retryPolicy.Max
+			c.log.Error().Err(err).Stringer("failure", class).Int("attempt", retry.Attempt()).Dur("retry_in", wait).
+				Msg("store labels: this does not pass by itself (is the schema migrated? run `vigil migrate`; does the ClickHouse user have the rights?); the labels wait, nothing is lost")
+		}
+		if backoff.Sleep(ctx, wait) != nil {
 			return false
-		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
 	c.Counters.Labels.Add(uint64(len(b.rows)))
@@ -298,6 +325,28 @@ func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 	cancel()
 	b.rows, b.msgs, b.dead = b.rows[:0], b.msgs[:0], b.dead[:0]
 	return true
+}
+
+// quarantine turns the messages of b's labels into dead letters with the
+// store's reason for refusing them: their labels are not stored.
+func (c *LabelConsumer) quarantine(b *labelBatch, err error) {
+	c.log.Error().Err(err).Int("labels", len(b.rows)).Str("dead_letter_topic", c.cfg.DeadLetterTopic).
+		Msg("the store refuses these labels as bad data: their messages go to the dead-letter topic")
+	reason := "store labels: " + err.Error()
+	type at struct {
+		partition int
+		offset    int64
+	}
+	stored := make(map[at]bool, len(b.rows))
+	for i := range b.rows {
+		stored[at{b.rows[i].Partition, b.rows[i].Offset}] = true
+	}
+	for i := range b.msgs {
+		if stored[at{b.msgs[i].Partition, b.msgs[i].Offset}] {
+			b.dead = append(b.dead, c.deadLetter(&b.msgs[i], reason))
+		}
+	}
+	b.rows = b.rows[:0]
 }
 
 // store writes the dead letters, then the labels.

@@ -245,6 +245,20 @@ func (s *Sink) connection() (driver.Conn, ddl.ServerVersion, error) {
 	return s.conn, s.version, nil
 }
 
+// Classify says how the processor and the label consumer handle err
+// (pipeline.ErrorClassifier): retryable errors are retried after a
+// back-off, ErrBadInput is the data's fault, and anything else (a missing
+// table, a syntax error, the sink shut down) is the store's.
+func (s *Sink) Classify(err error) pipeline.Failure {
+	switch {
+	case IsRetryable(err):
+		return pipeline.FailureRetryable
+	case errors.Is(err, ErrBadInput):
+		return pipeline.FailureBadData
+	}
+	return pipeline.FailureBroken
+}
+
 // IsRetryable reports whether err is worth retrying after a back-off:
 // network errors, timeouts and ClickHouse errors that pass (overload, too
 // many parts, a replica or the network not ready). Bad input and unknown

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/backoff"
 )
 
 // DispatcherConfig tunes delivery. Zero values take the defaults.
@@ -501,13 +503,10 @@ func (d *Dispatcher) deliver(del Delivery) {
 }
 
 // redeliverAfter is the wait before redelivery round n (1-based):
-// RedeliverBase·2^(n-1), capped at RedeliverMax.
+// RedeliverBase·2^(n-1), capped at RedeliverMax, without jitter (the
+// attempts of a round have theirs), so that the cap is a promise.
 func (c DispatcherConfig) redeliverAfter(round int) time.Duration {
-	wait := c.RedeliverBase
-	for i := 1; i < round && wait < c.RedeliverMax; i++ {
-		wait *= 2
-	}
-	return min(wait, c.RedeliverMax)
+	return backoff.Policy{Base: c.RedeliverBase, Max: c.RedeliverMax}.Ceiling(round)
 }
 
 // park keeps del for its next round and returns the wait.
