@@ -24,11 +24,11 @@ func TestIntegrationProgress(t *testing.T) {
 		next int64
 		late []pipeline.LateEvent
 	}{{0, 4, nil}, {0, 10, late}, {1, 7, nil}, {0, 9, nil}} { // partition 0's newest checkpoint is 10 (offsets only grow)
-		if err := s.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: c.part}, nil, c.late, nil, c.next, 0); err != nil {
+		if err := s.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: c.part}, nil, c.late, nil, c.next, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Checkpoint(ctx, pipeline.Source{Group: "other", Topic: "t", Partition: 0}, nil, nil, nil, 100, 0); err != nil {
+	if err := s.Checkpoint(ctx, pipeline.Source{Group: "other", Topic: "t", Partition: 0}, nil, nil, nil, 100, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	labels := []pipeline.LabelRow{
