@@ -25,13 +25,6 @@ import (
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
-func demoFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "demo-windows", EnvVars: []string{"VIGIL_DEMO_WINDOWS"}, Value: 12, Usage: "windows of simulated traffic; the shift starts half-way"},
-		&cli.IntFlag{Name: "demo-events-per-window", EnvVars: []string{"VIGIL_DEMO_EVENTS_PER_WINDOW"}, Value: 2000, Usage: "simulated predictions per window"},
-	}
-}
-
 // demoModel is the simulated model service: a fraud classifier. For a
 // stretch of windows in the middle, its input "amount" arrives 2.5 times too
 // large (a unit change upstream, say): the model's scores inflate while the
@@ -139,7 +132,7 @@ func runDemo(c *cli.Context) error {
 		}
 	}()
 
-	windows, perWindow := c.Int("demo-windows"), c.Int("demo-events-per-window")
+	windows, perWindow := cfg.Demo.Windows, cfg.Demo.EventsPerWindow
 	size := cfg.Window.Size
 	// Simulated event time: the last `windows` whole windows before now.
 	start := time.Now().UTC().Truncate(size).Add(-time.Duration(windows) * size)
