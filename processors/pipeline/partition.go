@@ -16,7 +16,6 @@ import (
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // Dead-letter headers added to a malformed message, beside its own headers.
@@ -48,7 +47,7 @@ type pendingJSON struct {
 // goroutine; its methods are not safe for concurrent use.
 type partition struct {
 	cfg      Config
-	src      clickhouse.Source
+	src      Source
 	log      zerolog.Logger
 	mem      memory.Allocator
 	counters *Counters
@@ -60,9 +59,9 @@ type partition struct {
 	cacheKey   stats.Key
 	cacheState *stats.WindowState
 	cacheOK    bool
-	// segValues counts the segment states of a window's segment key, to cap
-	// them at MaxSegmentValues.
-	segValues map[segmentOf]int
+	// segCap caps the segment states of a window's segment key at
+	// MaxSegmentValues (its scopes are the windows' Segment "" keys).
+	segCap stats.SegmentCap
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -71,17 +70,20 @@ type partition struct {
 	// replayed) so that the raw events table still gets every valid event.
 	asideJSON map[string]*pendingJSON
 
+	// producers recognises SDK messages written twice (a producer retry).
+	producers *producerSequences
+
 	nextOffset     int64 // offset after the last handled message; -1 before the first
 	heldEvents     int   // events handled since the last checkpoint (their raw rows are held)
 	lastCheckpoint int64 // nextOffset of the last durable checkpoint
 
 	// Output of the current checkpoint interval.
-	raw  []clickhouse.RawBatch
-	late []clickhouse.LateEvent
+	raw  []RawBatch
+	late []LateEvent
 	dead []kafka.Message
 }
 
-func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zerolog.Logger) *partition {
+func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger) *partition {
 	return &partition{
 		cfg:            cfg,
 		src:            src,
@@ -92,7 +94,7 @@ func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zer
 		states:         make(map[stats.Key]*stats.WindowState),
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
-		segValues:      make(map[segmentOf]int),
+		producers:      newProducerSequences(MaxProducers),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -111,10 +113,27 @@ func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.Windo
 	p.cacheOK = false
 }
 
+// restoreProducers installs the producer sequences stored with the
+// checkpoint restore installed. Stored bytes that do not decode are
+// replaced by an empty state: only a retry across this restart could then be
+// counted twice.
+func (p *partition) restoreProducers(stored []byte) {
+	s, err := decodeProducerSequences(stored, MaxProducers)
+	if err != nil {
+		p.log.Error().Err(err).Int("bytes", len(stored)).Int64("offset", p.nextOffset).
+			Msg("restore producer sequences: starting without them (a producer retry of a message before this offset may be counted twice)")
+		s = newProducerSequences(MaxProducers)
+	}
+	p.producers = s
+}
+
 // handle processes one Kafka message of this partition, in offset order.
 func (p *partition) handle(msg *kafka.Message) {
 	p.nextOffset = msg.Offset + 1
 	p.counters.Messages.Add(1)
+	if p.duplicate(msg) {
+		return
+	}
 	switch enc := header(msg, wire.HeaderEncoding); enc {
 	case wire.EncodingArrow:
 		rec, err := wire.DecodeArrow(msg.Value, p.mem)
@@ -132,6 +151,22 @@ func (p *partition) handle(msg *kafka.Message) {
 	default:
 		p.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc))
 	}
+}
+
+// duplicate reports whether msg is a copy, written by a producer retry, of
+// an SDK message this partition has handled already, and counts it. Replays
+// ask too: the producer sequences are restored with the checkpoint.
+func (p *partition) duplicate(msg *kafka.Message) bool {
+	id, seq, ok := producerHeaders(msg)
+	if !ok || !p.producers.observe(id, seq) {
+		return false
+	}
+	p.counters.Duplicates.Add(1)
+	if e := p.log.Debug(); e.Enabled() {
+		e.Int64("offset", msg.Offset).Hex("producer", id[:]).Uint64("sequence", seq).
+			Msg("skipping a message its producer wrote again (retry)")
+	}
+	return true
 }
 
 func header(msg *kafka.Message, key string) string {
@@ -249,7 +284,7 @@ func (p *partition) fold(pj *pendingJSON) {
 	for _, t := range touched {
 		t.LastOffset = max(t.LastOffset, pj.offsets[n-1])
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
+	p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
 	pj.offsets = pj.offsets[:0]
 }
 
@@ -319,13 +354,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	for _, st := range touched {
 		st.LastOffset = max(st.LastOffset, off)
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
-}
-
-// segmentOf names the segment states of one segment key in one window.
-type segmentOf struct {
-	base stats.Key // Segment ""
-	key  string
+	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
 }
 
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
@@ -368,16 +397,7 @@ func (p *partition) segmentState(base stats.Key, key, value string) *stats.Windo
 	if st := p.states[k]; st != nil {
 		return st
 	}
-	so := segmentOf{base, key}
-	if p.segValues[so] >= MaxSegmentValues {
-		k.Segment = key + "=" + OtherSegment
-		if st := p.states[k]; st != nil {
-			return st
-		}
-	}
-	// The count's key outlives the record base may alias: own copies.
-	so.base = stats.Key{Model: strings.Clone(base.Model), ModelVersion: strings.Clone(base.ModelVersion), WindowStart: base.WindowStart}
-	p.segValues[so]++
+	k.Segment = p.segCap.Segment(base, key, value)
 	return p.state(k)
 }
 
@@ -397,7 +417,7 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 
 func (p *partition) recordLate(off int64, model, version, id string, eventMs, windowStart int64) {
 	p.counters.Late.Add(1)
-	p.late = append(p.late, clickhouse.LateEvent{
+	p.late = append(p.late, LateEvent{
 		Offset:       off,
 		Model:        strings.Clone(model),
 		ModelVersion: strings.Clone(version),
@@ -410,12 +430,13 @@ func (p *partition) recordLate(off int64, model, version, id string, eventMs, wi
 
 // checkpointBatch is what one checkpoint writes.
 type checkpointBatch struct {
-	raw         []clickhouse.RawBatch
-	late        []clickhouse.LateEvent
+	raw         []RawBatch
+	late        []LateEvent
 	dead        []kafka.Message
 	states      []*stats.WindowState
 	nextOffset  int64
 	watermarkMs int64
+	producers   []byte // producer sequences after every message before nextOffset
 }
 
 func (c *checkpointBatch) empty() bool {
@@ -431,11 +452,12 @@ func (p *partition) prepare() *checkpointBatch {
 	}
 	for _, pj := range p.asideJSON {
 		if n := pj.b.Len(); n > 0 {
-			p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
+			p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
 			pj.offsets = pj.offsets[:0]
 		}
 	}
-	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value()}
+	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value(),
+		producers: p.producers.appendBinary(nil)}
 	for _, st := range p.states {
 		if !st.Final && p.wm.Closed(st.WindowStart) {
 			st.Final, st.Dirty = true, true
@@ -461,7 +483,7 @@ func (p *partition) done(cb *checkpointBatch) {
 			p.cacheOK = false
 			if st.Segment == "" {
 				for _, key := range p.cfg.SegmentKeys {
-					delete(p.segValues, segmentOf{st.Key, key})
+					p.segCap.Forget(st.Key, key)
 				}
 			}
 		}

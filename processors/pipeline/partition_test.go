@@ -14,7 +14,6 @@ import (
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -25,7 +24,7 @@ func testPartition(t testing.TB) *partition {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return newPartition(cfg, clickhouse.Source{Group: "g", Topic: "t", Partition: 0}, &Counters{}, zerolog.Nop())
+	return newPartition(cfg, Source{Group: "g", Topic: "t", Partition: 0}, &Counters{}, zerolog.Nop())
 }
 
 func jsonMsg(off int64, model string, sec float64, x float64) *kafka.Message {
@@ -129,6 +128,7 @@ func TestPartitionWindowsLateAndDeadLetters(t *testing.T) {
 type store struct {
 	states      map[stats.Key]*stats.WindowState
 	next, wm    int64
+	producers   []byte
 	checkpoints int
 }
 
@@ -139,7 +139,7 @@ func (s *store) write(cb *checkpointBatch, withCheckpoint bool) {
 		s.states[st.Key] = c
 	}
 	if withCheckpoint {
-		s.next, s.wm = cb.nextOffset, cb.watermarkMs
+		s.next, s.wm, s.producers = cb.nextOffset, cb.watermarkMs, cb.producers
 		s.checkpoints++
 	}
 }

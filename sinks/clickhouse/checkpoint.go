@@ -9,43 +9,12 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
-
-// Source identifies a Kafka partition of the input.
-type Source struct {
-	Group, Topic string
-	Partition    int
-}
-
-func (s Source) String() string {
-	return fmt.Sprintf("%s/%d (group %s)", s.Topic, s.Partition, s.Group)
-}
-
-// LateEvent is an event whose window had already closed when it arrived.
-type LateEvent struct {
-	Offset       int64
-	Model        string
-	ModelVersion string
-	EventID      string
-	EventTime    time.Time
-	WindowStart  time.Time
-	Watermark    time.Time
-}
-
-// RawBatch is one decoded Kafka message: an Arrow record in the layout of
-// schemas/arrow.go. Records folded from several JSON messages carry one
-// offset per row in Offsets; otherwise every row has Offset. The sink does
-// not retain or release the record.
-type RawBatch struct {
-	Offset  int64
-	Offsets []int64 // per row; nil = every row at Offset
-	Record  arrow.Record
-}
 
 // Column lists of the inserts. Explicit lists are required on 18.16 and keep
 // an insert valid when a later migration adds a column.
@@ -66,14 +35,15 @@ var (
 		"event_time", "window_start", "watermark", "received_at",
 	}
 	checkpointColumns = []string{
-		"consumer_group", "topic", "kafka_partition", "next_offset", "watermark_ms", "written_at",
+		"consumer_group", "topic", "kafka_partition", "next_offset", "watermark_ms", "written_at", "producers",
 	}
 )
 
 // Checkpoint writes, in this order and each as one batched INSERT: the raw
 // events (when enabled), the late events, the model window rows and the
 // feature window rows of every state, and finally the checkpoint row
-// (nextOffset, watermarkMs) of src. It returns when all are durable.
+// (nextOffset, watermarkMs, and producers: the processor's producer
+// sequences, stored as they are) of src. It returns when all are durable.
 //
 // It is idempotent: after an error the caller backs off and calls it again
 // with the same arguments (see IsRetryable); rows already written are
@@ -81,7 +51,7 @@ var (
 //
 // On servers older than 22 times are stored in whole seconds, so window
 // bounds must be whole seconds there (ErrBadInput otherwise).
-func (s *Sink) Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error {
+func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error {
 	conn, v, err := s.connection()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", src, err)
@@ -107,7 +77,7 @@ func (s *Sink) Checkpoint(ctx context.Context, src Source, raw []RawBatch, late 
 	if err := w.featureWindows(ctx, states, now); err != nil {
 		return err
 	}
-	if err := w.checkpoint(ctx, nextOffset, watermarkMs, now); err != nil {
+	if err := w.checkpoint(ctx, nextOffset, watermarkMs, producers, now); err != nil {
 		return err
 	}
 	if e := s.log.Debug(); e.Enabled() {
@@ -134,7 +104,7 @@ func checkStates(states []*stats.WindowState, v ddl.ServerVersion) error {
 type writer struct {
 	conn driver.Conn
 	db   string
-	src  Source
+	src  pipeline.Source
 }
 
 // insert sends one INSERT of n rows; row(b, i) appends row i.
@@ -162,7 +132,7 @@ func (w *writer) insert(ctx context.Context, table string, columns []string, n i
 
 func (w *writer) partition() uint32 { return uint32(w.src.Partition) }
 
-func (w *writer) lateEvents(ctx context.Context, late []LateEvent, now time.Time) error {
+func (w *writer) lateEvents(ctx context.Context, late []pipeline.LateEvent, now time.Time) error {
 	return w.insert(ctx, ddl.TableLateEvents, lateEventColumns, len(late), func(b driver.Batch, i int) error {
 		e := &late[i]
 		return b.Append(w.src.Topic, w.partition(), e.Offset, e.EventID, e.Model, e.ModelVersion,
@@ -223,9 +193,9 @@ func (w *writer) featureWindows(ctx context.Context, states []*stats.WindowState
 	})
 }
 
-func (w *writer) checkpoint(ctx context.Context, nextOffset, watermarkMs int64, now time.Time) error {
+func (w *writer) checkpoint(ctx context.Context, nextOffset, watermarkMs int64, producers []byte, now time.Time) error {
 	return w.insert(ctx, ddl.TableCheckpoints, checkpointColumns, 1, func(b driver.Batch, _ int) error {
-		return b.Append(w.src.Group, w.src.Topic, w.partition(), nextOffset, watermarkMs, now)
+		return b.Append(w.src.Group, w.src.Topic, w.partition(), nextOffset, watermarkMs, now, string(producers))
 	})
 }
 
