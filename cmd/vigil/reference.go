@@ -35,6 +35,8 @@ func referenceCommand() *cli.Command {
 				Name:      "build",
 				Usage:     "profile a reference file (.csv, .jsonl/.ndjson, .parquet), or the stored production windows of a time range (--from-production), and store it in ClickHouse, where it takes effect as the model version's newest reference",
 				ArgsUsage: "FILE | --from-production --from T --to T",
+				Description: "The profile goes to stdout, logs to stderr (at warn unless --log-level says otherwise).\n" +
+					"Flags may come before or after FILE.",
 				Flags: append(configFlags(),
 					&cli.StringFlag{Name: "model", Required: true, Usage: "model the reference is for"},
 					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
