@@ -21,7 +21,9 @@ type sealedBatch struct {
 	counts []int32 // events (labels) per message; nil: one per message
 	events int64   // total events (labels) in msgs
 	buf    []byte  // backing memory of the message values, recycled after the write
-	flush  *flushRequest
+	// headers backs every message's headers, each message's own slice of it.
+	headers []kafka.Header
+	flush   *flushRequest
 }
 
 // modelBuffer holds the events, or the labels, of one model that are not
@@ -69,6 +71,9 @@ type batcher struct {
 	headers      []kafka.Header
 	labelHeaders []kafka.Header
 	bufs         chan []byte // recycled message value buffers, filled by the sender
+	// seq is the sequence of the last message sealed (wire.HeaderSequence),
+	// events and labels alike: messages are written in the order sealed.
+	seq uint64
 }
 
 func newBatcher(p *Producer, out chan<- *sealedBatch, mem memory.Allocator) *batcher {
@@ -390,7 +395,7 @@ func (b *batcher) encodeJSON(mb *modelBuffer) *sealedBatch {
 func encodeJSONMessages[T any](b *batcher, key []byte, items []T, appendJSON func([]byte, *T) []byte, topic string, headers []kafka.Header, what string) *sealedBatch {
 	now := time.Now()
 	buf := b.buffer()
-	sb := &sealedBatch{topic: topic, msgs: make([]kafka.Message, 0, len(items))}
+	sb := &sealedBatch{topic: topic, msgs: make([]kafka.Message, 0, len(items)), headers: make([]kafka.Header, 0, (len(headers)+2)*len(items))}
 	for i := range items {
 		start := len(buf)
 		buf = appendJSON(buf, &items[i])
@@ -399,7 +404,9 @@ func encodeJSONMessages[T any](b *batcher, key []byte, items []T, appendJSON fun
 			b.fail(1, what+" larger than max message bytes", len(v))
 			continue
 		}
-		sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: headers, Time: now})
+		var h []kafka.Header
+		buf, h = b.stamp(sb, buf, headers)
+		sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: h, Time: now})
 	}
 	sb.events = int64(len(sb.msgs))
 	sb.buf = buf
@@ -474,8 +481,9 @@ func (b *batcher) appendRecord(sb *sealedBatch, rec arrow.Record, n int, key []b
 		}
 		return false
 	}
-	sb.buf = buf
-	sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: headers, Time: time.Now()})
+	var h []kafka.Header
+	sb.buf, h = b.stamp(sb, buf, headers)
+	sb.msgs = append(sb.msgs, kafka.Message{Topic: topic, Key: key, Value: v, Headers: h, Time: time.Now()})
 	sb.counts = append(sb.counts, int32(n))
 	sb.events += int64(n)
 	return true
@@ -509,6 +517,21 @@ func (b *batcher) appendLabelsArrow(sb *sealedBatch, mb *modelBuffer, labels []s
 		b.appendLabelsArrow(sb, mb, labels[:n/2])
 		b.appendLabelsArrow(sb, mb, labels[n/2:])
 	}
+}
+
+// stamp takes the next sequence for a message of sb and returns its headers:
+// base, then the producer id and the sequence. The sequence's digits are
+// appended to buf, which it returns; the headers are sb's.
+func (b *batcher) stamp(sb *sealedBatch, buf []byte, base []kafka.Header) ([]byte, []kafka.Header) {
+	b.seq++
+	start := len(buf)
+	buf = strconv.AppendUint(buf, b.seq, 10)
+	h := len(sb.headers)
+	sb.headers = append(sb.headers, base...)
+	sb.headers = append(sb.headers,
+		kafka.Header{Key: wire.HeaderProducer, Value: b.p.id},
+		kafka.Header{Key: wire.HeaderSequence, Value: buf[start:len(buf):len(buf)]})
+	return buf, sb.headers[h:len(sb.headers):len(sb.headers)]
 }
 
 // fail counts events that can never be delivered.

@@ -37,7 +37,11 @@
 // wire.EncodingJSON as one message per event. Messages are keyed by model
 // name and partitioned by a hash of the key, so one model's events stay in
 // one partition, in the order the batcher received them. Every message
-// carries the headers wire.HeaderEncoding and wire.HeaderSchemaVersion ("1").
+// carries the headers wire.HeaderEncoding and wire.HeaderSchemaVersion ("1"),
+// and wire.HeaderProducer (the producer's random id, Producer.ID) and
+// wire.HeaderSequence (a counter of the producer, one per message, in the
+// order messages are written): a retried write repeats them, so the
+// processor counts a message that reached Kafka twice only once.
 // One sender goroutine writes sealed batches synchronously through a
 // kafka-go Writer, with retries (WithWriteAttempts); at most WithMaxInFlight
 // sealed batches wait for or are in a write. When they are all taken the
@@ -60,7 +64,8 @@
 //
 // # Delivery
 //
-// At least once while Kafka is reachable: an event is counted Sent once Kafka
+// At least once while Kafka is reachable (a retry may write a message twice;
+// its producer id and sequence let the processor skip the copy): an event is counted Sent once Kafka
 // acknowledged it (WithRequiredAcks, default all in-sync replicas). An event
 // Kafka keeps refusing after every attempt is counted Failed and logged (as
 // counts, never contents). Stats reports every counter; Close reports any

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -87,6 +89,7 @@ type Producer struct {
 	unsent  atomic.Int64
 
 	cfg        config
+	id         []byte // wire.HeaderProducer: 32 hex digits
 	topic      string
 	labelTopic string
 	events     chan schemas.Event
@@ -167,8 +170,13 @@ func NewProducer(brokers []string, topic string, opts ...Option) (*Producer, err
 		}
 	}
 
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("make producer id: %w", err)
+	}
 	p := &Producer{
 		cfg:        cfg,
+		id:         hex.AppendEncode(nil, raw[:]),
 		topic:      topic,
 		labelTopic: cfg.labelTopic,
 		events:     make(chan schemas.Event, cfg.maxBuffered),
@@ -193,6 +201,10 @@ func NewProducer(brokers []string, topic string, opts ...Option) (*Producer, err
 	go func() { wg.Wait(); close(p.done) }()
 	return p, nil
 }
+
+// ID returns the producer's id, random per Producer: the value of the
+// wire.HeaderProducer header of every message it writes.
+func (p *Producer) ID() string { return string(p.id) }
 
 // messagesPerWrite bounds the messages the sender gives kafka-go in one call.
 func (c *config) messagesPerWrite() int {

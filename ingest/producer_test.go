@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,11 +82,13 @@ func TestArrowBatchesPerModel(t *testing.T) {
 	sizes := map[string][]int{}
 	for _, m := range msgs {
 		sizes[m.Key] = append(sizes[m.Key], len(m.Rows))
-		want := map[string]string{wire.HeaderEncoding: "arrow", wire.HeaderSchemaVersion: "1"}
+		want := map[string]string{wire.HeaderEncoding: "arrow", wire.HeaderSchemaVersion: "1",
+			wire.HeaderProducer: p.ID(), wire.HeaderSequence: m.Headers[wire.HeaderSequence]}
 		if fmt.Sprint(m.Headers) != fmt.Sprint(want) {
 			t.Fatalf("headers = %v, want %v", m.Headers, want)
 		}
 	}
+	checkSequences(t, msgs, p.ID())
 	byModel := rowsByModel(t, msgs)
 	for _, m := range models {
 		// Two batches sealed by size, the rest by Flush.
@@ -124,6 +129,7 @@ func TestJSONOneMessagePerEvent(t *testing.T) {
 		}
 		got[m.Events[0].ID] = m.Events[0]
 	}
+	checkSequences(t, msgs, p.ID())
 	for _, want := range sent {
 		if d := eventDiff(got[want.ID], want); d != "" {
 			t.Errorf("event %s: %s", want.ID, d)
@@ -134,6 +140,30 @@ func TestJSONOneMessagePerEvent(t *testing.T) {
 		if d := diffRows(byModel[m], wantRows(m, 0, 20)); d != "" {
 			t.Errorf("model %s order: %s", m, d)
 		}
+	}
+}
+
+// checkSequences checks the idempotence headers of msgs, every message one
+// producer wrote: its id, and sequences 1..len(msgs), each once, increasing
+// in every partition.
+func checkSequences(t *testing.T, msgs []message, id string) {
+	t.Helper()
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Fatalf("producer id %q, want 32 hex digits", id)
+	}
+	seen := map[uint64]bool{}
+	last := map[int32]uint64{}
+	byOffset := slices.Clone(msgs)
+	slices.SortFunc(byOffset, func(a, b message) int { return cmp.Compare(a.Offset, b.Offset) })
+	for _, m := range byOffset {
+		if m.Headers[wire.HeaderProducer] != id {
+			t.Fatalf("message %d/%d: producer %q, want %q", m.Partition, m.Offset, m.Headers[wire.HeaderProducer], id)
+		}
+		seq, err := strconv.ParseUint(m.Headers[wire.HeaderSequence], 10, 64)
+		if err != nil || seq < 1 || seq > uint64(len(msgs)) || seen[seq] || seq <= last[m.Partition] {
+			t.Fatalf("message %d/%d: sequence %q (%v), after %d in its partition", m.Partition, m.Offset, m.Headers[wire.HeaderSequence], err, last[m.Partition])
+		}
+		seen[seq], last[m.Partition] = true, seq
 	}
 }
 

@@ -71,7 +71,7 @@ func newAlertJob(sink *clickhouse.Sink, cfg Config, log zerolog.Logger) (*alertJ
 	if err != nil {
 		return nil, err
 	}
-	receivers, err := rules.Receivers()
+	receivers, err := webhook.FromConfig(rules.ReceiverConfigs)
 	if err != nil {
 		return nil, err
 	}

@@ -247,7 +247,7 @@ FROM %s.vigil_alerts FINAL WHERE rule = 'AmountDrift'`, db, chTime(base.Add(time
 
 func mustReceivers(t *testing.T, j *alertJob) []webhook.Receiver {
 	t.Helper()
-	rs, err := j.rules.Receivers()
+	rs, err := webhook.FromConfig(j.rules.ReceiverConfigs)
 	if err != nil {
 		t.Fatal(err)
 	}

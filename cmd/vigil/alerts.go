@@ -29,7 +29,7 @@ func alertsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if _, err := rules.Receivers(); err != nil {
+					if _, err := webhook.FromConfig(rules.ReceiverConfigs); err != nil {
 						return fmt.Errorf("alert receivers: %w", err)
 					}
 					fmt.Fprintf(c.App.Writer, "%s: %d rules, %d receivers ok\n", c.Args().First(), len(rules.Rules), len(rules.ReceiverConfigs))
@@ -67,7 +67,7 @@ func runAlertsTest(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	receivers, err := rules.Receivers()
+	receivers, err := webhook.FromConfig(rules.ReceiverConfigs)
 	if err != nil {
 		return err
 	}

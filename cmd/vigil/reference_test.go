@@ -21,11 +21,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // runReference runs `vigil reference ARGS...` in process.
@@ -161,7 +161,7 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 			rec.Release()
 		}
 		for p := range parts {
-			if err := sink.Checkpoint(ctx, clickhouse.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0); err != nil {
+			if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0); err != nil {
 				t.Fatal(err)
 			}
 		}

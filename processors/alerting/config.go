@@ -17,7 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-ml/vigil/sinks/webhook"
+	"github.com/vigil-ml/vigil/internal/secret"
 )
 
 // Receiver types.
@@ -65,15 +65,15 @@ type Defaults struct {
 type ReceiverConfig struct {
 	Name string `yaml:"name"` // unique; rules name it
 	Type string `yaml:"type"` // webhook, alertmanager, slack or pagerduty
-	// URL receives the POST (pagerduty: default webhook.DefaultPagerDutyURL).
-	URL          webhook.Secret `yaml:"url"`
-	Secret       webhook.Secret `yaml:"secret"`        // webhook: the HMAC key
-	RoutingKey   webhook.Secret `yaml:"routing_key"`   // pagerduty
-	Source       string         `yaml:"source"`        // pagerduty; default "vigil/<model>"
-	Severity     string         `yaml:"severity"`      // pagerduty: when the alert has no valid severity label
-	ExternalURL  string         `yaml:"external_url"`  // alertmanager
-	GeneratorURL string         `yaml:"generator_url"` // alertmanager
-	GroupBy      []string       `yaml:"group_by"`      // alertmanager; default [model, metric]
+	// URL receives the POST (pagerduty: default sinks/webhook.DefaultPagerDutyURL).
+	URL          secret.Secret `yaml:"url"`
+	Secret       secret.Secret `yaml:"secret"`        // webhook: the HMAC key
+	RoutingKey   secret.Secret `yaml:"routing_key"`   // pagerduty
+	Source       string        `yaml:"source"`        // pagerduty; default "vigil/<model>"
+	Severity     string        `yaml:"severity"`      // pagerduty: when the alert has no valid severity label
+	ExternalURL  string        `yaml:"external_url"`  // alertmanager
+	GeneratorURL string        `yaml:"generator_url"` // alertmanager
+	GroupBy      []string      `yaml:"group_by"`      // alertmanager; default [model, metric]
 
 	pos positions
 }
@@ -372,44 +372,6 @@ func (r *ReceiverConfig) validate(i int, seen map[string]int, p *problems) {
 	only("external_url", r.ExternalURL != "", TypeAlertmanager)
 	only("generator_url", r.GeneratorURL != "", TypeAlertmanager)
 	only("group_by", len(r.GroupBy) > 0, TypeAlertmanager)
-}
-
-// Receivers builds the configured receivers, resolving their secrets
-// (env:VAR, file:/path). It reports every receiver that cannot be built.
-func (c *Config) Receivers() ([]webhook.Receiver, error) {
-	out := make([]webhook.Receiver, 0, len(c.ReceiverConfigs))
-	var errs []error
-	for _, r := range c.ReceiverConfigs {
-		var (
-			rcv webhook.Receiver
-			err error
-		)
-		switch r.Type {
-		case TypeWebhook:
-			rcv, err = webhook.NewSignedWebhook(webhook.SignedWebhookConfig{Name: r.Name, URL: r.URL, Secret: r.Secret})
-		case TypeAlertmanager:
-			rcv, err = webhook.NewAlertmanager(webhook.AlertmanagerConfig{
-				Name: r.Name, URL: r.URL, ExternalURL: r.ExternalURL, GeneratorURL: r.GeneratorURL, GroupBy: r.GroupBy,
-			})
-		case TypeSlack:
-			rcv, err = webhook.NewSlack(webhook.SlackConfig{Name: r.Name, URL: r.URL})
-		case TypePagerDuty:
-			rcv, err = webhook.NewPagerDuty(webhook.PagerDutyConfig{
-				Name: r.Name, URL: r.URL, RoutingKey: r.RoutingKey, Source: r.Source, Severity: r.Severity,
-			})
-		default:
-			err = fmt.Errorf("receiver %q: type %q is not webhook, alertmanager, slack or pagerduty", r.Name, r.Type)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("build receiver %q: %w", r.Name, err))
-			continue
-		}
-		out = append(out, rcv)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
 }
 
 // condKind is the compiled form of a Condition.

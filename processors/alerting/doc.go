@@ -1,10 +1,11 @@
 // Package alerting turns Vigil's windowed statistics into alert
 // notifications: it loads alert rules from a YAML file and evaluates them,
 // one alert series at a time, through a pending/firing/resolved state
-// machine whose state the caller persists. It does no I/O and starts no
-// goroutines: another component reads the statistics from ClickHouse and
-// feeds them in as Observations, and sends the returned Notifications
-// through sinks/webhook.
+// machine whose state the caller persists. It does no I/O, starts no
+// goroutines and imports no sink: another component reads the statistics
+// from ClickHouse and feeds them in as Observations, and sends the returned
+// Notifications, which carry this package's own Alert, through sinks/webhook
+// (whose receivers render an Alert as it is).
 //
 // # Rules file
 //
@@ -12,12 +13,12 @@
 // an error that names its line. Load decodes it; Validate checks it against
 // a metric Catalog, reports every problem at once (one per line, each naming
 // the line, the rule or receiver and the field) and compiles the rules;
-// Receivers builds the sinks/webhook receivers, resolving their secrets.
+// sinks/webhook.FromConfig builds the receivers, resolving their secrets.
 //
 //	receivers:
 //	  - name: oncall
 //	    type: webhook                    # webhook | alertmanager | slack | pagerduty
-//	    url: env:VIGIL_ONCALL_URL        # a webhook.Secret: literal, env:VAR or file:/path
+//	    url: env:VIGIL_ONCALL_URL        # a secret.Secret: literal, env:VAR or file:/path
 //	    secret: file:/run/secrets/hmac   # webhook only: the HMAC key
 //	rules:
 //	  - name: AmountDrift                # unique, [A-Za-z_][A-Za-z0-9_]*

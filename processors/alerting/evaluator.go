@@ -9,15 +9,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/vigil-ml/vigil/sinks/webhook"
 )
 
-// Series statuses (SeriesState.Status).
+// Series statuses (SeriesState.Status), with StatusFiring.
 const (
 	StatusInactive = "inactive"
 	StatusPending  = "pending"
-	StatusFiring   = webhook.StatusFiring
 )
 
 // Observation is one metric value of one window, as read from ClickHouse.
@@ -64,7 +61,7 @@ type SeriesState struct {
 
 // Notification is one alert to send to the rule's receivers.
 type Notification struct {
-	Alert     webhook.Alert
+	Alert     Alert
 	Receivers []string
 	// ID is a hex SHA-256 of (fingerprint, status, StartsAt): the same
 	// transition evaluated again after a crash has the same ID, so the
@@ -269,7 +266,7 @@ func (e *Evaluator) step(s *series, o Observation) (Notification, bool) {
 		case st.Status == StatusFiring:
 		case st.Consecutive >= r.forWindows:
 			st.Status = StatusFiring
-			return e.notification(s, webhook.StatusFiring, st.StartsAt, time.Time{}, data, o.SQL), true
+			return e.notification(s, StatusFiring, st.StartsAt, time.Time{}, data, o.SQL), true
 		default:
 			st.Status = StatusPending
 		}
@@ -280,7 +277,7 @@ func (e *Evaluator) step(s *series, o Observation) (Notification, bool) {
 	if !wasFiring {
 		return Notification{}, false
 	}
-	return e.notification(s, webhook.StatusResolved, startsAt, o.WindowEnd, data, o.SQL), true
+	return e.notification(s, StatusResolved, startsAt, o.WindowEnd, data, o.SQL), true
 }
 
 // NoData evaluates the no_data rules. lastSeen maps each model to check to
@@ -314,7 +311,7 @@ func (e *Evaluator) NoData(lastSeen map[string]time.Time, now time.Time) []Notif
 				st.Status, st.Consecutive, st.StartsAt = StatusFiring, 1, seen.Add(r.noData)
 				st.LastWindow, st.Value, st.Threshold = seen, data.Value, data.Threshold
 				e.touch(s)
-				out = append(out, e.notification(s, webhook.StatusFiring, st.StartsAt, time.Time{}, data, ""))
+				out = append(out, e.notification(s, StatusFiring, st.StartsAt, time.Time{}, data, ""))
 			case !silent && st.Status == StatusFiring:
 				startsAt := st.StartsAt
 				st.Status, st.Consecutive, st.StartsAt = StatusInactive, 0, time.Time{}
@@ -324,7 +321,7 @@ func (e *Evaluator) NoData(lastSeen map[string]time.Time, now time.Time) []Notif
 				if endsAt.Before(startsAt) {
 					endsAt = startsAt
 				}
-				out = append(out, e.notification(s, webhook.StatusResolved, startsAt, endsAt, data, ""))
+				out = append(out, e.notification(s, StatusResolved, startsAt, endsAt, data, ""))
 			}
 		}
 	}
@@ -364,7 +361,7 @@ func (e *Evaluator) notification(s *series, status string, startsAt, endsAt time
 
 	id := notificationID(st.Fingerprint, status, startsAt)
 	return Notification{
-		Alert: webhook.Alert{
+		Alert: Alert{
 			ID:          id,
 			Fingerprint: st.Fingerprint,
 			Status:      status,

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vigil-ml/vigil/sinks/webhook"
 )
 
 var (
@@ -241,7 +239,7 @@ func TestAlertContents(t *testing.T) {
 		"alertname": "AmountDrift", "severity": "critical", "team": "risk",
 		"model": "fraud-v2", "metric": "psi", "feature": "amount", "segment": "region=eu",
 	}
-	for _, a := range []webhook.Alert{firing, resolved} {
+	for _, a := range []Alert{firing, resolved} {
 		if fmt.Sprint(a.Labels) != fmt.Sprint(wantLabels) {
 			t.Errorf("labels %v, want %v", a.Labels, wantLabels)
 		}
@@ -255,7 +253,7 @@ func TestAlertContents(t *testing.T) {
 	if firing.Fingerprint != resolved.Fingerprint || firing.Fingerprint == "" {
 		t.Errorf("fingerprints %q and %q differ", firing.Fingerprint, resolved.Fingerprint)
 	}
-	if firing.Status != webhook.StatusFiring || !firing.EndsAt.IsZero() || firing.Value != 0.4 || firing.Threshold != 0.2 {
+	if firing.Status != StatusFiring || !firing.EndsAt.IsZero() || firing.Value != 0.4 || firing.Threshold != 0.2 {
 		t.Errorf("firing alert: %+v", firing)
 	}
 	if firing.SQL != "SELECT psi FROM vigil_drift WHERE window = 1" {
@@ -267,7 +265,7 @@ func TestAlertContents(t *testing.T) {
 	if firing.Annotations["since"] != "00:05" {
 		t.Errorf("since %q", firing.Annotations["since"])
 	}
-	if resolved.Status != webhook.StatusResolved || !resolved.EndsAt.Equal(windowEnd(2)) || resolved.Value != 0.1 {
+	if resolved.Status != StatusResolved || !resolved.EndsAt.Equal(windowEnd(2)) || resolved.Value != 0.1 {
 		t.Errorf("resolved alert: %+v", resolved)
 	}
 	if want := "fraud-v2/amount/region=eu 0.10 > 0.2 (resolved, 5m, risk)"; resolved.Annotations["summary"] != want {
@@ -359,7 +357,7 @@ func TestDelay(t *testing.T) {
 		t.Fatal("a window not yet due changed the state")
 	}
 	ns := e.Observe([]Observation{o}, o.WindowEnd.Add(time.Hour))
-	if len(ns) != 1 || ns[0].Alert.Status != webhook.StatusFiring {
+	if len(ns) != 1 || ns[0].Alert.Status != StatusFiring {
 		t.Fatalf("the due window did not fire: %+v", ns)
 	}
 }
@@ -471,7 +469,7 @@ func TestRestartDoesNotRefire(t *testing.T) {
 
 	e := NewEvaluator(cfg, nil, nil)
 	ns := e.Observe(obs(1, 5, 0.5), farAway)
-	if len(ns) != 1 || ns[0].Alert.Status != webhook.StatusFiring || !ns[0].Alert.StartsAt.Equal(windowEnd(1)) {
+	if len(ns) != 1 || ns[0].Alert.Status != StatusFiring || !ns[0].Alert.StartsAt.Equal(windowEnd(1)) {
 		t.Fatalf("first run: %+v", ns)
 	}
 	firingID := ns[0].ID
@@ -488,7 +486,7 @@ func TestRestartDoesNotRefire(t *testing.T) {
 		t.Fatalf("old windows with other values resolved after a restart: %+v", ns)
 	}
 	ns = e.Observe(obs(6, 6, 0.1), farAway)
-	if len(ns) != 1 || ns[0].Alert.Status != webhook.StatusResolved || !ns[0].Alert.EndsAt.Equal(windowEnd(6)) ||
+	if len(ns) != 1 || ns[0].Alert.Status != StatusResolved || !ns[0].Alert.EndsAt.Equal(windowEnd(6)) ||
 		!ns[0].Alert.StartsAt.Equal(windowEnd(1)) {
 		t.Fatalf("window 6 did not resolve: %+v", ns)
 	}
@@ -565,7 +563,7 @@ func TestRestoredStates(t *testing.T) {
 		t.Fatalf("restored %+v, want the newest state of the one covered series", states)
 	}
 	ns := e.Observe([]Observation{window("psi", "fraud", "f", "", 1, 0.1)}, farAway)
-	if len(ns) != 1 || ns[0].Alert.Status != webhook.StatusResolved || ns[0].Alert.Fingerprint != states[0].Fingerprint {
+	if len(ns) != 1 || ns[0].Alert.Status != StatusResolved || ns[0].Alert.Fingerprint != states[0].Fingerprint {
 		t.Fatalf("restored firing series did not resolve: %+v", ns)
 	}
 }

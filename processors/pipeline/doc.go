@@ -13,4 +13,10 @@
 // states with the highest offset they include, and the checkpoint row); the
 // Kafka offset commit mirrors it. A crash at any point neither loses an event
 // nor counts one twice in what a FINAL query returns.
+//
+// Ports (ports.go): the processor needs a WindowStore (restore a partition,
+// checkpoint it) and the label consumer a LabelStore (write labels before
+// committing them). The package owns the types that cross them (Source,
+// RawBatch, LateEvent, LabelRow) and imports no sink; sinks/clickhouse
+// implements both ports and application wiring passes the sink in.
 package pipeline

@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
@@ -15,17 +15,18 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 func TestLabelConfig(t *testing.T) {
-	c := LabelConfig{Brokers: []string{"b"}}.WithDefaults()
-	if c.Topic != "vigil.predictions.labels" || c.DeadLetterTopic != "vigil.predictions.labels.dlq" || c.Group != DefaultLabelGroup {
+	c := pipeline.LabelConfig{Brokers: []string{"b"}}.WithDefaults()
+	if c.Topic != "vigil.predictions.labels" || c.DeadLetterTopic != "vigil.predictions.labels.dlq" || c.Group != pipeline.DefaultLabelGroup {
 		t.Errorf("defaults: %+v", c)
 	}
-	for _, bad := range []LabelConfig{
+	for _, bad := range []pipeline.LabelConfig{
 		{},
 		{Brokers: []string{"b"}, Topic: "t", DeadLetterTopic: "t"},
 		{Brokers: []string{"b"}, BatchSize: -1},
@@ -99,14 +100,14 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := LabelConfig{Brokers: brokers, Topic: topic, Group: "g-" + suffix, FlushInterval: 100 * time.Millisecond}
+	cfg := pipeline.LabelConfig{Brokers: brokers, Topic: topic, Group: "g-" + suffix, FlushInterval: 100 * time.Millisecond}
 	stored := func() (rows, distinct uint64) {
 		_ = sink.Conn().QueryRow(ctx, fmt.Sprintf("SELECT count(), uniqExact(event_id) FROM %s.vigil_labels FINAL", db)).Scan(&rows, &distinct)
 		return
 	}
-	run := func(wait func() bool) *LabelConsumer {
+	run := func(wait func() bool) *pipeline.LabelConsumer {
 		t.Helper()
-		c, err := NewLabelConsumer(cfg, sink, zerolog.Nop())
+		c, err := pipeline.NewLabelConsumer(cfg, sink, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dead letter %d: %v", i, err)
 		}
-		if header(&m, HeaderError) == "" || header(&m, HeaderSourceTopic) != topic {
+		if kafkaHeader(&m, pipeline.HeaderError) == "" || kafkaHeader(&m, pipeline.HeaderSourceTopic) != topic {
 			t.Errorf("dead letter %d headers %v", i, m.Headers)
 		}
 	}
@@ -185,4 +186,13 @@ func partialLabelBatch(t *testing.T, at time.Time) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+func kafkaHeader(msg *kafka.Message, key string) string {
+	for _, h := range msg.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // Dead-letter headers added to a malformed message, beside its own headers.
@@ -48,7 +47,7 @@ type pendingJSON struct {
 // goroutine; its methods are not safe for concurrent use.
 type partition struct {
 	cfg      Config
-	src      clickhouse.Source
+	src      Source
 	log      zerolog.Logger
 	mem      memory.Allocator
 	counters *Counters
@@ -60,9 +59,9 @@ type partition struct {
 	cacheKey   stats.Key
 	cacheState *stats.WindowState
 	cacheOK    bool
-	// segValues counts the segment states of a window's segment key, to cap
-	// them at MaxSegmentValues.
-	segValues map[segmentOf]int
+	// segCap caps the segment states of a window's segment key at
+	// MaxSegmentValues (its scopes are the windows' Segment "" keys).
+	segCap stats.SegmentCap
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -76,12 +75,12 @@ type partition struct {
 	lastCheckpoint int64 // nextOffset of the last durable checkpoint
 
 	// Output of the current checkpoint interval.
-	raw  []clickhouse.RawBatch
-	late []clickhouse.LateEvent
+	raw  []RawBatch
+	late []LateEvent
 	dead []kafka.Message
 }
 
-func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zerolog.Logger) *partition {
+func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger) *partition {
 	return &partition{
 		cfg:            cfg,
 		src:            src,
@@ -92,7 +91,6 @@ func newPartition(cfg Config, src clickhouse.Source, counters *Counters, log zer
 		states:         make(map[stats.Key]*stats.WindowState),
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
-		segValues:      make(map[segmentOf]int),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -249,7 +247,7 @@ func (p *partition) fold(pj *pendingJSON) {
 	for _, t := range touched {
 		t.LastOffset = max(t.LastOffset, pj.offsets[n-1])
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
+	p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: rec})
 	pj.offsets = pj.offsets[:0]
 }
 
@@ -319,13 +317,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	for _, st := range touched {
 		st.LastOffset = max(st.LastOffset, off)
 	}
-	p.raw = append(p.raw, clickhouse.RawBatch{Offset: off, Record: rec})
-}
-
-// segmentOf names the segment states of one segment key in one window.
-type segmentOf struct {
-	base stats.Key // Segment ""
-	key  string
+	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
 }
 
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
@@ -368,16 +360,7 @@ func (p *partition) segmentState(base stats.Key, key, value string) *stats.Windo
 	if st := p.states[k]; st != nil {
 		return st
 	}
-	so := segmentOf{base, key}
-	if p.segValues[so] >= MaxSegmentValues {
-		k.Segment = key + "=" + OtherSegment
-		if st := p.states[k]; st != nil {
-			return st
-		}
-	}
-	// The count's key outlives the record base may alias: own copies.
-	so.base = stats.Key{Model: strings.Clone(base.Model), ModelVersion: strings.Clone(base.ModelVersion), WindowStart: base.WindowStart}
-	p.segValues[so]++
+	k.Segment = p.segCap.Segment(base, key, value)
 	return p.state(k)
 }
 
@@ -397,7 +380,7 @@ func (p *partition) state(k stats.Key) *stats.WindowState {
 
 func (p *partition) recordLate(off int64, model, version, id string, eventMs, windowStart int64) {
 	p.counters.Late.Add(1)
-	p.late = append(p.late, clickhouse.LateEvent{
+	p.late = append(p.late, LateEvent{
 		Offset:       off,
 		Model:        strings.Clone(model),
 		ModelVersion: strings.Clone(version),
@@ -410,8 +393,8 @@ func (p *partition) recordLate(off int64, model, version, id string, eventMs, wi
 
 // checkpointBatch is what one checkpoint writes.
 type checkpointBatch struct {
-	raw         []clickhouse.RawBatch
-	late        []clickhouse.LateEvent
+	raw         []RawBatch
+	late        []LateEvent
 	dead        []kafka.Message
 	states      []*stats.WindowState
 	nextOffset  int64
@@ -431,7 +414,7 @@ func (p *partition) prepare() *checkpointBatch {
 	}
 	for _, pj := range p.asideJSON {
 		if n := pj.b.Len(); n > 0 {
-			p.raw = append(p.raw, clickhouse.RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
+			p.raw = append(p.raw, RawBatch{Offset: pj.offsets[0], Offsets: append([]int64(nil), pj.offsets...), Record: pj.b.NewRecord()})
 			pj.offsets = pj.offsets[:0]
 		}
 	}
@@ -461,7 +444,7 @@ func (p *partition) done(cb *checkpointBatch) {
 			p.cacheOK = false
 			if st.Segment == "" {
 				for _, key := range p.cfg.SegmentKeys {
-					delete(p.segValues, segmentOf{st.Key, key})
+					p.segCap.Forget(st.Key, key)
 				}
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -25,7 +24,7 @@ func testPartition(t testing.TB) *partition {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return newPartition(cfg, clickhouse.Source{Group: "g", Topic: "t", Partition: 0}, &Counters{}, zerolog.Nop())
+	return newPartition(cfg, Source{Group: "g", Topic: "t", Partition: 0}, &Counters{}, zerolog.Nop())
 }
 
 func jsonMsg(off int64, model string, sec float64, x float64) *kafka.Message {

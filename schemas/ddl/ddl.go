@@ -36,6 +36,7 @@ const (
 	TablePerformance    = "vigil_performance"
 	TableAlerts         = "vigil_alerts"
 	TableNotifications  = "vigil_notifications"
+	TableLeases         = "vigil_leases"
 )
 
 // Defaults of Options.
@@ -122,6 +123,10 @@ type Statement struct {
 	Name    string // recorded in vigil_migrations, e.g. "create vigil_events"
 	Table   string
 	SQL     string // without a trailing semicolon
+	// Done, when set, is a query whose count() is > 0 when SQL is in
+	// effect already: Migrate then only records it. For changes that have
+	// no IF NOT EXISTS on the server.
+	Done string
 }
 
 // alteration is a migration that changes an existing table. Modern is its
@@ -132,6 +137,9 @@ type alteration struct {
 	version       uint32
 	name, table   string
 	modern, plain string
+	// column is the column that plain adds: Migrate skips plain when the
+	// table has it (a re-run after vigil_migrations was lost).
+	column string
 }
 
 var alterations = []alteration{
@@ -147,6 +155,50 @@ var alterations = []alteration{
 		// an experimental setting: not used there.
 		modern: "ALTER TABLE %s." + TableEvents + " ADD INDEX IF NOT EXISTS event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 4",
 	},
+	{
+		version: 13,
+		name:    "add vigil_checkpoints.producers",
+		table:   TableCheckpoints,
+		// The SDK producers' last sequences seen in the partition, encoded by
+		// processors/pipeline (producerSequences), stored in the row of the
+		// offset they belong to so that a restart still skips a retried
+		// message (docs/DESIGN.md, "Producer idempotence"). Rows written
+		// before the migration read as '': no producer known.
+		modern: "ALTER TABLE %s." + TableCheckpoints + " ADD COLUMN IF NOT EXISTS producers String CODEC(ZSTD)",
+		// 18.16 has no IF NOT EXISTS here; the migration runs once (recorded
+		// in vigil_migrations).
+		plain:  "ALTER TABLE %s." + TableCheckpoints + " ADD COLUMN producers String",
+		column: "producers",
+	},
+	{
+		version: 14,
+		name:    "create " + TableLeases,
+		table:   TableLeases,
+		// The fencing of the alert job (sinks/clickhouse Leases): one row per
+		// takeover of a scope (the alert job of one consumer group); the row
+		// with the largest (epoch, member) holds the lease. Rows are tiny and
+		// few (one per leadership change).
+		modern: "CREATE TABLE IF NOT EXISTS %s." + TableLeases + `
+(
+    scope LowCardinality(String),
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member)`,
+		plain: "CREATE TABLE IF NOT EXISTS %s." + TableLeases + `
+(
+    scope String,
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member)`,
+	},
 }
 
 // Migrations returns every migration for server v in order: the CREATE
@@ -160,10 +212,14 @@ func Migrations(v ServerVersion, opts Options) []Statement {
 		if v.Modern() {
 			sql = a.modern
 		}
+		done := ""
 		if sql != "" {
 			sql = fmt.Sprintf(sql, opts.Database)
+			if !v.Modern() && a.column != "" {
+				done = fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", opts.Database, a.table, a.column)
+			}
 		}
-		out = append(out, Statement{Version: a.version, Name: a.name, Table: a.table, SQL: sql})
+		out = append(out, Statement{Version: a.version, Name: a.name, Table: a.table, SQL: sql, Done: done})
 	}
 	return out
 }

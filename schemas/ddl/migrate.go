@@ -59,9 +59,13 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 			continue
 		}
 		start := time.Now()
-		if st.SQL == "" {
-			// Not available on this server: recorded, so that it is not
-			// tried again (an upgraded server keeps the old form).
+		done, err := inEffect(ctx, conn, st)
+		if err != nil {
+			return fmt.Errorf("migrate %s: check migration %d (%s): %w", opts.Database, st.Version, st.Name, err)
+		}
+		if st.SQL == "" || done {
+			// Not available on this server, or in effect already: recorded,
+			// so that it is not tried again (an upgraded server keeps the old form).
 		} else if err := conn.Exec(ctx, st.SQL); err != nil {
 			return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
 		}
@@ -75,6 +79,18 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 	log.Debug().Str("database", opts.Database).Str("server", v.String()).Str("form", form).
 		Int("applied", n).Int("already", len(applied)).Msg("migrations up to date")
 	return nil
+}
+
+// inEffect runs st.Done, if any.
+func inEffect(ctx context.Context, conn driver.Conn, st Statement) (bool, error) {
+	if st.Done == "" {
+		return false, nil
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, st.Done).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }
 
 func appliedVersions(ctx context.Context, conn driver.Conn, db string) (map[uint32]bool, error) {

@@ -47,6 +47,14 @@ const (
 	EncodingJSON = "json"
 	// HeaderSchemaVersion holds schemas.SchemaVersion in decimal ("1").
 	HeaderSchemaVersion = "vigil-schema-version"
+	// HeaderProducer holds the id of the SDK producer that wrote the
+	// message: 32 lower-case hex digits (16 random bytes per
+	// ingest.Producer). With HeaderSequence it identifies a message across
+	// retries (docs/DESIGN.md, "Producer idempotence").
+	HeaderProducer = "vigil-producer"
+	// HeaderSequence holds the message's sequence number of its producer in
+	// decimal, from 1, increasing in the order the producer writes.
+	HeaderSequence = "vigil-sequence"
 )
 
 // ErrMalformed is wrapped by every decode error: the message can never be

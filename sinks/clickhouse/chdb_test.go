@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
@@ -94,7 +95,7 @@ func TestReadQueriesOnChDB(t *testing.T) {
 	call(s.WindowLabels(ctx, "fraud", t0, t0.Add(time.Minute)))
 	call(s.ChangedPerformanceWindows(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(-24*time.Hour)))
 	call(s.LabelAccounts(ctx, t0.Add(-time.Hour), 7*24*time.Hour))
-	for _, src := range []string{SourceDrift, SourceModelWindows, SourceFeatureWindows, SourcePerformance} {
+	for _, src := range []string{alerting.SourceDrift, alerting.SourceModelWindows, alerting.SourceFeatureWindows, alerting.SourcePerformance} {
 		call(s.RecentMetrics(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(time.Hour), map[string]bool{src: true}, "v1"))
 	}
 	call(s.LastSeen(ctx))

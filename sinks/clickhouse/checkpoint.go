@@ -9,43 +9,12 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
-
-// Source identifies a Kafka partition of the input.
-type Source struct {
-	Group, Topic string
-	Partition    int
-}
-
-func (s Source) String() string {
-	return fmt.Sprintf("%s/%d (group %s)", s.Topic, s.Partition, s.Group)
-}
-
-// LateEvent is an event whose window had already closed when it arrived.
-type LateEvent struct {
-	Offset       int64
-	Model        string
-	ModelVersion string
-	EventID      string
-	EventTime    time.Time
-	WindowStart  time.Time
-	Watermark    time.Time
-}
-
-// RawBatch is one decoded Kafka message: an Arrow record in the layout of
-// schemas/arrow.go. Records folded from several JSON messages carry one
-// offset per row in Offsets; otherwise every row has Offset. The sink does
-// not retain or release the record.
-type RawBatch struct {
-	Offset  int64
-	Offsets []int64 // per row; nil = every row at Offset
-	Record  arrow.Record
-}
 
 // Column lists of the inserts. Explicit lists are required on 18.16 and keep
 // an insert valid when a later migration adds a column.
@@ -81,7 +50,7 @@ var (
 //
 // On servers older than 22 times are stored in whole seconds, so window
 // bounds must be whole seconds there (ErrBadInput otherwise).
-func (s *Sink) Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error {
+func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error {
 	conn, v, err := s.connection()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", src, err)
@@ -134,7 +103,7 @@ func checkStates(states []*stats.WindowState, v ddl.ServerVersion) error {
 type writer struct {
 	conn driver.Conn
 	db   string
-	src  Source
+	src  pipeline.Source
 }
 
 // insert sends one INSERT of n rows; row(b, i) appends row i.
@@ -162,7 +131,7 @@ func (w *writer) insert(ctx context.Context, table string, columns []string, n i
 
 func (w *writer) partition() uint32 { return uint32(w.src.Partition) }
 
-func (w *writer) lateEvents(ctx context.Context, late []LateEvent, now time.Time) error {
+func (w *writer) lateEvents(ctx context.Context, late []pipeline.LateEvent, now time.Time) error {
 	return w.insert(ctx, ddl.TableLateEvents, lateEventColumns, len(late), func(b driver.Batch, i int) error {
 		e := &late[i]
 		return b.Append(w.src.Topic, w.partition(), e.Offset, e.EventID, e.Model, e.ModelVersion,

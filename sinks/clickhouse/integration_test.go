@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 )
@@ -66,8 +67,8 @@ func assertStatesEqual(t *testing.T, got, want []*stats.WindowState) {
 func TestIntegrationCheckpointRestore(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	src := Source{Group: "g", Topic: "events", Partition: 3}
-	other := Source{Group: "g", Topic: "events", Partition: 4}
+	src := pipeline.Source{Group: "g", Topic: "events", Partition: 3}
+	other := pipeline.Source{Group: "g", Topic: "events", Partition: 4}
 
 	open := window("fraud", "v1", t0, 41, false, map[string]*stats.FeatureState{
 		"amount":                       numFeature(12.5, 99, -3, math.NaN(), math.Inf(-1)),
@@ -124,7 +125,7 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 	}
 	assertStatesEqual(t, states, []*stats.WindowState{noLatency, open, wide}) // closedAfter (45) < 60 now
 
-	if _, _, ok, _, err := s.Restore(ctx, Source{Group: "other", Topic: "events", Partition: 3}); err != nil || ok {
+	if _, _, ok, _, err := s.Restore(ctx, pipeline.Source{Group: "other", Topic: "events", Partition: 3}); err != nil || ok {
 		t.Fatalf("Restore of another group = ok %v, %v; want no checkpoint", ok, err)
 	}
 }
@@ -132,7 +133,7 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 func TestIntegrationRewriteReplaces(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	src := Source{Group: "g", Topic: "events", Partition: 0}
+	src := pipeline.Source{Group: "g", Topic: "events", Partition: 0}
 	versions := []struct {
 		last   int64
 		values []float64
@@ -176,7 +177,7 @@ func TestIntegrationRewriteReplaces(t *testing.T) {
 func TestIntegrationTornCheckpoint(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	src := Source{Group: "g", Topic: "events", Partition: 1}
+	src := pipeline.Source{Group: "g", Topic: "events", Partition: 1}
 	v1 := window("fraud", "v1", t0, 8, false, map[string]*stats.FeatureState{"amount": numFeature(1, 2)}, 5, 6)
 	if err := s.Checkpoint(ctx, src, nil, nil, []*stats.WindowState{v1}, 10, t0); err != nil {
 		t.Fatal(err)
@@ -206,9 +207,9 @@ func TestIntegrationTornCheckpoint(t *testing.T) {
 func TestIntegrationLateEventsDedupe(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	src := Source{Group: "g", Topic: "events", Partition: 2}
+	src := pipeline.Source{Group: "g", Topic: "events", Partition: 2}
 	ws, wm := time.UnixMilli(t0).UTC(), time.UnixMilli(t0+3*minute).UTC()
-	late := []LateEvent{
+	late := []pipeline.LateEvent{
 		{Offset: 5, Model: "fraud", ModelVersion: "v1", EventID: "a", EventTime: ws.Add(10 * time.Second), WindowStart: ws, Watermark: wm},
 		{Offset: 5, Model: "fraud", ModelVersion: "v1", EventID: "b", EventTime: ws.Add(20 * time.Second), WindowStart: ws, Watermark: wm},
 		{Offset: 6, Model: "fraud", ModelVersion: "v1", EventID: "c", EventTime: ws.Add(30 * time.Second), WindowStart: ws, Watermark: wm},
@@ -297,12 +298,12 @@ func TestIntegrationRawEvents(t *testing.T) {
 		t.Run(fmt.Sprintf("raw_events=%v", enabled), func(t *testing.T) {
 			s := startSink(t, func(c *Config) { c.RawEvents = enabled })
 			ctx := testContext(t)
-			src := Source{Group: "g", Topic: "events", Partition: 5}
+			src := pipeline.Source{Group: "g", Topic: "events", Partition: 5}
 			arrowBatch := rawRecord(t, "e1", "e2")
 			defer arrowBatch.Release()
 			folded := rawRecord(t, "e3", "e4") // two JSON messages folded into one record
 			defer folded.Release()
-			raw := []RawBatch{{Offset: 7, Record: arrowBatch}, {Offset: 8, Offsets: []int64{8, 9}, Record: folded}}
+			raw := []pipeline.RawBatch{{Offset: 7, Record: arrowBatch}, {Offset: 8, Offsets: []int64{8, 9}, Record: folded}}
 			for i := 0; i < 2; i++ { // the second call is a replay
 				if err := s.Checkpoint(ctx, src, raw, nil, nil, 10, t0); err != nil {
 					t.Fatal(err)
@@ -397,10 +398,10 @@ FROM %s.vigil_events FINAL WHERE event_id = ?`, db)
 func TestIntegrationBadInput(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	src := Source{Group: "g", Topic: "events", Partition: 0}
+	src := pipeline.Source{Group: "g", Topic: "events", Partition: 0}
 	rec := rawRecord(t, "x", "y")
 	defer rec.Release()
-	err := s.Checkpoint(ctx, src, []RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0)
+	err := s.Checkpoint(ctx, src, []pipeline.RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0)
 	if !errors.Is(err, ErrBadInput) || IsRetryable(err) {
 		t.Fatalf("Checkpoint with 1 offset for 2 rows = %v, want permanent ErrBadInput", err)
 	}
@@ -438,8 +439,8 @@ func docQueries(t *testing.T, db string) []string {
 func TestIntegrationDocumentedQueries(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	p0 := Source{Group: "g", Topic: "events", Partition: 0}
-	p1 := Source{Group: "g", Topic: "events", Partition: 1}
+	p0 := pipeline.Source{Group: "g", Topic: "events", Partition: 0}
+	p1 := pipeline.Source{Group: "g", Topic: "events", Partition: 1}
 	feat := func(vs ...float64) map[string]*stats.FeatureState {
 		return map[string]*stats.FeatureState{"amount": numFeature(vs...), "country": catFeature("de")}
 	}
@@ -452,7 +453,7 @@ func TestIntegrationDocumentedQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := time.UnixMilli(t0).UTC()
-	late := []LateEvent{
+	late := []pipeline.LateEvent{
 		{Offset: 20, Model: "fraud", ModelVersion: "v1", EventID: "l1", EventTime: ws.Add(10 * time.Second), WindowStart: ws, Watermark: ws.Add(70 * time.Second)},
 		{Offset: 21, Model: "fraud", ModelVersion: "v1", EventID: "l2", EventTime: ws.Add(5 * time.Second), WindowStart: ws, Watermark: ws.Add(95 * time.Second)},
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/vigil-ml/vigil/processors/pipeline"
 )
 
 // insertPredictions stores predictions of model "m" (scores) with the given
@@ -39,7 +41,7 @@ func TestIntegrationLabels(t *testing.T) {
 	// The same prediction replayed after a crash is stored twice; it counts once.
 	insertPredictions(t, s, before, map[string]time.Time{"a": t0.Add(5 * time.Second)})
 
-	labels := []LabelRow{
+	labels := []pipeline.LabelRow{
 		{Model: "m", EventID: "a", Time: t0.Add(time.Hour), HasValue: true, Value: 1, Topic: "l", Offset: 1},
 		{Model: "m", EventID: "a", Time: t0.Add(2 * time.Hour), HasValue: true, Value: 0, Topic: "l", Offset: 2}, // correction: newest wins
 		{Model: "m", EventID: "b", Time: t0.Add(30 * 24 * time.Hour), HasClass: true, Class: "1", Topic: "l", Offset: 3},
@@ -78,7 +80,7 @@ func TestIntegrationLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ModelWindow{{"m", t0}, {"m", t0.Add(time.Minute)}}
+	want := []ModelWindow{{Model: "m", Start: t0}, {Model: "m", Start: t0.Add(time.Minute)}}
 	if fmt.Sprint(changed) != fmt.Sprint(want) {
 		t.Errorf("changed windows = %v, want %v", changed, want)
 	}

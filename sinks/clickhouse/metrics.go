@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -24,14 +25,6 @@ type MetricValue struct {
 	weight                 uint64 // events behind the value; of several model versions the heaviest wins
 }
 
-// Metric sources: the table a metric is read from.
-const (
-	SourceDrift          = "drift"
-	SourceModelWindows   = "model_windows"
-	SourceFeatureWindows = "feature_windows"
-	SourcePerformance    = "performance"
-)
-
 // driftMetricColumns maps drift metric names to vigil_drift columns.
 var driftMetricColumns = [][2]string{
 	{"drift_score", "score"}, {"drifted", "drifted"}, {"psi", "psi"}, {"kl", "kl"}, {"js", "js"},
@@ -48,7 +41,7 @@ var PerformanceMetrics = []string{
 }
 
 // RecentMetrics returns the metrics of the stored windows of size window
-// that ended in (from, to], from the sources asked for, of model version
+// that ended in (from, to], from the sources asked for (alerting.Source*), of model version
 // version ("" for every version). Event count and latency are those of the
 // model, all versions together; for the other metrics, when several model
 // versions of a model share a window, the value of the version with the most
@@ -94,7 +87,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 		return b.String()
 	}
 
-	if sources[SourceDrift] {
+	if sources[alerting.SourceDrift] {
 		cols := make([]string, len(driftMetricColumns))
 		for i, mc := range driftMetricColumns {
 			cols[i] = "toFloat64(" + mc[1] + ")"
@@ -134,7 +127,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 		}
 	}
 
-	if sources[SourceModelWindows] {
+	if sources[alerting.SourceModelWindows] {
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, segment, window_start, window_end, events, latency_sketch %s`,
 			span(ddl.TableModelWindows)), from.UTC(), to.UTC(), version, version)
 		if err != nil {
@@ -197,7 +190,7 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 		}
 	}
 
-	if sources[SourceFeatureWindows] {
+	if sources[alerting.SourceFeatureWindows] {
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, feature, segment, window_start, window_end,
   sum(count), sum(missing), sum(nan_count) + sum(inf_count), sum(sum)
 %s
@@ -237,7 +230,7 @@ GROUP BY model, model_version, feature, segment, window_start, window_end`, span
 		}
 	}
 
-	if sources[SourcePerformance] {
+	if sources[alerting.SourcePerformance] {
 		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, segment, window_start, window_end, labeled, %s %s`,
 			strings.Join(PerformanceMetrics, ", "), span(ddl.TablePerformance)), from.UTC(), to.UTC(), version, version)
 		if err != nil {

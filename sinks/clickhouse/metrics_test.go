@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-ml/vigil/processors/alerting"
 )
 
 func TestIntegrationRecentMetrics(t *testing.T) {
@@ -34,7 +36,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 		}
 	}
 	from := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	all := map[string]bool{SourceDrift: true, SourceModelWindows: true, SourceFeatureWindows: true, SourcePerformance: true}
+	all := map[string]bool{alerting.SourceDrift: true, alerting.SourceModelWindows: true, alerting.SourceFeatureWindows: true, alerting.SourcePerformance: true}
 	got, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), all, "")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	if got, _ := s.RecentMetrics(ctx, time.Minute, from.Add(time.Minute), from.Add(time.Hour), all, ""); len(got) != 0 {
 		t.Errorf("metrics of later windows: %+v", got)
 	}
-	v1, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), map[string]bool{SourceDrift: true}, "v1")
+	v1, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), map[string]bool{alerting.SourceDrift: true}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -252,7 +253,7 @@ func (t *rawTable) columns() []any {
 }
 
 // rawEvents inserts every row of every batch as one INSERT and returns the row count.
-func (w *writer) rawEvents(ctx context.Context, raw []RawBatch, now time.Time) (int, error) {
+func (w *writer) rawEvents(ctx context.Context, raw []pipeline.RawBatch, now time.Time) (int, error) {
 	cols := make([]*rawColumns, len(raw))
 	n := 0
 	for i := range raw {

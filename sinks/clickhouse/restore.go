@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -22,9 +23,12 @@ import (
 // state. Restore then rewrites the vigil_feature_windows rows of the states
 // written after the checkpoint, which repairs such a torn write.
 //
+// A row whose states cannot be decoded (ErrBadInput) is left out: the other
+// results come back with a *pipeline.CorruptStatesError that names it.
+//
 // When ok is false no states are returned: the partition never completed a
 // checkpoint, so replaying it from its start rebuilds every window.
-func (s *Sink) Restore(ctx context.Context, src Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
+func (s *Sink) Restore(ctx context.Context, src pipeline.Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
 	conn, _, err := s.connection()
 	if err != nil {
 		return 0, 0, false, nil, fmt.Errorf("restore %s: %w", src, err)
@@ -52,9 +56,21 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 		return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 	}
 	defer rows.Close()
-	var torn []*stats.WindowState
+	var (
+		torn    []*stats.WindowState
+		corrupt *pipeline.CorruptStatesError
+	)
 	for rows.Next() {
 		st, err := scanWindowState(rows)
+		if err != nil && st != nil && errors.Is(err, ErrBadInput) {
+			// One undecodable row must not wedge the partition: leave it
+			// out and report it; the caller quarantines it.
+			if corrupt == nil {
+				corrupt = &pipeline.CorruptStatesError{Source: src}
+			}
+			corrupt.States = append(corrupt.States, pipeline.CorruptState{Key: st.Key, LastOffset: st.LastOffset, Err: err})
+			continue
+		}
 		if err != nil {
 			return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 		}
@@ -74,6 +90,9 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 	}
 	s.log.Debug().Str("topic", src.Topic).Int("partition", src.Partition).Int64("next_offset", nextOffset).
 		Int("states", len(states)).Int("rewritten", len(torn)).Msg("partition restored")
+	if corrupt != nil {
+		return nextOffset, watermarkMs, true, states, corrupt
+	}
 	return nextOffset, watermarkMs, true, states, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
 
@@ -123,6 +124,12 @@ var _ interface {
 	Start(context.Context) error
 	Shutdown(context.Context) error
 } = (*Sink)(nil)
+
+// The ports of processors/pipeline that the sink implements.
+var (
+	_ pipeline.WindowStore = (*Sink)(nil)
+	_ pipeline.LabelStore  = (*Sink)(nil)
+)
 
 // New validates cfg and returns a Sink; it does not connect (Start does).
 func New(cfg Config, log zerolog.Logger) (*Sink, error) {
@@ -236,6 +243,20 @@ func (s *Sink) connection() (driver.Conn, ddl.ServerVersion, error) {
 		return nil, ddl.ServerVersion{}, ErrNotStarted
 	}
 	return s.conn, s.version, nil
+}
+
+// Classify says how the processor and the label consumer handle err
+// (pipeline.ErrorClassifier): retryable errors are retried after a
+// back-off, ErrBadInput is the data's fault, and anything else (a missing
+// table, a syntax error, the sink shut down) is the store's.
+func (s *Sink) Classify(err error) pipeline.Failure {
+	switch {
+	case IsRetryable(err):
+		return pipeline.FailureRetryable
+	case errors.Is(err, ErrBadInput):
+		return pipeline.FailureBadData
+	}
+	return pipeline.FailureBroken
 }
 
 // IsRetryable reports whether err is worth retrying after a back-off:

@@ -15,4 +15,10 @@
 // values, which may name "env:VAR" or "file:/path". They are resolved once by
 // the receiver constructors, never logged, and redacted by the String and
 // MarshalJSON methods of the configs.
+//
+// The alerts are processors/alerting's Alert (Alert here is an alias): the
+// evaluator emits them and this package renders and delivers them, so the
+// dependency goes from the sink to the processor, the evaluator stays free
+// of I/O, and there is one field list instead of two and a conversion.
+// FromConfig builds the receivers of a rules file (alerting.ReceiverConfig).
 package webhook

@@ -85,7 +85,7 @@ type signedBody struct {
 func (w *SignedWebhook) Encode(group []Alert) (*http.Request, error) {
 	alerts := make([]Alert, len(group))
 	for i, a := range group {
-		a = a.clone()
+		a = cloneAlert(a)
 		a.Fingerprint = a.Key()
 		a.StartsAt, a.EndsAt = a.StartsAt.UTC(), a.EndsAt.UTC()
 		if a.Labels == nil {

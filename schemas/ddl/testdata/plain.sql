@@ -300,3 +300,18 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (id, receiver);
 
+-- migration 12 (index vigil_events.event_id): nothing to run on this server
+
+ALTER TABLE vigil.vigil_checkpoints ADD COLUMN producers String;
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_leases
+(
+    scope String,
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member);
+
