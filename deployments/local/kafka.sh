@@ -234,7 +234,7 @@ start() {
     pid=$!
     printf '%s\n' "$pid" >"$PIDFILE"
   fi
-  for ((i = 0; i < 180; i++)); do
+  for ((i = 0; i < 360; i++)); do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 30 "$LOGFILE" >&2 || true
       rm -f "$PIDFILE"
@@ -250,7 +250,7 @@ start() {
     sleep 0.5
   done
   tail -n 30 "$LOGFILE" >&2 || true
-  die "broker did not answer on $HOST:$PORT within 90s (pid $pid still running; see $LOGFILE)"
+  die "broker did not answer on $HOST:$PORT within 180s (pid $pid still running; see $LOGFILE)"
 }
 
 status() {

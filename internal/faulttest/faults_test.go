@@ -27,36 +27,64 @@ import (
 
 const outage = 30 * time.Second
 
-// TestFaultSIGKILLLoop SIGKILLs the processor at random moments while it owns
-// partitions, six times, while the SDK sends, and restarts it each time.
+// TestFaultSIGKILLLoop SIGKILLs the processor six times while the SDK sends,
+// each time at a random moment after the run has restored its partitions and
+// checkpointed some progress of its own (so the kill lands mid-stream, with
+// window states in memory and, maybe, a checkpoint half written), and
+// restarts it each time.
 func TestFaultSIGKILLLoop(t *testing.T) {
 	t.Parallel() // each has its own topic, group, database and instances; they mostly wait
 	brokers := []string{testenv.Kafka(t)}
 	r := newFaultRun(t, "kill", brokers, testenv.ClickHouse(t))
 
 	const kills = 6
-	// 8 models x 5 events per 100ms: 400 events/s for 50s, while the kill
+	// 8 models x 3 events per 100ms: 240 events/s for 75s, while the kill
 	// loop runs (each restart waits ~10s for the group to expel the
 	// killed member).
-	l := r.produce(5, 100*time.Millisecond, 20000)
+	l := r.produce(3, 100*time.Millisecond, 18000)
+	midStream := 0
 	for k := 1; k <= kills; k++ {
+		var began int64 // before the first run, no database yet
+		if k > 1 {
+			began = sumOffsets(r.mustCheckpoints())
+		}
 		r.start()
 		r.waitOwns(90 * time.Second)
-		owned := time.Duration(200+r.rng.IntN(3800)) * time.Millisecond
-		time.Sleep(owned)
+		progressed := r.waitProgress(began, 30*time.Second)
+		if progressed {
+			midStream++
+		}
+		after := time.Duration(r.rng.IntN(1500)) * time.Millisecond
+		time.Sleep(after)
 		if r.proc.Exited() {
 			t.Fatalf("run %d exited before its SIGKILL (log %s)", r.runs, r.proc.Log)
 		}
 		r.proc.Kill()
-		t.Logf("kill %d: SIGKILL of run %d %v after it restored its partitions (%d restored); %d events sent so far, %d messages checkpointed",
-			k, r.runs, owned, r.proc.CountLog(restoredLog), r.sentSoFar(), sumOffsets(r.mustCheckpoints()))
+		t.Logf("kill %d: SIGKILL of run %d, owning partitions, %v after its first progress (progressed: %v); checkpointed %d messages before, %d at the kill; %d events sent so far",
+			k, r.runs, after, progressed, began, sumOffsets(r.mustCheckpoints()), r.sentSoFar())
 	}
 	l.wait()
 	r.start()
+	r.waitOwns(90 * time.Second)
 	r.waitCaughtUp()
 	r.proc.Stop(60 * time.Second)
-	t.Logf("figures: %d SIGKILLs while owning partitions, %d runs, %d generations assigned", kills, r.runs, r.generations())
+	t.Logf("figures: %d SIGKILLs while owning partitions (%d after progress of their run), %d runs, %d generations assigned",
+		kills, midStream, r.runs, r.generations())
+	if midStream < 5 {
+		t.Errorf("only %d of %d runs progressed before their SIGKILL, want at least 5 (logs in %s)", midStream, kills, r.logDir)
+	}
 	r.assertExact()
+}
+
+// waitProgress waits until the checkpoints sum beyond from; false after
+// timeout.
+func (r *faultRun) waitProgress(from int64, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if sumOffsets(r.mustCheckpoints()) > from {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFaultBrokerStopStart stops the (private, single) broker for 30s while
@@ -77,7 +105,8 @@ func TestFaultBrokerStopStart(t *testing.T) {
 	broker.Stop() // it refuses connections from the SIGTERM on
 	time.Sleep(outage - time.Since(stopped))
 	broker.Start()
-	t.Logf("broker down for %v", time.Since(stopped).Round(time.Millisecond))
+	down := time.Since(stopped)
+	t.Logf("broker down for %v", down.Round(time.Millisecond))
 	time.Sleep(5 * time.Second)
 	l.wait()
 	if r.proc.Exited() {
@@ -86,8 +115,8 @@ func TestFaultBrokerStopStart(t *testing.T) {
 	after := r.waitCaughtUp()
 	r.progressed("the broker outage", before, after)
 	r.proc.Stop(60 * time.Second)
-	t.Logf("figures: broker outage %v, %d generations assigned, %d fetch errors logged",
-		outage, r.generations(), r.proc.CountLog(`"fetch message"`))
+	t.Logf("figures: broker down %v (stopped, %v, started again), %d generations assigned, %d fetch errors logged",
+		down.Round(time.Second), outage, r.generations(), r.proc.CountLog("fetch message"))
 	r.assertExact()
 }
 
@@ -139,7 +168,7 @@ func TestFaultLeaderBrokerKill(t *testing.T) {
 	r.progressed("the leader broker's death", before, after)
 	r.proc.Stop(60 * time.Second)
 	t.Logf("figures: leader failover %v, %d generations assigned, %d fetch errors logged",
-		failover.Round(time.Millisecond), r.generations(), r.proc.CountLog(`"fetch message"`))
+		failover.Round(time.Millisecond), r.generations(), r.proc.CountLog("fetch message"))
 	r.assertExact()
 }
 
@@ -164,7 +193,8 @@ func TestFaultClickHouseStop(t *testing.T) {
 	peakDown := mem.max()
 	sentDuring := r.sentSoFar() - sentBefore
 	chs.Start()
-	t.Logf("ClickHouse down for %v", time.Since(stopped).Round(time.Millisecond))
+	down := time.Since(stopped)
+	t.Logf("ClickHouse down for %v", down.Round(time.Millisecond))
 	time.Sleep(3 * time.Second)
 	l.wait()
 	if r.proc.Exited() {
@@ -174,8 +204,8 @@ func TestFaultClickHouseStop(t *testing.T) {
 	r.progressed("the ClickHouse outage", before, after)
 	final := mem.stop()
 	r.proc.Stop(60 * time.Second)
-	t.Logf("figures: ClickHouse outage %v, %d events sent during it; processor RSS %d MB before, max %d MB during the outage, peak (VmHWM) %d MB",
-		outage, sentDuring, rssBefore>>20, peakDown>>20, final.Peak>>20)
+	t.Logf("figures: ClickHouse down %v, %d events sent meanwhile; processor RSS %d MB before, max %d MB during the outage, peak (VmHWM) %d MB",
+		down.Round(time.Second), sentDuring, rssBefore>>20, peakDown>>20, final.Peak>>20)
 	const bound = 300 << 20
 	if final.Peak > bound {
 		t.Errorf("processor peak RSS %d MB, want at most %d MB", final.Peak>>20, bound>>20)

@@ -198,8 +198,9 @@ func needKafka(t testing.TB) {
 	need(t, c.Run() == nil, "java or the Kafka jars are missing: run deployments/local/kafka.sh install")
 }
 
-// kafkaHeap is the private brokers' JVM heap: a test's topics are small.
-const kafkaHeap = "-Xms128m -Xmx256m"
+// kafkaHeap is the private brokers' JVM heap (a test's topics are small),
+// and C1 only: it starts faster, and a test broker is not long-lived.
+const kafkaHeap = "-Xms128m -Xmx256m -XX:TieredStopAtLevel=1"
 
 // StartKafka starts a private single-node Kafka (broker and controller).
 func StartKafka(t testing.TB) *Kafka {

@@ -77,8 +77,8 @@ func newFaultRun(t *testing.T, name string, brokers []string, chAddr string, ext
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { // kept when the test failed, for a look at what happened
-		if t.Failed() {
+	t.Cleanup(func() { // kept when the test failed (or VIGIL_FAULTTEST_KEEP_LOGS is set), for a look at what happened
+		if t.Failed() || os.Getenv("VIGIL_FAULTTEST_KEEP_LOGS") != "" {
 			t.Logf("logs of the processor runs and the SDK kept in %s", logDir)
 			return
 		}
@@ -143,7 +143,7 @@ func (r *faultRun) start() *Process {
 		"--window", faultWindow.String(), "--allowed-lateness", "24h", "--checkpoint-interval", "250ms",
 	}, r.extra...)
 	r.proc = StartProcess(r.t, filepath.Join(r.logDir, "process-"+strconv.Itoa(r.runs)+".log"), r.bin, args,
-		[]string{"VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=info"})
+		[]string{"VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=debug"})
 	return r.proc
 }
 
