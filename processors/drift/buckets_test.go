@@ -86,7 +86,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		rec.Release()
 	}
 	for p := range parts {
-		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
+		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

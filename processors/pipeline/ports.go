@@ -22,10 +22,15 @@ type WindowStore interface {
 	// *CorruptStatesError returned beside the other results (ok and states
 	// are then valid): the processor quarantines it instead of retrying.
 	Restore(ctx context.Context, src Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error)
+	// RestoreProducers returns the producer sequences stored with the
+	// checkpoint of src at nextOffset (as Restore returned it), nil when
+	// none were.
+	RestoreProducers(ctx context.Context, src Source, nextOffset int64) ([]byte, error)
 	// Checkpoint durably writes raw and late events, the states and the
-	// checkpoint (nextOffset, watermarkMs) of src. It is idempotent: after an
+	// checkpoint (nextOffset, watermarkMs, and the opaque producer
+	// sequences, stored in one row) of src. It is idempotent: after an
 	// error the processor calls it again with the same arguments.
-	Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error
+	Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error
 }
 
 // LabelStore is where the label consumer writes labels before it commits

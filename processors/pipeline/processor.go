@@ -22,6 +22,7 @@ type Counters struct {
 	Late        atomic.Uint64 // events whose window had closed
 	Skipped     atomic.Uint64 // events already in a restored state (replay)
 	Malformed   atomic.Uint64 // messages sent to the dead-letter topic
+	Duplicates  atomic.Uint64 // SDK messages written again by a producer retry: skipped
 	Checkpoints atomic.Uint64 // durable checkpoints
 	WriteErrors atomic.Uint64 // failed checkpoint writes (retried)
 	// DeadLettersTruncated counts dead letters written truncated (see
@@ -163,7 +164,10 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case err := <-done:
-		p.log.Info().Dur("took", time.Since(began)).Msg("processor stopped")
+		c := &p.Counters
+		p.log.Info().Dur("took", time.Since(began)).Uint64("messages", c.Messages.Load()).Uint64("events", c.Events.Load()).
+			Uint64("late", c.Late.Load()).Uint64("skipped_replayed", c.Skipped.Load()).Uint64("duplicates", c.Duplicates.Load()).
+			Uint64("malformed", c.Malformed.Load()).Msg("processor stopped")
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("shut down processor: %w", ctx.Err())
@@ -238,7 +242,12 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 			return err
 		}
 		if ok {
+			producers, err := p.store.RestoreProducers(ctx, src, next)
+			if err != nil {
+				return err
+			}
 			part.restore(next, wm, states)
+			part.restoreProducers(producers)
 			start = next
 		}
 		part.log.Info().Bool("checkpoint", ok).Int64("offset", start).Int("open_windows", len(states)).Msg("partition restored")
@@ -356,7 +365,7 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 		if err := p.dlq.write(ctx, &cb.dead); err != nil {
 			return err
 		}
-		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
+		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs, cb.producers)
 	})
 	if !ok {
 		return false

@@ -5,19 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
 
-// Lease is one takeover of a scope: the row of vigil_leases with the
-// largest (Epoch, Member) is the holder.
-type Lease struct {
-	Scope  string
-	Epoch  uint64 // 0: nobody ever took the scope
-	Member string
-	// Generation is the consumer-group generation in which Member took it
-	// (for the record; the order is the epoch's).
-	Generation int64
-}
+// Lease is alerting's: one takeover of a scope.
+type Lease = alerting.Lease
 
 // Leases is the fencing store of work that one process of a group must do
 // alone (the alert job). ClickHouse has no compare-and-set: a takeover reads
@@ -27,6 +20,8 @@ type Lease struct {
 // safe is that a taker waits, after writing, longer than any checked action
 // of the previous holder takes (see processors/alerting's fence).
 type Leases struct{ s *Sink }
+
+var _ alerting.LeaseStore = (*Leases)(nil)
 
 // Leases returns the sink's lease store.
 func (s *Sink) Leases() *Leases { return &Leases{s: s} }

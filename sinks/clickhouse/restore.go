@@ -96,4 +96,28 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 	return nextOffset, watermarkMs, true, states, nil
 }
 
+// RestoreProducers returns the producer sequences stored in the checkpoint
+// row of src at nextOffset (the one Restore returned), or nil when there is
+// none or it has none (written before migration 13).
+func (s *Sink) RestoreProducers(ctx context.Context, src pipeline.Source, nextOffset int64) ([]byte, error) {
+	conn, _, err := s.connection()
+	if err != nil {
+		return nil, fmt.Errorf("restore producer sequences of %s: %w", src, err)
+	}
+	var producers string
+	row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT producers FROM %s.%s
+WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? AND next_offset = ?
+ORDER BY written_at DESC LIMIT 1`, s.cfg.Database, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition), nextOffset)
+	if err := row.Scan(&producers); err != nil {
+		if isNoRows(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("restore producer sequences of %s: %w", src, err)
+	}
+	if producers == "" {
+		return nil, nil
+	}
+	return []byte(producers), nil
+}
+
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

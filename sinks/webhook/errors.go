@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-ml/vigil/processors/alerting"
 )
 
 var (
@@ -37,8 +39,9 @@ var (
 	// any more (sinks/clickhouse records it as 'expired').
 	ErrExpired = errors.New("webhook delivery expired")
 	// ErrFenced is returned (wrapped) by a Fence when another process took
-	// over sending: the Dispatcher leaves the delivery pending for it.
-	ErrFenced = errors.New("another process sends the notifications now")
+	// over sending: the Dispatcher leaves the delivery pending for it. It is
+	// alerting.ErrFenced, which the alert job's Fence returns.
+	ErrFenced = alerting.ErrFenced
 )
 
 // StatusError is a non-2xx answer of a receiver. Codes 429 and 5xx are
