@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -45,6 +46,10 @@ func queryLabelsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if len(acc) == 0 {
+				noRows(c, "no labels received in the last %v", c.Duration("since"))
+				return nil
+			}
 			tableprint.LabelAccounts(c.App.Writer, acc)
 			return nil
 		},
@@ -66,6 +71,18 @@ func runQueryPerformance(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(merged) == 0 {
+		noRows(c, "no performance windows of model %q%s%s with window start in [%s, %s) (are there labels? vigil query labels says)",
+			c.String("model"), versionText(c.String("version")), segmentText(c.String("segment")), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return nil
+	}
 	tableprint.Performance(c.App.Writer, merged)
 	return nil
+}
+
+func segmentText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(" segment %q", s)
 }

@@ -25,8 +25,10 @@ import (
 // referenceCommand is `vigil reference build|list`.
 func referenceCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "reference",
-		Usage: "build and list reference profiles: what normal looks like for a model version",
+		Name:        "reference",
+		Usage:       "build and list reference profiles: what normal looks like for a model version",
+		Description: "Results go to stdout, logs to stderr (at warn unless --log-level says otherwise).",
+		Before:      oneShot,
 		Subcommands: []*cli.Command{
 			{
 				Name:      "build",
@@ -67,7 +69,7 @@ func runReferenceBuild(c *cli.Context) error {
 		return fmt.Errorf("reference build: --chunk-rows %d: want 0 (off) or a number of rows", c.Int("chunk-rows"))
 	}
 	if c.NArg() != 1 {
-		return fmt.Errorf("reference build: want one FILE argument after the flags (or --from-production), got %d", c.NArg())
+		return fmt.Errorf("reference build: want one FILE argument (or --from-production), got %d: %q", c.NArg(), c.Args().Slice())
 	}
 	path := c.Args().First()
 	cfg, err := resolveConfig(c)
