@@ -16,11 +16,10 @@ import (
 
 func queryCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "query",
-		Usage: "compute statistics from the stored window states",
-		Description: "Results go to stdout, logs to stderr (at warn unless --log-level says otherwise).\n" +
-			"When nothing matches, stdout stays empty, stderr says \"no rows matched\" and the exit status is 0.",
-		Before: oneShot,
+		Name:        "query",
+		Usage:       "compute statistics from the stored window states",
+		Description: queryDescription,
+		Before:      oneShot,
 		Subcommands: []*cli.Command{{
 			Name:  "drift",
 			Usage: "drift of each feature against the model version's reference, per window (or coarser buckets)",
@@ -32,7 +31,8 @@ func queryCommand() *cli.Command {
 				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states vigil process --segment-keys keeps"},
 				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
-			Action: runQueryDrift,
+			Description: queryDescription,
+			Action:      runQueryDrift,
 		}, queryPerformanceCommand(), queryLabelsCommand()},
 	}
 }
@@ -58,6 +58,10 @@ func queryRange(c *cli.Context) (from, to time.Time) {
 	}
 	return from, to
 }
+
+// queryDescription is the help of every query command on what it prints.
+const queryDescription = "Results go to stdout, logs to stderr (at warn unless --log-level says otherwise).\n" +
+	"When nothing matches, stdout stays empty, stderr says \"no rows matched\" and the exit status is 0."
 
 func runQueryDrift(c *cli.Context) error {
 	cfg, err := resolveConfig(c)

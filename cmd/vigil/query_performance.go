@@ -21,14 +21,16 @@ func queryPerformanceCommand() *cli.Command {
 			&cli.StringFlag{Name: "segment", Usage: "a segment such as region=eu (default: all predictions)"},
 			&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 		),
-		Action: runQueryPerformance,
+		Description: queryDescription,
+		Action:      runQueryPerformance,
 	}
 }
 
 func queryLabelsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "labels",
-		Usage: "what became of the labels received in a period: matched, expired, unknown prediction, duplicates",
+		Name:        "labels",
+		Description: queryDescription,
+		Usage:       "what became of the labels received in a period: matched, expired, unknown prediction, duplicates",
 		Flags: append(configFlags(),
 			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "labels received this long ago or later"},
 		),
