@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,11 +15,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/vigil-ml/vigil/internal/kafkatopic"
-	"github.com/vigil-ml/vigil/internal/lifecycle"
-	"github.com/vigil-ml/vigil/processors/drift"
-	"github.com/vigil-ml/vigil/processors/performance"
-	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/internal/app"
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -26,7 +24,8 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		os.Exit(1)
 	}
@@ -52,7 +51,7 @@ func newApp() *cli.App {
 			{
 				Name:   "demo",
 				Usage:  "run a simulated model service through the whole pipeline and print the per-window table",
-				Flags:  append(configFlags(), demoFlags()...),
+				Flags:  demoFlags(),
 				Action: runDemo,
 			},
 			referenceCommand(),
@@ -71,12 +70,19 @@ func newApp() *cli.App {
 							return err
 						}
 						if cfg.Alerts.Rules != "" {
-							if _, err := loadRules(cfg.Alerts.Rules); err != nil {
+							if _, err := alerting.LoadRules(cfg.Alerts.Rules); err != nil {
 								return err
 							}
 						}
 						fmt.Fprintln(c.App.Writer, "config ok")
 						return nil
+					},
+				}, {
+					Name:  "docs",
+					Usage: "print docs/CONFIG.md, the table of every option, made from the option table (go run ./cmd/vigil config docs > docs/CONFIG.md)",
+					Action: func(c *cli.Context) error {
+						_, err := io.WriteString(c.App.Writer, configDocs())
+						return err
 					},
 				}},
 			},
@@ -107,6 +113,16 @@ func newLogger(cfg Config) (zerolog.Logger, error) {
 	return log.Level(level).With().Timestamp().Logger(), nil
 }
 
+// setup resolves a command's config (resolveConfig) and builds its logger.
+func setup(c *cli.Context) (Config, zerolog.Logger, error) {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return cfg, zerolog.Nop(), err
+	}
+	log, err := newLogger(cfg)
+	return cfg, log, err
+}
+
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
@@ -115,11 +131,7 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 // openSink resolves a command's config and starts a ClickHouse sink (which
 // runs the migrations); the caller shuts it down.
 func openSink(c *cli.Context) (*clickhouse.Sink, error) {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return nil, err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return nil, err
 	}
@@ -134,77 +146,19 @@ func openSink(c *cli.Context) (*clickhouse.Sink, error) {
 }
 
 func runMigrate(c *cli.Context) error {
-	sink, err := openSink(c)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}
-	return sink.Shutdown(context.Background())
+	return app.Migrate(c.Context, cfg.sinkConfig(), log)
 }
-
-// stack starts the sink, then the consumers, then the jobs that read what
-// they store, and stops them in reverse.
-type stack struct {
-	sink  *clickhouse.Sink
-	group *lifecycle.Group
-}
-
-func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, error) {
-	sink, err := clickhouse.New(cfg.sinkConfig(), log)
-	if err != nil {
-		return nil, err
-	}
-	proc, err := pipeline.New(cfg.pipelineConfig(), sink, log)
-	if err != nil {
-		return nil, err
-	}
-	labels, err := pipeline.NewLabelConsumer(cfg.labelConfig(), sink, log)
-	if err != nil {
-		return nil, err
-	}
-	g := lifecycle.NewGroup(log)
-	g.Add("clickhouse sink", sink, 0)
-	g.Add("topic", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
-		return kafkatopic.Ensure(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Partitions)
-	}}, 0)
-	g.Add("processor", proc, 0)
-	g.Add("label consumer", labels, 0)
-	// The periodic jobs run in the group's leader only.
-	leader := lifecycle.WithGate(proc.Leader)
-	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink, cfg.driftOptions(), cfg.Drift.Lookback, log).Pass, leader), 0)
-	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink, cfg.performanceConfig(), log).Pass, leader), 0)
-	if cfg.Alerts.Rules != "" {
-		alerts, err := newAlertJob(sink, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		alerts.loop.leader = proc.Leader
-		g.Add("alert job", alerts, 0)
-	}
-	if err := g.Start(ctx); err != nil {
-		return nil, err
-	}
-	return &stack{sink: sink, group: g}, nil
-}
-
-// shutdown stops what started, in reverse, each stage within its budget.
-func (s *stack) shutdown() error { return s.group.Shutdown(context.Background()) }
 
 func runProcess(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	s, err := startStack(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info().Msg("stopping")
-	return s.shutdown()
+	return app.Run(ctx, cfg.appConfig(), log)
 }

@@ -84,3 +84,8 @@ func goTime(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+var (
+	_ alerting.Store  = (*Sink)(nil)
+	_ alerting.Outbox = (*Outbox)(nil)
+)
