@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -52,7 +51,7 @@ type ThroughputConfig struct {
 	SkipRawEvents      bool          // do not write vigil_events (production writes them); default false
 	Keep               bool          // keep topic, group and database for inspection; default false
 	Timeout            time.Duration // bound on the processing phase; default 5m
-	MaxHeldBytes       int64         // the processor's memory budget per partition; default pipeline.DefaultMaxHeldBytes
+	MaxHeldBytes       int           // the processor's memory budget per partition; default pipeline.DefaultMaxHeldBytes
 	Log                zerolog.Logger
 	// CPUProfile, when not nil, receives a CPU profile of the processing phase.
 	CPUProfile io.Writer
@@ -329,11 +328,6 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 	for n, polls := uint64(0), 0; n < want; n, polls = proc.Counters.Events.Load(), polls+1 {
 		if n > 0 && res.Startup == 0 {
 			res.Startup = time.Since(t0)
-		}
-		if polls%500 == 0 {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			fmt.Fprintf(os.Stderr, "DBG t=%.1f n=%d rss=%dMB heapalloc=%dMB heapsys=%dMB heapidle=%dMB released=%dMB numgc=%d ckpt=%d werr=%d\n", time.Since(t0).Seconds(), n, currentRSS()>>20, ms.HeapAlloc>>20, ms.HeapSys>>20, ms.HeapIdle>>20, ms.HeapReleased>>20, ms.NumGC, proc.Counters.Checkpoints.Load(), proc.Counters.WriteErrors.Load())
 		}
 		if cfg.MemProfile != nil && polls%20 == 0 {
 			if rss := currentRSS(); rss > high+high/10 {

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -62,7 +63,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.SkipRawEvents, "skip-raw-events", false, "do not write every event to vigil_events (production does)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep each run's topic, consumer group and database")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on each run's processing phase")
-	fs.Int64Var(&cfg.MaxHeldBytes, "max-held-bytes", 0, "the processor's memory budget per partition (default pipeline.DefaultMaxHeldBytes)")
+	fs.IntVar(&cfg.MaxHeldBytes, "max-held-bytes", 0, "the processor's memory budget for what it holds, over its partitions (default pipeline.DefaultMaxHeldBytes)")
+	maxMemory := fs.Int64("max-memory", 0, "soft limit of the Go heap in bytes (debug.SetMemoryLimit, as vigil process --max-memory); 0: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +77,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}).Level(level).With().Timestamp().Logger()
 	cfg.Brokers = strings.Split(*kafkaAddr, ",")
+	if *maxMemory > 0 {
+		debug.SetMemoryLimit(*maxMemory)
+	}
 	if cfg.Events == 0 {
 		cfg.Events = defaultArrowEvents
 		if cfg.Encoding == wire.EncodingJSON {

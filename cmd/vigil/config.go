@@ -41,6 +41,8 @@ type Config struct {
 	ValueSketches      bool
 	SegmentKeys        []string
 	DedupEventIDs      bool
+	MaxHeldBytes       int
+	MaxMemory          int
 	Drift              struct {
 		Interval time.Duration
 		Lookback time.Duration
@@ -104,6 +106,9 @@ func (c *Config) Validate() error {
 	// The brokers, the window and the checkpoint interval.
 	if err := c.pipelineConfig().WithDefaults().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxMemory < 0 {
+		errs = append(errs, errors.New("max_memory must be >= 0 (0: no limit)"))
 	}
 	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
 		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))
@@ -198,5 +203,6 @@ func (c *Config) pipelineConfig() pipeline.Config {
 		NoValueSketches:    !c.ValueSketches,
 		SegmentKeys:        c.SegmentKeys,
 		DedupEventIDs:      c.DedupEventIDs,
+		MaxHeldBytes:       c.MaxHeldBytes,
 	}
 }

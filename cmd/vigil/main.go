@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -157,6 +158,9 @@ func runProcess(c *cli.Context) error {
 	cfg, log, err := setup(c)
 	if err != nil {
 		return err
+	}
+	if cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(int64(cfg.MaxMemory))
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()

@@ -245,8 +245,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 30 {
-		t.Errorf("checked %d options, want 30", n)
+	if n != 32 {
+		t.Errorf("checked %d options, want 32", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})
@@ -294,7 +294,7 @@ func TestConfigDefaultsFromPackages(t *testing.T) {
 		t.Errorf("window defaults %+v, want %+v", got, window.DefaultConfig())
 	}
 	p := pipeline.Config{Brokers: d.Kafka.Brokers}.WithDefaults()
-	if d.Kafka.Topic != p.Topic || d.Kafka.Group != p.Group || d.CheckpointInterval != p.CheckpointInterval || d.ValueSketches == p.NoValueSketches {
+	if d.Kafka.Topic != p.Topic || d.Kafka.Group != p.Group || d.CheckpointInterval != p.CheckpointInterval || d.ValueSketches == p.NoValueSketches || d.MaxHeldBytes != p.MaxHeldBytes {
 		t.Errorf("pipeline defaults: config %+v, pipeline %+v", d, p)
 	}
 	if l := (pipeline.LabelConfig{}).WithDefaults(); d.Labels.Group != l.Group {

@@ -24,8 +24,8 @@ type Config struct {
 	// holds for its next checkpoints, over all its partitions: decoded rows
 	// (Arrow buffers), late rows and dead letters. A partition checkpoints
 	// early once it holds its share (MaxHeldBytes divided by the partitions
-	// this member owns). Default 64 MiB; see DefaultMaxHeldBytes.
-	MaxHeldBytes         int64
+	// this member owns). Default 32 MiB; see DefaultMaxHeldBytes.
+	MaxHeldBytes         int
 	DeadLetterPartitions int // default 1, when the processor creates the dead-letter topic
 	// NoValueSketches turns off the per-window value summaries of numeric
 	// features (stats.FeatureState.Values) that KS and Wasserstein drift
@@ -66,7 +66,7 @@ const (
 	// DefaultMaxHeldBytes keeps a catch-up of a 1M-event, 8-model backlog
 	// (20 features) under 400 MB RSS with 1 to 8 partitions; see
 	// benchmarks/README.md, "Memory during catch-up".
-	DefaultMaxHeldBytes = 64 << 20
+	DefaultMaxHeldBytes = 32 << 20
 	// MinMaxHeldBytes is the smallest budget Validate accepts.
 	MinMaxHeldBytes = 1 << 20
 )

@@ -226,6 +226,8 @@ func TestConfigValidate(t *testing.T) {
 		{"dlq is input", Config{Brokers: []string{"b"}, Topic: "x", DeadLetterTopic: "x"}, false},
 		{"tiny checkpoint", Config{Brokers: []string{"b"}, CheckpointInterval: time.Millisecond}, false},
 		{"bad window", Config{Brokers: []string{"b"}, Window: window.Config{Size: 1500 * time.Microsecond}}, false},
+		{"held bytes below 1MiB", Config{Brokers: []string{"b"}, MaxHeldBytes: MinMaxHeldBytes - 1}, false},
+		{"held bytes 1MiB", Config{Brokers: []string{"b"}, MaxHeldBytes: MinMaxHeldBytes}, true},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.WithDefaults().Validate()
@@ -272,5 +274,45 @@ func TestPartitionSegments(t *testing.T) {
 	// One fold of the JSON rows: every state it touched includes offsets up to the last.
 	if s0 := p.states[stats.Key{Model: "m", ModelVersion: "1", Segment: "shop=s0", WindowStart: t0.UnixMilli()}]; s0 == nil || s0.Events != 1 || s0.Features["x"].Num.Sum != 0 || s0.LastOffset != int64(n-1) {
 		t.Errorf("shop=s0: %+v, want the one event x=0, last offset %d", s0, n-1)
+	}
+}
+
+// Every item a partition holds for its next checkpoint counts toward the
+// checkpoint's bounds: events (their raw rows), late rows and dead letters,
+// in items and in bytes; a durable checkpoint frees them.
+func TestPartitionHeldItemsAndBytes(t *testing.T) {
+	p := testPartition(t)
+	type held struct {
+		items int
+		bytes int64
+	}
+	now := func() held { return held{p.heldEvents, p.heldBytes} }
+	step := func(what string, f func(), wantItems int, minBytes, maxBytes int64) {
+		t.Helper()
+		before := now()
+		f()
+		d := held{p.heldEvents - before.items, p.heldBytes - before.bytes}
+		if d.items != wantItems || d.bytes < minBytes || d.bytes > maxBytes {
+			t.Errorf("%s: held +%d items, +%d bytes; want +%d items, +[%d, %d] bytes", what, d.items, d.bytes, wantItems, minBytes, maxBytes)
+		}
+	}
+	secs := make([]float64, 500)
+	xs := make([]float64, 500)
+	for i := range secs {
+		secs[i], xs[i] = float64(i)/100, float64(i)
+	}
+	// 500 rows: 8 bytes of x and 8 of score and time each, their ids and strings.
+	step("arrow message of 500 events", func() { p.handle(arrowMsg(t, 0, "m", secs, xs)) }, 500, 500*24, 500*200)
+	poison := &kafka.Message{Topic: "t", Offset: 1, Value: make([]byte, 100_000)}
+	step("malformed message of 100 kB", func() { p.handle(poison) }, 1, 100_000, 101_000)
+	// Far ahead: closes the first window; then an event of that window is late.
+	step("json event", func() { p.handle(jsonMsg(2, "m", 300, 1)) }, 1, 0, 0) // pending until folded
+	step("late json event", func() { p.handle(jsonMsg(3, "m", 1, 1)) }, 2, int64(lateEventBytes), 1000)
+	if len(p.dead) != 1 || len(p.late) != 1 {
+		t.Fatalf("%d dead letters, %d late rows; want 1 and 1", len(p.dead), len(p.late))
+	}
+	p.done(p.prepare())
+	if got := now(); got != (held{}) {
+		t.Errorf("after a checkpoint the partition holds %+v, want nothing", got)
 	}
 }

@@ -237,7 +237,7 @@ const fetchAhead = 64
 
 // heldShare is one partition's share of the memory budget.
 func (p *Processor) heldShare() int64 {
-	return p.cfg.MaxHeldBytes / int64(max(p.assigned.Load(), 1))
+	return int64(p.cfg.MaxHeldBytes) / int64(max(p.assigned.Load(), 1))
 }
 
 // consume owns one partition for one generation.

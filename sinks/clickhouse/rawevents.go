@@ -262,7 +262,7 @@ func (t *rawTable) columns() []any {
 // retried with the whole checkpoint; rows already inserted replace
 // themselves (vigil_events is a ReplacingMergeTree by event id).
 const (
-	rawInsertRows      = 8192
+	rawInsertRows      = 4096
 	rawInsertsInFlight = 2
 )
 
