@@ -65,6 +65,16 @@ type Config struct {
 	Alerts struct {
 		Rules    string        `yaml:"rules"`    // alert rules file; "" = no alerts
 		Interval time.Duration `yaml:"interval"` // how often rules are evaluated
+		// RedeliverBase: a notification that ran out of attempts is sent
+		// again after this, doubling per round up to RedeliverMax.
+		RedeliverBase time.Duration `yaml:"redeliver_base"`
+		RedeliverMax  time.Duration `yaml:"redeliver_max"`
+		// MaxAge: a notification still undelivered this long after it was
+		// made is marked expired, counted and logged as an error.
+		MaxAge time.Duration `yaml:"max_age"`
+		// TakeoverWait: a member taking the alert lease over from another
+		// waits this long before it sends (docs/ALERTS.md, "Fencing").
+		TakeoverWait time.Duration `yaml:"takeover_wait"`
 	} `yaml:"alerts"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -94,6 +104,10 @@ func defaultConfig() Config {
 	c.Labels.Threshold = 0.5
 	c.Performance.Interval = 30 * time.Second
 	c.Alerts.Interval = 15 * time.Second
+	c.Alerts.RedeliverBase = 30 * time.Second
+	c.Alerts.RedeliverMax = 5 * time.Minute
+	c.Alerts.MaxAge = 24 * time.Hour
+	c.Alerts.TakeoverWait = 25 * time.Second // 2 x the 10s per-attempt timeout + 5s
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
 	return c
@@ -176,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Performance.Interval < 0 || c.Alerts.Interval <= 0 {
 		errs = append(errs, errors.New("performance.interval must be >= 0 and alerts.interval > 0"))
+	}
+	if c.Alerts.RedeliverBase <= 0 || c.Alerts.RedeliverMax < c.Alerts.RedeliverBase || c.Alerts.MaxAge <= 0 || c.Alerts.TakeoverWait <= 0 {
+		errs = append(errs, errors.New("alerts.redeliver_base, alerts.max_age and alerts.takeover_wait must be > 0, alerts.redeliver_max >= alerts.redeliver_base"))
 	}
 	if c.Labels.Topic == c.Kafka.Topic && c.Labels.Topic != "" {
 		errs = append(errs, errors.New("labels.topic must differ from kafka.topic"))
@@ -270,6 +287,10 @@ func configFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "performance-interval", EnvVars: []string{"VIGIL_PERFORMANCE_INTERVAL"}, Value: d.Performance.Interval, Usage: "how often `vigil process` recomputes the performance of windows that got labels or predictions (0: never)"},
 		&cli.StringFlag{Name: "alert-rules", EnvVars: []string{"VIGIL_ALERT_RULES"}, Usage: "alert rules and receivers (YAML, see docs/ALERTS.md); none: no alerts"},
 		&cli.DurationFlag{Name: "alert-interval", EnvVars: []string{"VIGIL_ALERT_INTERVAL"}, Value: d.Alerts.Interval, Usage: "how often alert rules are evaluated"},
+		&cli.DurationFlag{Name: "alert-redeliver-base", EnvVars: []string{"VIGIL_ALERT_REDELIVER_BASE"}, Value: d.Alerts.RedeliverBase, Usage: "a notification that ran out of attempts is sent again after this, doubling per round"},
+		&cli.DurationFlag{Name: "alert-redeliver-max", EnvVars: []string{"VIGIL_ALERT_REDELIVER_MAX"}, Value: d.Alerts.RedeliverMax, Usage: "cap of the wait between redelivery rounds (a receiver that is back gets the notification within about this)"},
+		&cli.DurationFlag{Name: "alert-max-age", EnvVars: []string{"VIGIL_ALERT_MAX_AGE"}, Value: d.Alerts.MaxAge, Usage: "a notification still undelivered this long after it was made is marked expired and logged as an error"},
+		&cli.DurationFlag{Name: "alert-takeover-wait", EnvVars: []string{"VIGIL_ALERT_TAKEOVER_WAIT"}, Value: d.Alerts.TakeoverWait, Usage: "a member that takes the alert lease over from another waits this long before sending (> 2 x the webhook timeout)"},
 		&cli.StringFlag{Name: "log-level", EnvVars: []string{"VIGIL_LOG_LEVEL"}, Value: d.Log.Level, Usage: "debug, info, warn, error"},
 		&cli.StringFlag{Name: "log-format", EnvVars: []string{"VIGIL_LOG_FORMAT"}, Value: d.Log.Format, Usage: "auto (console on a terminal, else JSON), json, console"},
 	}
@@ -314,6 +335,10 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	set("performance-interval", func() { cfg.Performance.Interval = c.Duration("performance-interval") })
 	set("alert-rules", func() { cfg.Alerts.Rules = c.String("alert-rules") })
 	set("alert-interval", func() { cfg.Alerts.Interval = c.Duration("alert-interval") })
+	set("alert-redeliver-base", func() { cfg.Alerts.RedeliverBase = c.Duration("alert-redeliver-base") })
+	set("alert-redeliver-max", func() { cfg.Alerts.RedeliverMax = c.Duration("alert-redeliver-max") })
+	set("alert-max-age", func() { cfg.Alerts.MaxAge = c.Duration("alert-max-age") })
+	set("alert-takeover-wait", func() { cfg.Alerts.TakeoverWait = c.Duration("alert-takeover-wait") })
 	set("log-level", func() { cfg.Log.Level = c.String("log-level") })
 	set("log-format", func() { cfg.Log.Format = c.String("log-format") })
 	return cfg, cfg.Validate()
