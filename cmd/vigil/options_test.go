@@ -101,6 +101,11 @@ func TestNoBacktickInHelp(t *testing.T) {
 	walk = func(path string, cmds []*cli.Command) {
 		for _, c := range cmds {
 			p := path + " " + c.Name
+			for _, text := range []string{c.Usage, c.Description, c.ArgsUsage} {
+				if strings.Contains(text, "`") {
+					t.Errorf("%s: help has a backtick: %q", p, text)
+				}
+			}
 			for _, f := range c.Flags {
 				n++
 				if u := f.(cli.DocGenerationFlag).GetUsage(); strings.Contains(u, "`") {
