@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,7 +24,8 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		os.Exit(1)
 	}
@@ -49,7 +51,7 @@ func newApp() *cli.App {
 			{
 				Name:   "demo",
 				Usage:  "run a simulated model service through the whole pipeline and print the per-window table",
-				Flags:  append(configFlags(), demoFlags()...),
+				Flags:  demoFlags(),
 				Action: runDemo,
 			},
 			referenceCommand(),
@@ -74,6 +76,13 @@ func newApp() *cli.App {
 						}
 						fmt.Fprintln(c.App.Writer, "config ok")
 						return nil
+					},
+				}, {
+					Name:  "docs",
+					Usage: "print docs/CONFIG.md, the table of every option, made from the option table (go run ./cmd/vigil config docs > docs/CONFIG.md)",
+					Action: func(c *cli.Context) error {
+						_, err := io.WriteString(c.App.Writer, configDocs())
+						return err
 					},
 				}},
 			},
@@ -104,6 +113,16 @@ func newLogger(cfg Config) (zerolog.Logger, error) {
 	return log.Level(level).With().Timestamp().Logger(), nil
 }
 
+// setup resolves a command's config (resolveConfig) and builds its logger.
+func setup(c *cli.Context) (Config, zerolog.Logger, error) {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return cfg, zerolog.Nop(), err
+	}
+	log, err := newLogger(cfg)
+	return cfg, log, err
+}
+
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
@@ -112,11 +131,7 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 // openSink resolves a command's config and starts a ClickHouse sink (which
 // runs the migrations); the caller shuts it down.
 func openSink(c *cli.Context) (*clickhouse.Sink, error) {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return nil, err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return nil, err
 	}
@@ -131,11 +146,7 @@ func openSink(c *cli.Context) (*clickhouse.Sink, error) {
 }
 
 func runMigrate(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}
@@ -143,11 +154,7 @@ func runMigrate(c *cli.Context) error {
 }
 
 func runProcess(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}

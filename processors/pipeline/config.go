@@ -32,6 +32,16 @@ type Config struct {
 	// MaxSegmentValues values per key, model version and window; further
 	// values share the state of value OtherSegment.
 	SegmentKeys []string
+	// DedupEventIDs makes each partition skip an event whose window has
+	// counted an event of the same id already: for producers other than the
+	// SDK (whose retries are recognised by producer id and sequence anyway),
+	// a message written twice is then counted once. Off by default; it costs
+	// 8 bytes per event of an open window in the checkpoint row, rewritten
+	// at every checkpoint, and some 40 bytes of memory per event, for at most
+	// MaxDedupEventIDs events per partition (more are counted in
+	// Counters.DedupOverflow and not deduplicated). Only events of the same
+	// model version and window are compared.
+	DedupEventIDs bool
 }
 
 // Segment slicing limits (stats.SegmentCap applies them).
@@ -81,24 +91,30 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem with c (after WithDefaults).
+// Validate reports every problem with c (after WithDefaults), joined
+// (errors.Join); nil when there is none.
 func (c Config) Validate() error {
-	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)")
-	case c.DeadLetterTopic == c.Topic:
-		return fmt.Errorf("dead-letter topic %q must differ from the input topic", c.Topic)
-	case c.CheckpointInterval < 10*time.Millisecond:
-		return fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval)
-	case c.MaxPendingRows < 1:
-		return fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows)
-	case slices.Contains(c.SegmentKeys, ""):
-		return errors.New("an empty segment key")
-	case c.MaxCheckpointRows < 1:
-		return fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows)
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)"))
+	}
+	if c.DeadLetterTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("dead-letter topic %q must differ from the input topic", c.Topic))
+	}
+	if c.CheckpointInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval))
+	}
+	if c.MaxPendingRows < 1 {
+		errs = append(errs, fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows))
+	}
+	if slices.Contains(c.SegmentKeys, "") {
+		errs = append(errs, errors.New("an empty segment key"))
+	}
+	if c.MaxCheckpointRows < 1 {
+		errs = append(errs, fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows))
 	}
 	if err := c.Window.Validate(); err != nil {
-		return fmt.Errorf("window: %w", err)
+		errs = append(errs, fmt.Errorf("window: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }

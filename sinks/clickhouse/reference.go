@@ -125,3 +125,5 @@ FROM %s.%s FINAL ORDER BY model, model_version, reference_id`, db, ddl.TableRefe
 	}
 	return out, nil
 }
+
+var _ reference.WindowStore = (*Sink)(nil)

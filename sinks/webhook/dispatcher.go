@@ -166,8 +166,8 @@ type Dispatcher struct {
 	letGo     uint64
 	forgotten map[deliveryKey]uint64
 	closed    bool
-	stopping chan struct{}
-	wake     chan struct{} // a delivery was parked: the sweep recomputes its timer
+	stopping  chan struct{}
+	wake      chan struct{} // a delivery was parked: the sweep recomputes its timer
 
 	runCtx      context.Context // cancelled when Shutdown's context ends: abort in-flight work
 	cancelRun   context.CancelFunc
