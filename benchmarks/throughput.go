@@ -278,7 +278,7 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 		Group:              res.Group,
 		Window:             window.Config{Size: cfg.Window},
 		CheckpointInterval: cfg.CheckpointInterval,
-	}, sink, log)
+	}, sink.Windows(), log)
 	if err != nil {
 		return err
 	}

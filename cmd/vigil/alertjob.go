@@ -162,7 +162,7 @@ func (j *alertJob) prepareEvaluator(ctx context.Context) error {
 	var states []alerting.SeriesState
 	if j.demoVersion == "" {
 		var err error
-		if states, err = j.sink.LoadAlertStates(ctx); err != nil {
+		if states, err = j.sink.Alerts().LoadAlertStates(ctx); err != nil {
 			return err
 		}
 	}
@@ -189,7 +189,7 @@ func (j *alertJob) Shutdown(ctx context.Context) error {
 // runOnce evaluates the windows that closed within the lookback; it returns
 // how many notifications it queued.
 func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
-	metrics, err := j.sink.RecentMetrics(ctx, j.window, now.Add(-j.lookback), now.Add(-j.grace), j.sources, j.demoVersion)
+	metrics, err := j.sink.Alerts().RecentMetrics(ctx, j.window, now.Add(-j.lookback), now.Add(-j.grace), j.sources, j.demoVersion)
 	if err != nil {
 		return 0, err
 	}
@@ -211,7 +211,7 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 	}
 	notes := j.eval.Observe(obs, now)
 	if j.noData {
-		seen, err := j.sink.LastSeen(ctx)
+		seen, err := j.sink.Alerts().LastSeen(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -228,7 +228,7 @@ func (j *alertJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 	}
 	// States after notifications: a crash in between re-creates the same
 	// notifications, which the outbox skips.
-	return n, j.sink.SaveAlertStates(ctx, j.eval.Changed())
+	return n, j.sink.Alerts().SaveAlertStates(ctx, j.eval.Changed())
 }
 
 // send groups the notifications of one evaluation by receiver (alerts fired
@@ -284,7 +284,7 @@ func (j *alertJob) send(ctx context.Context, notes []alerting.Notification) (int
 // references returns the newest reference profile of each model (any
 // version), the base of change-against-reference rules.
 func (j *alertJob) references(ctx context.Context) (map[string]*reference.Profile, error) {
-	all, err := j.sink.LatestReferences(ctx)
+	all, err := j.sink.References().LatestReferences(ctx)
 	if err != nil {
 		return nil, err
 	}

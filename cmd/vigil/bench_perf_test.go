@@ -91,7 +91,7 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 	if err := batch.Send(); err != nil {
 		b.Fatal(err)
 	}
-	if err := sink.WriteLabels(ctx, lrows); err != nil {
+	if err := sink.Labels().WriteLabels(ctx, lrows); err != nil {
 		b.Fatal(err)
 	}
 	cfg := defaultConfig()
@@ -102,7 +102,7 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := sink.WritePerformance(ctx, rows); err != nil {
+		if err := sink.Labels().WritePerformance(ctx, rows); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -153,7 +153,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sink.WriteReference(ctx, ref); err != nil {
+	if err := s.sink.References().WriteReference(ctx, ref); err != nil {
 		return err
 	}
 
@@ -238,7 +238,7 @@ func runDemo(c *cli.Context) error {
 	if err := printDemoTable(ctx, out, sink, cfg, model.version); err != nil {
 		return err
 	}
-	refs, err := sink.LatestReferences(ctx)
+	refs, err := sink.References().LatestReferences(ctx)
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := sink.WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
 		return err
 	}
 	if err := printDemoDrift(ctx, out, sink, cfg, model.version); err != nil {
@@ -262,13 +262,13 @@ func runDemo(c *cli.Context) error {
 	if _, err := newPerformanceJob(sink, cfg, log).runOnce(ctx, time.Now()); err != nil {
 		return err
 	}
-	perf, err := sink.PerformanceStates(ctx, "fraud-demo", model.version, "", start, end2)
+	perf, err := sink.Labels().PerformanceStates(ctx, "fraud-demo", model.version, "", start, end2)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nPerformance per prediction window, from the labels that came 5-60 minutes later (from %s.vigil_performance):\n\n", cfg.ClickHouse.Database)
 	printPerformance(out, perf)
-	acc, err := sink.LabelAccounts(ctx, began, cfg.Labels.Horizon) // this run's labels
+	acc, err := sink.Labels().LabelAccounts(ctx, began, cfg.Labels.Horizon) // this run's labels
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func (j *driftJob) Shutdown(ctx context.Context) error { return j.loop.stop(ctx)
 
 // runOnce evaluates and stores the recent windows; it returns how many.
 func (j *driftJob) runOnce(ctx context.Context) (int, error) {
-	refs, err := j.sink.LatestReferences(ctx)
+	refs, err := j.sink.References().LatestReferences(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (j *driftJob) runOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := j.sink.WriteDrift(ctx, toDriftWindows(mv[0], buckets)); err != nil {
+		if err := j.sink.Windows().WriteDrift(ctx, toDriftWindows(mv[0], buckets)); err != nil {
 			return n, err
 		}
 		n += len(buckets)

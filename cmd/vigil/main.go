@@ -165,13 +165,13 @@ func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, er
 	if err := kafkatopic.Ensure(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Partitions); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
-	if s.proc, err = pipeline.New(cfg.pipelineConfig(), s.sink, log); err != nil {
+	if s.proc, err = pipeline.New(cfg.pipelineConfig(), s.sink.Windows(), log); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
 	if err := s.proc.Start(ctx); err != nil {
 		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
 	}
-	if s.labels, err = pipeline.NewLabelConsumer(cfg.labelConfig(), s.sink, log); err != nil {
+	if s.labels, err = pipeline.NewLabelConsumer(cfg.labelConfig(), s.sink.Labels(), log); err != nil {
 		return nil, errors.Join(err, s.shutdown())
 	}
 	if err := s.labels.Start(ctx); err != nil {

@@ -71,7 +71,7 @@ func (j *performanceJob) Shutdown(ctx context.Context) error { return j.loop.sto
 func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error) {
 	notBefore := now.Add(-j.horizon - j.window).Truncate(j.window)
 	if j.since.IsZero() {
-		last, err := j.sink.LastPerformanceWrite(ctx)
+		last, err := j.sink.Labels().LastPerformanceWrite(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -81,7 +81,7 @@ func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error
 	if j.since.IsZero() || since.Before(notBefore) {
 		since = notBefore
 	}
-	changed, err := j.sink.ChangedPerformanceWindows(ctx, j.window, since, notBefore)
+	changed, err := j.sink.Labels().ChangedPerformanceWindows(ctx, j.window, since, notBefore)
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +91,7 @@ func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error
 		if err != nil {
 			return n, err
 		}
-		if err := j.sink.WritePerformance(ctx, rows); err != nil {
+		if err := j.sink.Labels().WritePerformance(ctx, rows); err != nil {
 			return n, err
 		}
 		n++
@@ -104,11 +104,11 @@ func (j *performanceJob) runOnce(ctx context.Context, now time.Time) (int, error
 // a row per model version and segment.
 func (j *performanceJob) compute(ctx context.Context, model string, start time.Time) ([]clickhouse.PerformanceWindow, error) {
 	end := start.Add(j.window)
-	preds, err := j.sink.WindowPredictions(ctx, model, start, end)
+	preds, err := j.sink.Labels().WindowPredictions(ctx, model, start, end)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := j.sink.WindowLabels(ctx, model, start, end)
+	labels, err := j.sink.Labels().WindowLabels(ctx, model, start, end)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func runQueryDrift(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	refs, err := sink.LatestReferences(c.Context)
+	refs, err := sink.References().LatestReferences(c.Context)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runQueryDrift(c *cli.Context) error {
 	}
 	printDrift(c.App.Writer, buckets, c.StringSlice("feature"))
 	if c.Bool("store") {
-		return sink.WriteDrift(c.Context, toDriftWindows(c.String("model"), buckets))
+		return sink.Windows().WriteDrift(c.Context, toDriftWindows(c.String("model"), buckets))
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ var errNoReference = errors.New("no reference profile (build one with `vigil ref
 // selects the states: "" those of all events, a segment key those of each
 // of its values, "*" every state (each segment apart).
 func driftBuckets(ctx context.Context, sink *clickhouse.Sink, refs map[[2]string]*reference.Profile, opts drift.Options, model, version, by string, from, to time.Time, every time.Duration) ([]bucketDrift, error) {
-	states, err := sink.WindowStates(ctx, model, version, from, to)
+	states, err := sink.Windows().WindowStates(ctx, model, version, from, to)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sink.WriteReference(ctx, ref); err != nil {
+	if err := sink.References().WriteReference(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,12 +85,12 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		rec.Release()
 	}
 	for p := range parts {
-		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
+		if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	refs, err := sink.LatestReferences(ctx)
+	refs, err := sink.References().LatestReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// Stored, the hour is one row per feature in vigil_drift, read by plain SQL.
-	if err := sink.WriteDrift(ctx, toDriftWindows("m", buckets)); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, toDriftWindows("m", buckets)); err != nil {
 		t.Fatal(err)
 	}
 	var (

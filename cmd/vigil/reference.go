@@ -103,7 +103,7 @@ func runReferenceBuild(c *cli.Context) error {
 		if err := sink.Start(ctx); err != nil {
 			return err
 		}
-		err = sink.WriteReference(ctx, p)
+		err = sink.References().WriteReference(ctx, p)
 		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
 	}
 	if err == nil && !c.Bool("dry-run") {
-		err = sink.WriteReference(ctx, p)
+		err = sink.References().WriteReference(ctx, p)
 	}
 	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 		return err
@@ -170,7 +170,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 // [from, to) and builds a reference from them; its Source names the first
 // window start and the last window end.
 func referenceFromWindows(ctx context.Context, sink *clickhouse.Sink, model, version string, from, to time.Time, bins int) (*reference.Profile, error) {
-	all, err := sink.WindowStates(ctx, model, version, from, to)
+	all, err := sink.Windows().WindowStates(ctx, model, version, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +316,7 @@ func runReferenceList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	refs, err := sink.ListReferences(c.Context)
+	refs, err := sink.References().ListReferences(c.Context)
 	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 		return err
 	}
