@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-ml/vigil/internal/backoff"
 )
 
 // sender is the one goroutine that writes sealed batches to Kafka, in the
@@ -70,12 +72,10 @@ func (s *sender) run() {
 	}
 }
 
-// Backoff between attempts of a write kafka-go refused as a whole (no
-// metadata for the topic yet, say); kafka-go retries produce errors itself.
-const (
-	backoffMin = 100 * time.Millisecond
-	backoffMax = time.Second
-)
+// writeRetry is the back-off between attempts of a write kafka-go refused
+// as a whole (no metadata for the topic yet, say); kafka-go retries produce
+// errors itself.
+var writeRetry = backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}
 
 // write writes the messages of s.pending and counts their events as Sent,
 // Failed or, when Close's ctx expired, Unsent. Events and labels are written
@@ -119,7 +119,7 @@ func (s *sender) writeTopic(topic string) {
 		s.p.unsent.Add(total)
 		return
 	}
-	backoff := backoffMin
+	retry := backoff.New(writeRetry)
 	for attempt := 1; ; attempt++ {
 		err := s.w.WriteMessages(s.p.abortCtx, s.msgs...)
 		if err == nil {
@@ -145,15 +145,10 @@ func (s *sender) writeTopic(topic string) {
 				Int("attempts", attempt).Str("topic", topic).Msg("ingest write to kafka")
 			return
 		}
-		s.cfg.log.Warn().Err(err).Int("attempt", attempt).Dur("backoff", backoff).
+		wait := retry.Next()
+		s.cfg.log.Warn().Err(err).Int("attempt", attempt).Dur("backoff", wait).
 			Str("topic", topic).Msg("ingest write to kafka, retrying")
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-s.p.abortCtx.Done():
-			t.Stop()
-		}
-		backoff = min(2*backoff, backoffMax)
+		_ = backoff.Sleep(s.p.abortCtx, wait) // an abort is seen at the top of the loop
 	}
 }
 

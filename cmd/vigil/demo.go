@@ -19,6 +19,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/vigil-ml/vigil/ingest"
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
@@ -243,11 +245,11 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	end2 := start.Add(time.Duration(windows) * size)
-	buckets, err := driftBuckets(ctx, sink, refs, cfg.driftOptions(), "fraud-demo", model.version, "*", start, end2, 0)
+	buckets, err := drift.Buckets(ctx, sink.Windows(), refs, cfg.driftOptions(), drift.BucketQuery{Model: "fraud-demo", Version: model.version, By: "*", From: start, To: end2})
 	if err != nil {
 		return err
 	}
-	if err := sink.Windows().WriteDrift(ctx, toDriftWindows("fraud-demo", buckets)); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, buckets); err != nil {
 		return err
 	}
 	if err := printDemoDrift(ctx, out, sink, cfg, model.version); err != nil {
@@ -259,7 +261,7 @@ func runDemo(c *cli.Context) error {
 
 	// Performance: the job `vigil process` runs every --performance-interval,
 	// once, now that every label is in.
-	if _, err := newPerformanceJob(sink, cfg, log).runOnce(ctx, time.Now()); err != nil {
+	if _, err := performance.NewJob(sink.Labels(), cfg.performanceConfig(), log).RunOnce(ctx, time.Now()); err != nil {
 		return err
 	}
 	perf, err := sink.Labels().PerformanceStates(ctx, "fraud-demo", model.version, "", start, end2)

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"strconv"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -16,19 +11,5 @@ import (
 // named prefix_<random>, dropped when the test ends.
 func startTestSink(t *testing.T, prefix string) (*clickhouse.Sink, string) {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
-	ctx := context.Background()
-	db := prefix + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
-	return sink, db
+	return testsink.Start(t, prefix)
 }

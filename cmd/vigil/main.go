@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +15,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/internal/lifecycle"
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
@@ -142,89 +144,50 @@ func runMigrate(c *cli.Context) error {
 // stack starts the sink, then the consumers, then the jobs that read what
 // they store, and stops them in reverse.
 type stack struct {
-	log    zerolog.Logger
-	sink   *clickhouse.Sink
-	proc   *pipeline.Processor
-	labels *pipeline.LabelConsumer
-	drift  *driftJob
-	perf   *performanceJob
-	alerts *alertJob
+	sink  *clickhouse.Sink
+	group *lifecycle.Group
 }
 
 func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, error) {
-	s := &stack{log: log}
-	var err error
-	if s.sink, err = clickhouse.New(cfg.sinkConfig(), log); err != nil {
+	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	if err != nil {
 		return nil, err
 	}
-	began := time.Now()
-	if err := s.sink.Start(ctx); err != nil {
+	proc, err := pipeline.New(cfg.pipelineConfig(), sink.Windows(), log)
+	if err != nil {
 		return nil, err
 	}
-	log.Info().Dur("took", time.Since(began)).Str("clickhouse", cfg.ClickHouse.Addr).Str("server_version", s.sink.ServerVersion().String()).Msg("sink started")
-	if err := kafkatopic.Ensure(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Partitions); err != nil {
-		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
+	labels, err := pipeline.NewLabelConsumer(cfg.labelConfig(), sink.Labels(), log)
+	if err != nil {
+		return nil, err
 	}
-	if s.proc, err = pipeline.New(cfg.pipelineConfig(), s.sink.Windows(), log); err != nil {
-		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
-	}
-	if err := s.proc.Start(ctx); err != nil {
-		return nil, errors.Join(err, s.sink.Shutdown(context.Background()))
-	}
-	if s.labels, err = pipeline.NewLabelConsumer(cfg.labelConfig(), s.sink.Labels(), log); err != nil {
-		return nil, errors.Join(err, s.shutdown())
-	}
-	if err := s.labels.Start(ctx); err != nil {
-		return nil, errors.Join(err, s.shutdown())
-	}
+	g := lifecycle.NewGroup(log)
+	g.Add("clickhouse sink", sink, 0)
+	g.Add("topic", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
+		return kafkatopic.Ensure(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Partitions)
+	}}, 0)
+	g.Add("processor", proc, 0)
+	g.Add("label consumer", labels, 0)
 	// The periodic jobs run in the group's leader only.
-	s.drift = newDriftJob(s.sink, cfg.driftOptions(), cfg.Drift.Interval, cfg.Drift.Lookback, log)
-	s.drift.loop.leader = s.proc.Leader
-	if err := s.drift.Start(ctx); err != nil {
-		return nil, errors.Join(err, s.shutdown())
-	}
-	s.perf = newPerformanceJob(s.sink, cfg, log)
-	s.perf.loop.leader = s.proc.Leader
-	if err := s.perf.Start(ctx); err != nil {
-		return nil, errors.Join(err, s.shutdown())
-	}
+	leader := lifecycle.WithGate(proc.Leader)
+	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.driftOptions(), cfg.Drift.Lookback, log).Pass, leader), 0)
+	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.performanceConfig(), log).Pass, leader), 0)
 	if cfg.Alerts.Rules != "" {
-		if s.alerts, err = newAlertJob(s.sink, cfg, log); err != nil {
-			return nil, errors.Join(err, s.shutdown())
+		alerts, err := newAlertJob(sink, cfg, log)
+		if err != nil {
+			return nil, err
 		}
-		s.alerts.loop.leader = s.proc.Leader
-		if err := s.alerts.Start(ctx); err != nil {
-			return nil, errors.Join(err, s.shutdown())
-		}
+		alerts.loop.leader = proc.Leader
+		g.Add("alert job", alerts, 0)
 	}
-	return s, nil
+	if err := g.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &stack{sink: sink, group: g}, nil
 }
 
-// shutdown stops what started, in reverse; parts never started are nil.
-func (s *stack) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var err error
-	if s.alerts != nil {
-		err = errors.Join(err, s.alerts.Shutdown(ctx))
-	}
-	if s.perf != nil {
-		err = errors.Join(err, s.perf.Shutdown(ctx))
-	}
-	if s.drift != nil {
-		err = errors.Join(err, s.drift.Shutdown(ctx))
-	}
-	if s.labels != nil {
-		err = errors.Join(err, s.labels.Shutdown(ctx))
-	}
-	began := time.Now()
-	err = errors.Join(err, s.proc.Shutdown(ctx))
-	s.log.Info().Dur("took", time.Since(began)).Msg("processor drained")
-	began = time.Now()
-	err = errors.Join(err, s.sink.Shutdown(ctx))
-	s.log.Info().Dur("took", time.Since(began)).Msg("sink closed")
-	return err
-}
+// shutdown stops what started, in reverse, each stage within its budget.
+func (s *stack) shutdown() error { return s.group.Shutdown(context.Background()) }
 
 func runProcess(c *cli.Context) error {
 	cfg, err := resolveConfig(c)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -74,42 +75,12 @@ func runQueryPerformance(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	merged, err := mergePerformance(windows, c.Duration("every"))
+	merged, err := performance.MergeWindows(windows, c.Duration("every"))
 	if err != nil {
 		return err
 	}
 	printPerformance(c.App.Writer, merged)
 	return nil
-}
-
-// mergePerformance merges windows into buckets of size every, per model
-// version and segment; every 0 keeps the windows. Buckets are aligned to the
-// Unix epoch.
-func mergePerformance(windows []clickhouse.PerformanceWindow, every time.Duration) ([]clickhouse.PerformanceWindow, error) {
-	if every <= 0 {
-		return windows, nil
-	}
-	type key struct {
-		version, segment string
-		start            time.Time
-	}
-	idx := map[key]int{}
-	var out []clickhouse.PerformanceWindow
-	for _, w := range windows {
-		start := time.Unix(0, 0).Add(w.Start.Sub(time.Unix(0, 0)).Truncate(every)).UTC()
-		k := key{w.ModelVersion, w.Segment, start}
-		i, ok := idx[k]
-		if !ok {
-			idx[k] = len(out)
-			out = append(out, clickhouse.PerformanceWindow{Model: w.Model, ModelVersion: w.ModelVersion, Segment: w.Segment,
-				Start: start, End: start.Add(every), State: w.State})
-			continue
-		}
-		if err := out[i].State.Merge(w.State); err != nil {
-			return nil, fmt.Errorf("merge performance of %s %s at %s: %w", w.Model, w.ModelVersion, w.Start.Format(time.RFC3339), err)
-		}
-	}
-	return out, nil
 }
 
 func printPerformance(out io.Writer, windows []clickhouse.PerformanceWindow) {

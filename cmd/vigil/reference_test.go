@@ -161,7 +161,7 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 			rec.Release()
 		}
 		for p := range parts {
-			if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0); err != nil {
+			if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

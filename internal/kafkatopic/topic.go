@@ -1,5 +1,6 @@
-// Package kafkatopic creates Kafka topics idempotently; shared by the SDK
-// (ingest.EnsureTopic), the processor and the CLI.
+// Package kafkatopic creates Kafka topics idempotently and reads their
+// configuration; shared by the SDK (ingest.EnsureTopic), the processor and
+// the CLI.
 package kafkatopic
 
 import (
@@ -25,6 +26,12 @@ var ErrInvalid = errors.New("invalid topic request")
 // brokers in order until one answers, and returns once the topic's partitions
 // show in metadata.
 func Ensure(ctx context.Context, brokers []string, topic string, partitions int) error {
+	return EnsureWithConfig(ctx, brokers, topic, partitions, nil)
+}
+
+// EnsureWithConfig is Ensure that creates the topic with the given topic
+// configs (for example MaxMessageBytes); an existing topic keeps its own.
+func EnsureWithConfig(ctx context.Context, brokers []string, topic string, partitions int, configs map[string]string) error {
 	if len(brokers) == 0 {
 		return fmt.Errorf("ensure topic %q: %w: no brokers", topic, ErrInvalid)
 	}
@@ -38,7 +45,7 @@ func Ensure(ctx context.Context, brokers []string, topic string, partitions int)
 	}
 	var errs []error
 	for _, addr := range brokers {
-		err := ensureTopicVia(ctx, addr, topic, partitions)
+		err := ensureTopicVia(ctx, addr, topic, partitions, configs)
 		if err == nil {
 			return nil
 		}
@@ -51,7 +58,7 @@ func Ensure(ctx context.Context, brokers []string, topic string, partitions int)
 		topic, brokers, errors.Join(errs...))
 }
 
-func ensureTopicVia(ctx context.Context, addr, topic string, partitions int) error {
+func ensureTopicVia(ctx context.Context, addr, topic string, partitions int, configs map[string]string) error {
 	conn, err := kafka.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
@@ -78,11 +85,15 @@ func ensureTopicVia(ctx context.Context, addr, topic string, partitions int) err
 	if err := cconn.SetDeadline(deadline); err != nil {
 		return fmt.Errorf("set deadline on %s: %w", caddr, err)
 	}
-	err = cconn.CreateTopics(kafka.TopicConfig{
+	tc := kafka.TopicConfig{
 		Topic:             topic,
 		NumPartitions:     partitions,
 		ReplicationFactor: min(len(brokers), 3),
-	})
+	}
+	for k, v := range configs {
+		tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+	}
+	err = cconn.CreateTopics(tc)
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic on controller %s: %w", caddr, err)
 	}
@@ -100,4 +111,76 @@ func ensureTopicVia(ctx context.Context, addr, topic string, partitions int) err
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// MaxMessageBytes is the topic config that limits the size of a record
+// batch the broker accepts for the topic (Kafka's default: 1048588).
+const MaxMessageBytes = "max.message.bytes"
+
+// Config returns the value of config name of topic, as the brokers report
+// it (the topic's own setting or the broker default it inherits). It asks
+// the brokers in order until one answers.
+func Config(ctx context.Context, brokers []string, topic, name string) (string, error) {
+	if len(brokers) == 0 {
+		return "", fmt.Errorf("describe topic %q: %w: no brokers", topic, ErrInvalid)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultAdminTimeout)
+		defer cancel()
+	}
+	var errs []error
+	for _, addr := range brokers {
+		v, err := configVia(ctx, addr, topic, name)
+		if err == nil {
+			return v, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil || errors.Is(err, kafka.UnknownTopicOrPartition) {
+			break
+		}
+	}
+	return "", fmt.Errorf("describe config %s of topic %q at %v: %w", name, topic, brokers, errors.Join(errs...))
+}
+
+func configVia(ctx context.Context, addr, topic, name string) (string, error) {
+	// Its own transport, closed on return: kafka-go's default one keeps
+	// goroutines per broker alive for the life of the process.
+	conns := &kafka.Transport{}
+	defer conns.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: conns}
+	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: topic,
+			ConfigNames:  []string{name},
+		}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("via %s: %w", addr, err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return "", fmt.Errorf("via %s: %w", addr, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == name {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("via %s: config %s not in the answer", addr, name)
+}
+
+// MaxMessageBytesOf is topic's max.message.bytes.
+func MaxMessageBytesOf(ctx context.Context, brokers []string, topic string) (int, error) {
+	v, err := Config(ctx, brokers, topic, MaxMessageBytes)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("topic %q: %s %q is not a positive integer", topic, MaxMessageBytes, v)
+	}
+	return n, nil
 }

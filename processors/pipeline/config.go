@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
 )
 
@@ -33,10 +34,10 @@ type Config struct {
 	SegmentKeys []string
 }
 
-// Segment slicing limits.
+// Segment slicing limits (stats.SegmentCap applies them).
 const (
-	MaxSegmentValues = 100
-	OtherSegment     = "__other__"
+	MaxSegmentValues = stats.MaxSegmentValues
+	OtherSegment     = stats.OtherSegment
 )
 
 // Defaults used by WithDefaults.

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vigil-ml/vigil/internal/backoff"
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
@@ -81,6 +82,9 @@ type LabelCounters struct {
 	Labels      atomic.Uint64 // labels stored
 	Malformed   atomic.Uint64 // messages (or Arrow rows) sent to the dead-letter topic
 	WriteErrors atomic.Uint64 // failed inserts (retried)
+	// DeadLettersTruncated and DeadLettersDropped are as in Counters.
+	DeadLettersTruncated atomic.Uint64
+	DeadLettersDropped   atomic.Uint64
 }
 
 // LabelConsumer stores label messages (ground truth for earlier
@@ -98,8 +102,7 @@ type LabelConsumer struct {
 
 	mu       sync.Mutex
 	reader   *kafka.Reader
-	dlq      *kafka.Writer
-	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
+	dlq      *deadLetters
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
@@ -125,11 +128,15 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 	if c.shutdown || c.reader != nil {
 		return errors.New("start label consumer: already started or shut down")
 	}
-	for t, n := range map[string]int{c.cfg.Topic: c.cfg.Partitions, c.cfg.DeadLetterTopic: 1} {
-		if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, t, n); err != nil {
-			return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", t, err)
-		}
+	if err := kafkatopic.Ensure(ctx, c.cfg.Brokers, c.cfg.Topic, c.cfg.Partitions); err != nil {
+		return fmt.Errorf("create label topic %s (is Kafka running? start it with deployments/local/kafka.sh start): %w", c.cfg.Topic, err)
 	}
+	dlq, err := openDeadLetters(ctx, c.cfg.Brokers, c.cfg.Topic, c.cfg.DeadLetterTopic, 1,
+		deadLetterCounters{truncated: &c.Counters.DeadLettersTruncated, dropped: &c.Counters.DeadLettersDropped}, c.log)
+	if err != nil {
+		return fmt.Errorf("label consumer: %w", err)
+	}
+	c.dlq = dlq
 	c.reader = kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           c.cfg.Brokers,
 		GroupID:           c.cfg.Group,
@@ -143,14 +150,6 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 		CommitInterval:    0, // synchronous commits, after the insert
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { c.log.Warn().Msgf(f, a...) }),
 	})
-	c.dlqConns = &kafka.Transport{}
-	c.dlq = &kafka.Writer{
-		Addr:         kafka.TCP(c.cfg.Brokers...),
-		Transport:    c.dlqConns,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
 	go func() {
@@ -181,7 +180,6 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shut down label consumer: %w", ctx.Err())
 	}
 	err := errors.Join(c.reader.Close(), c.dlq.Close())
-	c.dlqConns.CloseIdleConnections()
 	c.log.Info().Dur("took", time.Since(began)).Uint64("labels", c.Counters.Labels.Load()).
 		Uint64("malformed", c.Counters.Malformed.Load()).Msg("label consumer stopped")
 	return err
@@ -200,6 +198,9 @@ func (c *LabelConsumer) run(ctx context.Context) {
 		jsonDec wire.LabelJSONDecoder
 		label   schemas.Label
 		since   = time.Now()
+		// kafka-go's group reader retries by itself; this only spaces the
+		// errors it reports.
+		fetchRetry = backoff.New(fetchPolicy)
 	)
 	for {
 		fetchCtx, cancel := context.WithDeadline(ctx, since.Add(c.cfg.FlushInterval))
@@ -212,8 +213,11 @@ func (c *LabelConsumer) run(ctx context.Context) {
 		}
 		stopping := ctx.Err() != nil
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !stopping {
-			c.log.Warn().Err(err).Msg("fetch label message")
-			time.Sleep(100 * time.Millisecond)
+			wait := fetchRetry.Next()
+			c.log.Warn().Err(err).Int("attempt", fetchRetry.Attempt()).Dur("retry_in", wait).Msg("fetch label message")
+			_ = backoff.Sleep(ctx, wait)
+		} else if err == nil {
+			fetchRetry.Reset()
 		}
 		if len(b.rows) >= c.cfg.BatchSize || time.Since(since) >= c.cfg.FlushInterval || stopping {
 			if len(b.msgs) > 0 && !c.flush(ctx, &b) {
@@ -277,8 +281,15 @@ func (c *LabelConsumer) deadLetter(msg *kafka.Message, reason string) kafka.Mess
 // shutdown stores what it read. A failed commit (the partitions moved to
 // another member in a rebalance, say) is not retried: the labels are
 // stored, and the messages that come again replace themselves.
+//
+// Errors follow the processor's policy (failure.go): retryable ones back
+// off; labels the store refuses as bad data are quarantined (their messages
+// go to the dead-letter topic with the store's error, and are committed);
+// a broken store (a missing table) is retried at the back-off's cap with
+// an error that says what to do.
 func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
-	for attempt := 0; ; attempt++ {
+	retry := backoff.New(retryPolicy)
+	for {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := c.store(wctx, b)
 		cancel()
@@ -286,11 +297,24 @@ func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 			break
 		}
 		c.Counters.WriteErrors.Add(1)
-		c.log.Warn().Err(err).Int("attempt", attempt+1).Msg("store labels; retrying")
-		select {
-		case <-ctx.Done():
+		wait := retry.Next()
+		class := FailureRetryable
+		if !errors.Is(err, errDeadLetters) {
+			class = c.labels.Classify(err)
+		}
+		switch class {
+		case FailureRetryable:
+			c.log.Warn().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).Msg("store labels; retrying")
+		case FailureBadData:
+			c.quarantine(b, err)
+			continue // the dead letters are written by the next store
+		default:
+			wait = retryPolicy.Max
+			c.log.Error().Err(err).Stringer("failure", class).Int("attempt", retry.Attempt()).Dur("retry_in", wait).
+				Msg("store labels: this does not pass by itself (is the schema migrated? run `vigil migrate`; does the ClickHouse user have the rights?); the labels wait, nothing is lost")
+		}
+		if backoff.Sleep(ctx, wait) != nil {
 			return false
-		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
 	c.Counters.Labels.Add(uint64(len(b.rows)))
@@ -303,13 +327,33 @@ func (c *LabelConsumer) flush(ctx context.Context, b *labelBatch) bool {
 	return true
 }
 
+// quarantine turns the messages of b's labels into dead letters with the
+// store's reason for refusing them: their labels are not stored.
+func (c *LabelConsumer) quarantine(b *labelBatch, err error) {
+	c.log.Error().Err(err).Int("labels", len(b.rows)).Str("dead_letter_topic", c.cfg.DeadLetterTopic).
+		Msg("the store refuses these labels as bad data: their messages go to the dead-letter topic")
+	reason := "store labels: " + err.Error()
+	type at struct {
+		partition int
+		offset    int64
+	}
+	stored := make(map[at]bool, len(b.rows))
+	for i := range b.rows {
+		stored[at{b.rows[i].Partition, b.rows[i].Offset}] = true
+	}
+	for i := range b.msgs {
+		if stored[at{b.msgs[i].Partition, b.msgs[i].Offset}] {
+			b.dead = append(b.dead, c.deadLetter(&b.msgs[i], reason))
+		}
+	}
+	b.rows = b.rows[:0]
+}
+
 // store writes the dead letters, then the labels.
 func (c *LabelConsumer) store(ctx context.Context, b *labelBatch) error {
-	if len(b.dead) > 0 {
-		if err := c.dlq.WriteMessages(ctx, b.dead...); err != nil {
-			return fmt.Errorf("write %d messages to %s: %w", len(b.dead), c.cfg.DeadLetterTopic, err)
-		}
-		b.dead = b.dead[:0] // written: not again on a retry of the insert
+	// Written dead letters leave b.dead: not again on a retry of the insert.
+	if err := c.dlq.write(ctx, &b.dead); err != nil {
+		return err
 	}
 	return c.labels.WriteLabels(ctx, b.rows)
 }

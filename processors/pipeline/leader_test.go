@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,14 +61,54 @@ func TestIntegrationLeader(t *testing.T) {
 	}
 	a := member()
 	waitFor("a first leader", a.Leader)
-	b := member()
+	firstGen, _ := a.Leadership()
+	// Through the rebalance, the two flags are never up at once: the old
+	// generation's flag is down before the next generation is assigned.
+	var both, samples atomic.Int64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	var b *pipeline.Processor
+	var bMu sync.Mutex
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			bMu.Lock()
+			if b != nil {
+				samples.Add(1)
+				if a.Leader() && b.Leader() {
+					both.Add(1)
+				}
+			}
+			bMu.Unlock()
+		}
+	}()
+	bMu.Lock()
+	b = member()
+	bMu.Unlock()
 	// Both in one generation: exactly one leads, steadily.
 	waitFor("the rebalance to two members", func() bool {
 		return a.Partitions() > 0 && b.Partitions() > 0 && a.Partitions()+b.Partitions() == 4
 	})
 	time.Sleep(2 * time.Second)
+	close(stopSampling)
+	<-sampled
 	if a.Leader() == b.Leader() {
 		t.Fatalf("leaders: a %v, b %v", a.Leader(), b.Leader())
+	}
+	g := firstGen
+	if ga, ok := a.Leadership(); ok {
+		g = ga
+	} else if gb, ok := b.Leadership(); ok {
+		g = gb
+	}
+	t.Logf("%d samples of both flags through the rebalance (generation %d -> %d), %d with both up", samples.Load(), firstGen, g, both.Load())
+	if both.Load() != 0 || g <= firstGen {
+		t.Errorf("both members led at once in %d of %d samples; leading generation %d after %d (want a later one)", both.Load(), samples.Load(), g, firstGen)
 	}
 	leader, other := a, b
 	if b.Leader() {

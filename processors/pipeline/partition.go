@@ -59,9 +59,9 @@ type partition struct {
 	cacheKey   stats.Key
 	cacheState *stats.WindowState
 	cacheOK    bool
-	// segValues counts the segment states of a window's segment key, to cap
-	// them at MaxSegmentValues.
-	segValues map[segmentOf]int
+	// segCap caps the segment states of a window's segment key at
+	// MaxSegmentValues (its scopes are the windows' Segment "" keys).
+	segCap stats.SegmentCap
 
 	jsonDec wire.JSONDecoder
 	ev      schemas.Event
@@ -69,6 +69,9 @@ type partition struct {
 	// asideJSON holds JSON events that are not counted in a window (late or
 	// replayed) so that the raw events table still gets every valid event.
 	asideJSON map[string]*pendingJSON
+
+	// producers recognises SDK messages written twice (a producer retry).
+	producers *producerSequences
 
 	nextOffset     int64 // offset after the last handled message; -1 before the first
 	heldEvents     int   // events handled since the last checkpoint (their raw rows are held)
@@ -91,7 +94,7 @@ func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger
 		states:         make(map[stats.Key]*stats.WindowState),
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
-		segValues:      make(map[segmentOf]int),
+		producers:      newProducerSequences(MaxProducers),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -110,10 +113,27 @@ func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.Windo
 	p.cacheOK = false
 }
 
+// restoreProducers installs the producer sequences stored with the
+// checkpoint restore installed. Stored bytes that do not decode are
+// replaced by an empty state: only a retry across this restart could then be
+// counted twice.
+func (p *partition) restoreProducers(stored []byte) {
+	s, err := decodeProducerSequences(stored, MaxProducers)
+	if err != nil {
+		p.log.Error().Err(err).Int("bytes", len(stored)).Int64("offset", p.nextOffset).
+			Msg("restore producer sequences: starting without them (a producer retry of a message before this offset may be counted twice)")
+		s = newProducerSequences(MaxProducers)
+	}
+	p.producers = s
+}
+
 // handle processes one Kafka message of this partition, in offset order.
 func (p *partition) handle(msg *kafka.Message) {
 	p.nextOffset = msg.Offset + 1
 	p.counters.Messages.Add(1)
+	if p.duplicate(msg) {
+		return
+	}
 	switch enc := header(msg, wire.HeaderEncoding); enc {
 	case wire.EncodingArrow:
 		rec, err := wire.DecodeArrow(msg.Value, p.mem)
@@ -131,6 +151,22 @@ func (p *partition) handle(msg *kafka.Message) {
 	default:
 		p.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc))
 	}
+}
+
+// duplicate reports whether msg is a copy, written by a producer retry, of
+// an SDK message this partition has handled already, and counts it. Replays
+// ask too: the producer sequences are restored with the checkpoint.
+func (p *partition) duplicate(msg *kafka.Message) bool {
+	id, seq, ok := producerHeaders(msg)
+	if !ok || !p.producers.observe(id, seq) {
+		return false
+	}
+	p.counters.Duplicates.Add(1)
+	if e := p.log.Debug(); e.Enabled() {
+		e.Int64("offset", msg.Offset).Hex("producer", id[:]).Uint64("sequence", seq).
+			Msg("skipping a message its producer wrote again (retry)")
+	}
+	return true
 }
 
 func header(msg *kafka.Message, key string) string {
@@ -321,12 +357,6 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	p.raw = append(p.raw, RawBatch{Offset: off, Record: rec})
 }
 
-// segmentOf names the segment states of one segment key in one window.
-type segmentOf struct {
-	base stats.Key // Segment ""
-	key  string
-}
-
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
 // of their segment values for every configured segment key, and returns
 // touched with those states appended. Rows without the tag are in no segment.
@@ -367,16 +397,7 @@ func (p *partition) segmentState(base stats.Key, key, value string) *stats.Windo
 	if st := p.states[k]; st != nil {
 		return st
 	}
-	so := segmentOf{base, key}
-	if p.segValues[so] >= MaxSegmentValues {
-		k.Segment = key + "=" + OtherSegment
-		if st := p.states[k]; st != nil {
-			return st
-		}
-	}
-	// The count's key outlives the record base may alias: own copies.
-	so.base = stats.Key{Model: strings.Clone(base.Model), ModelVersion: strings.Clone(base.ModelVersion), WindowStart: base.WindowStart}
-	p.segValues[so]++
+	k.Segment = p.segCap.Segment(base, key, value)
 	return p.state(k)
 }
 
@@ -415,6 +436,7 @@ type checkpointBatch struct {
 	states      []*stats.WindowState
 	nextOffset  int64
 	watermarkMs int64
+	producers   []byte // producer sequences after every message before nextOffset
 }
 
 func (c *checkpointBatch) empty() bool {
@@ -434,7 +456,8 @@ func (p *partition) prepare() *checkpointBatch {
 			pj.offsets = pj.offsets[:0]
 		}
 	}
-	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value()}
+	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value(),
+		producers: p.producers.appendBinary(nil)}
 	for _, st := range p.states {
 		if !st.Final && p.wm.Closed(st.WindowStart) {
 			st.Final, st.Dirty = true, true
@@ -460,7 +483,7 @@ func (p *partition) done(cb *checkpointBatch) {
 			p.cacheOK = false
 			if st.Segment == "" {
 				for _, key := range p.cfg.SegmentKeys {
-					delete(p.segValues, segmentOf{st.Key, key})
+					p.segCap.Forget(st.Key, key)
 				}
 			}
 		}

@@ -128,6 +128,7 @@ func TestPartitionWindowsLateAndDeadLetters(t *testing.T) {
 type store struct {
 	states      map[stats.Key]*stats.WindowState
 	next, wm    int64
+	producers   []byte
 	checkpoints int
 }
 
@@ -138,7 +139,7 @@ func (s *store) write(cb *checkpointBatch, withCheckpoint bool) {
 		s.states[st.Key] = c
 	}
 	if withCheckpoint {
-		s.next, s.wm = cb.nextOffset, cb.watermarkMs
+		s.next, s.wm, s.producers = cb.nextOffset, cb.watermarkMs, cb.producers
 		s.checkpoints++
 	}
 }

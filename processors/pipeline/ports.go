@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -14,19 +15,84 @@ import (
 // restores a partition from it on assignment and checkpoints to it after
 // each closed window. sinks/clickhouse implements it.
 type WindowStore interface {
+	ErrorClassifier
 	// Restore returns the last checkpoint of src (ok is false when there is
 	// none) and the window states a replay from nextOffset continues from.
+	// A stored state that cannot be decoded is left out, and reported by a
+	// *CorruptStatesError returned beside the other results (ok and states
+	// are then valid): the processor quarantines it instead of retrying.
 	Restore(ctx context.Context, src Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error)
+	// RestoreProducers returns the producer sequences stored with the
+	// checkpoint of src at nextOffset (as Restore returned it), nil when
+	// none were.
+	RestoreProducers(ctx context.Context, src Source, nextOffset int64) ([]byte, error)
 	// Checkpoint durably writes raw and late events, the states and the
-	// checkpoint (nextOffset, watermarkMs) of src. It is idempotent: after an
+	// checkpoint (nextOffset, watermarkMs, and the opaque producer
+	// sequences, stored in one row) of src. It is idempotent: after an
 	// error the processor calls it again with the same arguments.
-	Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error
+	Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error
 }
 
 // LabelStore is where the label consumer writes labels before it commits
 // their offsets. Writing a message again must replace it.
 type LabelStore interface {
+	ErrorClassifier
 	WriteLabels(ctx context.Context, labels []LabelRow) error
+}
+
+// ErrorClassifier says how the processor and the label consumer handle a
+// store's error (see failure.go).
+type ErrorClassifier interface {
+	Classify(err error) Failure
+}
+
+// Failure is the class of a store's error.
+type Failure uint8
+
+const (
+	// FailureRetryable passes by itself (a timeout, a connection refused, an
+	// overloaded server): back off and try again.
+	FailureRetryable Failure = iota
+	// FailureBadData is the data's fault: the same data fails again.
+	FailureBadData
+	// FailureBroken is the store's fault (a missing table or column, a
+	// schema that needs `vigil migrate`, a bug): retrying the same call
+	// fails until someone fixes it, and skipping it would lose data.
+	FailureBroken
+)
+
+func (f Failure) String() string {
+	switch f {
+	case FailureRetryable:
+		return "retryable"
+	case FailureBadData:
+		return "bad data"
+	case FailureBroken:
+		return "broken"
+	}
+	return "Failure(" + strconv.Itoa(int(f)) + ")"
+}
+
+// CorruptState is one stored window state that Restore could not decode.
+type CorruptState struct {
+	Key        stats.Key
+	LastOffset int64
+	Err        error
+}
+
+// CorruptStatesError reports the stored window states Restore left out.
+type CorruptStatesError struct {
+	Source Source
+	States []CorruptState
+}
+
+func (e *CorruptStatesError) Error() string {
+	msg := fmt.Sprintf("restore %s: %d stored window states cannot be decoded", e.Source, len(e.States))
+	if len(e.States) > 0 {
+		msg += fmt.Sprintf(" (first: %s/%s window %d segment %q: %v)", e.States[0].Key.Model, e.States[0].Key.ModelVersion,
+			e.States[0].Key.WindowStart, e.States[0].Key.Segment, e.States[0].Err)
+	}
+	return msg
 }
 
 // Source identifies a Kafka partition of the input.

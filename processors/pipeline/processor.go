@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/internal/backoff"
 )
 
 // Counters are the processor's running totals; safe for concurrent reads.
@@ -23,8 +22,20 @@ type Counters struct {
 	Late        atomic.Uint64 // events whose window had closed
 	Skipped     atomic.Uint64 // events already in a restored state (replay)
 	Malformed   atomic.Uint64 // messages sent to the dead-letter topic
+	Duplicates  atomic.Uint64 // SDK messages written again by a producer retry: skipped
 	Checkpoints atomic.Uint64 // durable checkpoints
 	WriteErrors atomic.Uint64 // failed checkpoint writes (retried)
+	// DeadLettersTruncated counts dead letters written truncated (see
+	// HeaderTruncated): the dead-letter topic would not take them whole.
+	DeadLettersTruncated atomic.Uint64
+	// DeadLettersDropped counts dead letters the dead-letter topic refused
+	// even truncated: not written, logged with their source offset.
+	DeadLettersDropped atomic.Uint64
+	// Quarantined counts stored window states left out on restore because
+	// they cannot be decoded (see CorruptStatesError).
+	Quarantined atomic.Uint64
+	// FetchErrors counts failed fetches, retried inside the partition.
+	FetchErrors atomic.Uint64
 }
 
 // Processor is one member of the processing consumer group.
@@ -35,13 +46,14 @@ type Processor struct {
 
 	Counters Counters
 
-	leader   atomic.Bool  // consumes partition 0 in the current generation
+	// leading is the id of the generation in which this member consumes
+	// partition 0, or -1 (not leading, or between generations).
+	leading  atomic.Int64
 	assigned atomic.Int32 // partitions of the current generation
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
-	dlq      *kafka.Writer
-	dlqConns *kafka.Transport // the dlq writer's own, closed by Shutdown (kafka-go's default one is never closed)
+	dlq      *deadLetters
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	shutdown bool
@@ -55,7 +67,9 @@ func New(cfg Config, store WindowStore, log zerolog.Logger) (*Processor, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor config: %w", err)
 	}
-	return &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}, nil
+	p := &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}
+	p.leading.Store(-1)
+	return p, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -64,9 +78,20 @@ func (p *Processor) Config() Config { return p.cfg }
 // Leader reports whether this member consumes partition 0 of the topic in
 // the current generation of the group: the one member that runs the
 // group's periodic jobs (drift, performance, alerts), so that they run once
-// per group, not once per process. While the group rebalances, two members
-// may both say so for a moment; those jobs are idempotent.
-func (p *Processor) Leader() bool { return p.leader.Load() }
+// per group, not once per process. It turns false as soon as the generation
+// ends (a rebalance, Shutdown, a heartbeat that failed), before this member
+// joins the next one. A member expelled without knowing yet (a pause longer
+// than the session timeout) still says true until its next heartbeat fails:
+// work that must not run twice is fenced with the generation of Leadership.
+func (p *Processor) Leader() bool { return p.leading.Load() >= 0 }
+
+// Leadership returns the id of the generation in which this member leads,
+// and whether it leads now. Kafka numbers the generations of a group in
+// increasing order.
+func (p *Processor) Leadership() (generation int32, leader bool) {
+	g := p.leading.Load()
+	return int32(g), g >= 0
+}
 
 // Partitions is the number of partitions this member consumes in the
 // current generation.
@@ -83,8 +108,10 @@ func (p *Processor) Start(ctx context.Context) error {
 	if p.group != nil {
 		return errors.New("start processor: already started")
 	}
-	if err := kafkatopic.Ensure(ctx, p.cfg.Brokers, p.cfg.DeadLetterTopic, p.cfg.DeadLetterPartitions); err != nil {
-		return fmt.Errorf("create dead-letter topic: %w", err)
+	dlq, err := openDeadLetters(ctx, p.cfg.Brokers, p.cfg.Topic, p.cfg.DeadLetterTopic, p.cfg.DeadLetterPartitions,
+		deadLetterCounters{truncated: &p.Counters.DeadLettersTruncated, dropped: &p.Counters.DeadLettersDropped}, p.log)
+	if err != nil {
+		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.Group,
@@ -98,17 +125,10 @@ func (p *Processor) Start(ctx context.Context) error {
 		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
 	})
 	if err != nil {
+		dlq.Close()
 		return fmt.Errorf("join consumer group %s at %v (is Kafka running? start it with deployments/local/kafka.sh start): %w", p.cfg.Group, p.cfg.Brokers, err)
 	}
-	p.group = group
-	p.dlqConns = &kafka.Transport{}
-	p.dlq = &kafka.Writer{
-		Addr:         kafka.TCP(p.cfg.Brokers...),
-		Transport:    p.dlqConns,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-	}
+	p.group, p.dlq = group, dlq
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(1)
@@ -130,6 +150,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.shutdown = true
+	defer p.leading.Store(-1)
 	if p.group == nil {
 		return nil
 	}
@@ -139,9 +160,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		err := p.group.Close() // ends the generation: partitions checkpoint and return
 		p.cancel()
 		p.wg.Wait()
-		err = errors.Join(err, p.dlq.Close())
-		p.dlqConns.CloseIdleConnections()
-		done <- err
+		done <- errors.Join(err, p.dlq.Close())
 	}()
 	select {
 	case err := <-done:
@@ -153,7 +172,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
+	join := backoff.New(joinPolicy)
 	for {
 		gen, err := p.group.Next(ctx)
 		if err != nil {
@@ -163,25 +182,45 @@ func (p *Processor) run(ctx context.Context) {
 			// The group keeps trying to join in the background: errors such
 			// as "group coordinator not available" (a broker that just
 			// started) pass.
-			p.log.Warn().Err(err).Dur("retry_in", backoff).Msg("join consumer group")
-			select {
-			case <-ctx.Done():
+			wait := join.Next()
+			p.log.Warn().Err(err).Int("attempt", join.Attempt()).Dur("retry_in", wait).Msg("join consumer group")
+			if backoff.Sleep(ctx, wait) != nil {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		join.Reset()
 		parts := gen.Assignments[p.cfg.Topic]
 		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
-		p.leader.Store(leader)
-		p.assigned.Store(int32(len(parts)))
+		p.lead(gen, gen.ID, leader, len(parts))
 		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
 		}
 	}
+}
+
+// generation is what lead needs of a *kafka.Generation.
+type generation interface {
+	Start(fn func(ctx context.Context))
+}
+
+// lead records this member's part in generation id, and clears it when the
+// generation ends: kafka-go waits for every function given to Start to
+// return before it joins the next generation, so Leader is false before the
+// next assignment.
+func (p *Processor) lead(gen generation, id int32, leader bool, partitions int) {
+	if leader {
+		p.leading.Store(int64(id))
+	} else {
+		p.leading.Store(-1)
+	}
+	p.assigned.Store(int32(partitions))
+	gen.Start(func(ctx context.Context) {
+		<-ctx.Done()
+		p.leading.CompareAndSwap(int64(id), -1)
+		p.assigned.Store(0)
+	})
 }
 
 // consume owns one partition for one generation.
@@ -191,11 +230,21 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 	start := a.Offset
 	if !p.retry(ctx, part, "restore partition", func(ctx context.Context) error {
 		next, wm, ok, states, err := p.store.Restore(ctx, src)
+		var corrupt *CorruptStatesError
+		if errors.As(err, &corrupt) {
+			p.quarantine(part, corrupt, next)
+			err = nil
+		}
 		if err != nil {
 			return err
 		}
 		if ok {
+			producers, err := p.store.RestoreProducers(ctx, src, next)
+			if err != nil {
+				return err
+			}
 			part.restore(next, wm, states)
+			part.restoreProducers(producers)
 			start = next
 		}
 		part.log.Info().Bool("checkpoint", ok).Int64("offset", start).Int("open_windows", len(states)).Msg("partition restored")
@@ -224,14 +273,32 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 	go func() {
 		defer readers.Done()
 		defer close(msgs)
+		// A failed fetch backs off here, inside the partition: returning
+		// would end the consumer group's generation (kafka-go ends it when
+		// any partition goroutine returns) and rebalance every member.
+		// kafka-go's reader reconnects by itself (to a new leader, say) and
+		// reports what persists; the next FetchMessage continues.
+		retry := backoff.New(fetchPolicy)
 		for {
 			m, err := reader.FetchMessage(readCtx)
 			if err != nil {
-				if readCtx.Err() == nil {
-					part.log.Error().Err(err).Msg("fetch message")
+				if readCtx.Err() != nil {
+					return
 				}
-				return
+				p.Counters.FetchErrors.Add(1)
+				wait := retry.Next()
+				if kafkaRetryable(err) {
+					part.log.Warn().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).Msg("fetch message; retrying in the partition")
+				} else {
+					part.log.Error().Err(err).Int("attempt", retry.Attempt()).Dur("retry_in", wait).
+						Msg("fetch message: not an error that passes by itself (check the topic's ACLs and compression codec); retrying in the partition")
+				}
+				if backoff.Sleep(readCtx, wait) != nil {
+					return
+				}
+				continue
 			}
+			retry.Reset()
 			select {
 			case msgs <- m:
 			case <-readCtx.Done():
@@ -290,12 +357,12 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	}
 	began := time.Now()
 	ok := p.retry(ctx, part, "write checkpoint", func(ctx context.Context) error {
-		if len(cb.dead) > 0 {
-			if err := p.dlq.WriteMessages(ctx, cb.dead...); err != nil {
-				return fmt.Errorf("write %d messages to dead-letter topic %s: %w", len(cb.dead), p.cfg.DeadLetterTopic, err)
-			}
+		// Written dead letters leave cb.dead, so that a retry of the
+		// store does not write them again.
+		if err := p.dlq.write(ctx, &cb.dead); err != nil {
+			return err
 		}
-		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs)
+		return p.store.Checkpoint(ctx, part.src, cb.raw, cb.late, cb.states, cb.nextOffset, cb.watermarkMs, cb.producers)
 	})
 	if !ok {
 		return false
@@ -315,10 +382,16 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	return true
 }
 
-// retry runs f until it succeeds or ctx ends, backing off exponentially with
-// jitter from 100ms to 10s.
+// retry runs f until it succeeds or ctx ends, with retryPolicy's back-off.
+// Errors that are not retryable (the store's FailureBadData and
+// FailureBroken: a missing table, a schema that needs migrating, a bug) are
+// retried too, since skipping a restore or a checkpoint would lose or
+// double events, but at the policy's cap and logged as errors that say what
+// to do: the partition waits, holding what it read (it fetches no more),
+// while the other partitions and the group go on. Nothing is lost: the
+// next owner of the partition replays from its last checkpoint.
 func (p *Processor) retry(ctx context.Context, part *partition, what string, f func(context.Context) error) bool {
-	backoff := 100 * time.Millisecond
+	b := backoff.New(retryPolicy)
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -328,14 +401,40 @@ func (p *Processor) retry(ctx context.Context, part *partition, what string, f f
 		if ctx.Err() != nil {
 			return false
 		}
-		part.log.Warn().Err(err).Dur("retry_in", backoff).Msg(what)
-		t := time.NewTimer(backoff + rand.N(backoff/2))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		wait := b.Next()
+		if class := p.classify(err); class == FailureRetryable {
+			part.log.Warn().Err(err).Int("attempt", b.Attempt()).Dur("retry_in", wait).Msg(what)
+		} else {
+			wait = retryPolicy.Max
+			part.log.Error().Err(err).Stringer("failure", class).Int("attempt", b.Attempt()).Dur("retry_in", wait).Int64("offset", part.lastCheckpoint).
+				Msg(what + ": this does not pass by itself, the partition waits here (is the schema migrated? run `vigil migrate`; does the ClickHouse user have the rights? otherwise it is a bug: report it with this log); nothing is lost, a restart replays from the last checkpoint")
+		}
+		if backoff.Sleep(ctx, wait) != nil {
 			return false
 		}
-		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// classify is the store's classification of err, except that Kafka's
+// (from the dead-letter writer, which returns only retryable ones) are
+// retryable.
+func (p *Processor) classify(err error) Failure {
+	if errors.Is(err, errDeadLetters) || kafkaRetryable(err) {
+		return FailureRetryable
+	}
+	return p.store.Classify(err)
+}
+
+// quarantine counts and logs the stored states Restore left out. The
+// partition restores without them: each such window starts again empty from
+// the checkpoint, so its events before the checkpoint are missing from it
+// until someone replays them.
+func (p *Processor) quarantine(part *partition, corrupt *CorruptStatesError, checkpoint int64) {
+	p.Counters.Quarantined.Add(uint64(len(corrupt.States)))
+	for _, c := range corrupt.States {
+		part.log.Error().Err(c.Err).Str("model", c.Key.Model).Str("model_version", c.Key.ModelVersion).Str("segment", c.Key.Segment).
+			Time("window_start", time.UnixMilli(c.Key.WindowStart).UTC()).Int64("last_offset", c.LastOffset).Int64("checkpoint", checkpoint).
+			Msg("stored window state cannot be decoded: quarantined (left out); the window starts again from the checkpoint, so its events before it are missing from it. " +
+				"To recount the window, reset the group's checkpoint of this partition to an offset before the window (vigil_checkpoints) and restart; to just drop the bad row, delete it from vigil_model_windows")
 	}
 }

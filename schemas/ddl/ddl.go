@@ -36,6 +36,7 @@ const (
 	TablePerformance    = "vigil_performance"
 	TableAlerts         = "vigil_alerts"
 	TableNotifications  = "vigil_notifications"
+	TableLeases         = "vigil_leases"
 )
 
 // Defaults of Options.
@@ -168,6 +169,35 @@ var alterations = []alteration{
 		// in vigil_migrations).
 		plain:  "ALTER TABLE %s." + TableCheckpoints + " ADD COLUMN producers String",
 		column: "producers",
+	},
+	{
+		version: 14,
+		name:    "create " + TableLeases,
+		table:   TableLeases,
+		// The fencing of the alert job (sinks/clickhouse Leases): one row per
+		// takeover of a scope (the alert job of one consumer group); the row
+		// with the largest (epoch, member) holds the lease. Rows are tiny and
+		// few (one per leadership change).
+		modern: "CREATE TABLE IF NOT EXISTS %s." + TableLeases + `
+(
+    scope LowCardinality(String),
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member)`,
+		plain: "CREATE TABLE IF NOT EXISTS %s." + TableLeases + `
+(
+    scope String,
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member)`,
 	},
 }
 

@@ -35,14 +35,15 @@ var (
 		"event_time", "window_start", "watermark", "received_at",
 	}
 	checkpointColumns = []string{
-		"consumer_group", "topic", "kafka_partition", "next_offset", "watermark_ms", "written_at",
+		"consumer_group", "topic", "kafka_partition", "next_offset", "watermark_ms", "written_at", "producers",
 	}
 )
 
 // Checkpoint writes, in this order and each as one batched INSERT: the raw
 // events (when enabled), the late events, the model window rows and the
 // feature window rows of every state, and finally the checkpoint row
-// (nextOffset, watermarkMs) of src. It returns when all are durable.
+// (nextOffset, watermarkMs, and producers: the processor's producer
+// sequences, stored as they are) of src. It returns when all are durable.
 //
 // It is idempotent: after an error the caller backs off and calls it again
 // with the same arguments (see IsRetryable); rows already written are
@@ -50,7 +51,7 @@ var (
 //
 // On servers older than 22 times are stored in whole seconds, so window
 // bounds must be whole seconds there (ErrBadInput otherwise).
-func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64) error {
+func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error {
 	conn, v, err := ws.s.connection()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", src, err)
@@ -76,7 +77,7 @@ func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw 
 	if err := w.featureWindows(ctx, states, now); err != nil {
 		return err
 	}
-	if err := w.checkpoint(ctx, nextOffset, watermarkMs, now); err != nil {
+	if err := w.checkpoint(ctx, nextOffset, watermarkMs, producers, now); err != nil {
 		return err
 	}
 	if e := ws.s.log.Debug(); e.Enabled() {
@@ -192,9 +193,9 @@ func (w *writer) featureWindows(ctx context.Context, states []*stats.WindowState
 	})
 }
 
-func (w *writer) checkpoint(ctx context.Context, nextOffset, watermarkMs int64, now time.Time) error {
+func (w *writer) checkpoint(ctx context.Context, nextOffset, watermarkMs int64, producers []byte, now time.Time) error {
 	return w.insert(ctx, ddl.TableCheckpoints, checkpointColumns, 1, func(b driver.Batch, _ int) error {
-		return b.Append(w.src.Group, w.src.Topic, w.partition(), nextOffset, watermarkMs, now)
+		return b.Append(w.src.Group, w.src.Topic, w.partition(), nextOffset, watermarkMs, now, string(producers))
 	})
 }
 

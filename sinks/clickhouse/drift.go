@@ -19,13 +19,7 @@ var driftColumns = []string{
 
 // DriftWindow is one drift evaluation to store: the features of a model
 // version over [Start, End) against reference RefID.
-type DriftWindow struct {
-	Model, ModelVersion string
-	Segment             string // "" for all events, "key=value" for a segment
-	Start, End          time.Time
-	RefID               uint64
-	Drift               drift.WindowDrift
-}
+type DriftWindow = drift.Bucket
 
 // WriteDrift stores drift evaluations in vigil_drift, one row per feature,
 // as one INSERT. Writing the same window again replaces its rows.

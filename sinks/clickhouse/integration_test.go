@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -92,10 +93,10 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 	if _, _, ok, states, err := s.Windows().Restore(ctx, src); err != nil || ok || len(states) != 0 {
 		t.Fatalf("Restore of a new partition = ok %v, %d states, %v; want nothing", ok, len(states), err)
 	}
-	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{open, closedBefore, closedAfter, noLatency, wide}, 40, t0-5000); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{open, closedBefore, closedAfter, noLatency, wide}, 40, t0-5000, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Windows().Checkpoint(ctx, other, nil, nil, []*stats.WindowState{window("fraud", "v1", t0, 9, false, nil, 1)}, 10, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, other, nil, nil, []*stats.WindowState{window("fraud", "v1", t0, 9, false, nil, 1)}, 10, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	next, wm, ok, states, err := s.Windows().Restore(ctx, src)
@@ -109,11 +110,14 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 	// older than the checkpoint, so a replay never needs it.
 	assertStatesEqual(t, states, []*stats.WindowState{noLatency, open, closedAfter, wide})
 
-	// A later checkpoint moves the offset; a stale one written after it does not win.
-	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 60, t0+1000); err != nil {
+	// A later checkpoint moves the offset; a stale one written after it does
+	// not win. The producer sequences are bytes, stored as they are with
+	// the offset they belong to.
+	producers60, producers50 := []byte{1, 0, 0xff, 'x', 0}, []byte{1, 7}
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 60, t0+1000, producers60); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 50, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 50, t0, producers50); err != nil {
 		t.Fatal(err)
 	}
 	next, wm, _, states, err = s.Windows().Restore(ctx, src)
@@ -124,6 +128,22 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 		t.Fatalf("Restore checkpoint = (%d, %d), want (60, %d)", next, wm, t0+1000)
 	}
 	assertStatesEqual(t, states, []*stats.WindowState{noLatency, open, wide}) // closedAfter (45) < 60 now
+	for _, tt := range []struct {
+		src  pipeline.Source
+		next int64
+		want []byte
+	}{
+		{src, 60, producers60},
+		{src, 50, producers50},
+		{src, 40, nil}, // written without
+		{src, 41, nil}, // no such checkpoint
+		{other, 60, nil},
+	} {
+		got, err := s.Windows().RestoreProducers(ctx, tt.src, tt.next)
+		if err != nil || !bytes.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+			t.Fatalf("RestoreProducers(%s, %d) = %x, %v; want %x", tt.src, tt.next, got, err, tt.want)
+		}
+	}
 
 	if _, _, ok, _, err := s.Windows().Restore(ctx, pipeline.Source{Group: "other", Topic: "events", Partition: 3}); err != nil || ok {
 		t.Fatalf("Restore of another group = ok %v, %v; want no checkpoint", ok, err)
@@ -144,7 +164,7 @@ func TestIntegrationRewriteReplaces(t *testing.T) {
 	}
 	for _, v := range versions {
 		st := window("fraud", "v1", t0, v.last, false, map[string]*stats.FeatureState{"amount": numFeature(v.values...)}, v.values...)
-		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, v.last+1, t0); err != nil {
+		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, v.last+1, t0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +199,7 @@ func TestIntegrationTornCheckpoint(t *testing.T) {
 	ctx := testContext(t)
 	src := pipeline.Source{Group: "g", Topic: "events", Partition: 1}
 	v1 := window("fraud", "v1", t0, 8, false, map[string]*stats.FeatureState{"amount": numFeature(1, 2)}, 5, 6)
-	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{v1}, 10, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{v1}, 10, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	v2 := window("fraud", "v1", t0, 15, true, map[string]*stats.FeatureState{"amount": numFeature(1, 2, 30)}, 5, 6, 7)
@@ -215,7 +235,7 @@ func TestIntegrationLateEventsDedupe(t *testing.T) {
 		{Offset: 6, Model: "fraud", ModelVersion: "v1", EventID: "c", EventTime: ws.Add(30 * time.Second), WindowStart: ws, Watermark: wm},
 	}
 	for i := 0; i < 2; i++ { // the second call is a replay
-		if err := s.Windows().Checkpoint(ctx, src, nil, late, nil, 7, t0); err != nil {
+		if err := s.Windows().Checkpoint(ctx, src, nil, late, nil, 7, t0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -305,7 +325,7 @@ func TestIntegrationRawEvents(t *testing.T) {
 			defer folded.Release()
 			raw := []pipeline.RawBatch{{Offset: 7, Record: arrowBatch}, {Offset: 8, Offsets: []int64{8, 9}, Record: folded}}
 			for i := 0; i < 2; i++ { // the second call is a replay
-				if err := s.Windows().Checkpoint(ctx, src, raw, nil, nil, 10, t0); err != nil {
+				if err := s.Windows().Checkpoint(ctx, src, raw, nil, nil, 10, t0, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -401,13 +421,13 @@ func TestIntegrationBadInput(t *testing.T) {
 	src := pipeline.Source{Group: "g", Topic: "events", Partition: 0}
 	rec := rawRecord(t, "x", "y")
 	defer rec.Release()
-	err := s.Windows().Checkpoint(ctx, src, []pipeline.RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0)
+	err := s.Windows().Checkpoint(ctx, src, []pipeline.RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0, nil)
 	if !errors.Is(err, ErrBadInput) || IsRetryable(err) {
 		t.Fatalf("Checkpoint with 1 offset for 2 rows = %v, want permanent ErrBadInput", err)
 	}
 	if !s.ServerVersion().Modern() {
 		st := window("fraud", "v1", t0+500, 1, false, nil)
-		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, 2, t0); !errors.Is(err, ErrBadInput) {
+		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, 2, t0, nil); !errors.Is(err, ErrBadInput) {
 			t.Fatalf("Checkpoint of a sub-second window on %s = %v, want ErrBadInput", s.ServerVersion(), err)
 		}
 	}
@@ -449,7 +469,7 @@ func TestIntegrationDocumentedQueries(t *testing.T) {
 	}
 	// Partition 0 first writes an older version of window 1 that must not count.
 	old := window("fraud", "v1", t0, 3, false, feat(100, 200), 1, 1)
-	if err := s.Windows().Checkpoint(ctx, p0, nil, nil, []*stats.WindowState{old}, 4, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p0, nil, nil, []*stats.WindowState{old}, 4, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ws := time.UnixMilli(t0).UTC()
@@ -462,10 +482,10 @@ func TestIntegrationDocumentedQueries(t *testing.T) {
 	w1p1 := window("fraud", "v2", t0, 7, true, feat(4, 5), 50, 60)
 	w2p1 := window("fraud", "v2", t0+minute, 8, false, missingOnly(), 70, 80)
 	w1p0.Late = 2
-	if err := s.Windows().Checkpoint(ctx, p0, nil, late, []*stats.WindowState{w1p0, w2p0}, 22, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p0, nil, late, []*stats.WindowState{w1p0, w2p0}, 22, t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Windows().Checkpoint(ctx, p1, nil, nil, []*stats.WindowState{w1p1, w2p1}, 9, t0); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p1, nil, nil, []*stats.WindowState{w1p1, w2p1}, 9, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	qs := docQueries(t, s.Database())

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -46,17 +47,7 @@ func (ls *LabelStore) WriteLabels(ctx context.Context, labels []pipeline.LabelRo
 
 // PredictionRow is one stored prediction (a row of vigil_events), as the
 // performance job joins it with its label.
-type PredictionRow struct {
-	EventID, ModelVersion string
-	Time                  time.Time
-	Score                 *float64
-	Label                 *string
-	Value                 *float64
-	ProbaClasses          []string
-	ProbaValues           []float64
-	SegmentKeys           []string
-	SegmentValues         []string
-}
+type PredictionRow = performance.Prediction
 
 // WindowPredictions returns the predictions of model with event time in
 // [from, to), one per event id (a replayed event is stored twice), in event
@@ -91,16 +82,8 @@ LIMIT 1 BY event_id`, ls.s.cfg.Database, ddl.TableEvents), model, from.UTC(), to
 	return out, nil
 }
 
-// StoredLabel is the label in force for one event id: of several labels for
-// the same prediction, the one with the newest label time.
-type StoredLabel struct {
-	Time     time.Time
-	HasClass bool
-	Class    string
-	HasValue bool
-	Value    float64
-	Copies   uint64 // label messages stored for the event id
-}
+// StoredLabel is the label in force for one event id.
+type StoredLabel = performance.StoredLabel
 
 // WindowLabels returns the labels of the predictions of model with event
 // time in [from, to), by event id.
@@ -139,10 +122,7 @@ GROUP BY event_id`, db, ddl.TableLabels, db, ddl.TableEvents), model, model, fro
 }
 
 // ModelWindow names one prediction window of a model.
-type ModelWindow struct {
-	Model string
-	Start time.Time
-}
+type ModelWindow = performance.ModelWindow
 
 // ChangedPerformanceWindows returns the prediction windows (of size window,
 // starting at or after notBefore) whose performance may have changed since

@@ -80,7 +80,7 @@ func TestIntegrationLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ModelWindow{{"m", t0}, {"m", t0.Add(time.Minute)}}
+	want := []ModelWindow{{Model: "m", Start: t0}, {Model: "m", Start: t0.Add(time.Minute)}}
 	if fmt.Sprint(changed) != fmt.Sprint(want) {
 		t.Errorf("changed windows = %v, want %v", changed, want)
 	}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -16,12 +17,15 @@ const (
 	NotificationPending   = "pending"
 	NotificationDelivered = "delivered"
 	NotificationRejected  = "rejected"
+	// NotificationExpired: still undelivered when the dispatcher's MaxAge
+	// passed (webhook.ErrExpired); not sent any more.
+	NotificationExpired = "expired"
 )
 
 // Outbox is a webhook.Outbox in vigil_notifications: every delivery is a row
-// that starts 'pending' and ends 'delivered' or 'rejected' (a newer version
-// of the row). Pending deliveries survive a restart; the table is also the
-// queryable record of every notification.
+// that starts 'pending' and ends 'delivered', 'rejected' or 'expired' (a
+// newer version of the row). Pending deliveries survive a restart; the table
+// is also the queryable record of every notification.
 type Outbox struct{ s *Sink }
 
 var _ webhook.Outbox = (*Outbox)(nil)
@@ -49,10 +53,14 @@ func (o *Outbox) Save(ctx context.Context, d webhook.Delivery) error {
 	return o.write(ctx, d, NotificationPending, "")
 }
 
-// Done records the final state of d: delivered when result is nil.
+// Done records the final state of d: delivered when result is nil, expired
+// for webhook.ErrExpired, else rejected.
 func (o *Outbox) Done(ctx context.Context, d webhook.Delivery, result error) error {
 	state, msg := NotificationDelivered, ""
-	if result != nil {
+	switch {
+	case errors.Is(result, webhook.ErrExpired):
+		state, msg = NotificationExpired, result.Error()
+	case result != nil:
 		state, msg = NotificationRejected, result.Error()
 	}
 	return o.write(ctx, d, state, msg)

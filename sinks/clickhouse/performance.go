@@ -13,12 +13,7 @@ import (
 
 // PerformanceWindow is the performance of one prediction window (or any
 // merge of windows) of a model version and segment.
-type PerformanceWindow struct {
-	Model, ModelVersion string
-	Segment             string // "" for all predictions, "key=value" for a segment
-	Start, End          time.Time
-	State               *performance.State
-}
+type PerformanceWindow = performance.Window
 
 var performanceColumns = []string{
 	"model", "model_version", "segment", "window_start", "window_end", "task", "threshold",

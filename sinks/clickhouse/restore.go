@@ -23,6 +23,9 @@ import (
 // state. Restore then rewrites the vigil_feature_windows rows of the states
 // written after the checkpoint, which repairs such a torn write.
 //
+// A row whose states cannot be decoded (ErrBadInput) is left out: the other
+// results come back with a *pipeline.CorruptStatesError that names it.
+//
 // When ok is false no states are returned: the partition never completed a
 // checkpoint, so replaying it from its start rebuilds every window.
 func (ws *WindowStore) Restore(ctx context.Context, src pipeline.Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
@@ -53,9 +56,21 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 		return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 	}
 	defer rows.Close()
-	var torn []*stats.WindowState
+	var (
+		torn    []*stats.WindowState
+		corrupt *pipeline.CorruptStatesError
+	)
 	for rows.Next() {
 		st, err := scanWindowState(rows)
+		if err != nil && st != nil && errors.Is(err, ErrBadInput) {
+			// One undecodable row must not wedge the partition: leave it
+			// out and report it; the caller quarantines it.
+			if corrupt == nil {
+				corrupt = &pipeline.CorruptStatesError{Source: src}
+			}
+			corrupt.States = append(corrupt.States, pipeline.CorruptState{Key: st.Key, LastOffset: st.LastOffset, Err: err})
+			continue
+		}
 		if err != nil {
 			return 0, 0, false, nil, fmt.Errorf("restore %s: read window states: %w", src, err)
 		}
@@ -75,7 +90,34 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 	}
 	ws.s.log.Debug().Str("topic", src.Topic).Int("partition", src.Partition).Int64("next_offset", nextOffset).
 		Int("states", len(states)).Int("rewritten", len(torn)).Msg("partition restored")
+	if corrupt != nil {
+		return nextOffset, watermarkMs, true, states, corrupt
+	}
 	return nextOffset, watermarkMs, true, states, nil
+}
+
+// RestoreProducers returns the producer sequences stored in the checkpoint
+// row of src at nextOffset (the one Restore returned), or nil when there is
+// none or it has none (written before migration 13).
+func (ws *WindowStore) RestoreProducers(ctx context.Context, src pipeline.Source, nextOffset int64) ([]byte, error) {
+	conn, _, err := ws.s.connection()
+	if err != nil {
+		return nil, fmt.Errorf("restore producer sequences of %s: %w", src, err)
+	}
+	var producers string
+	row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT producers FROM %s.%s
+WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? AND next_offset = ?
+ORDER BY written_at DESC LIMIT 1`, ws.s.cfg.Database, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition), nextOffset)
+	if err := row.Scan(&producers); err != nil {
+		if isNoRows(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("restore producer sequences of %s: %w", src, err)
+	}
+	if producers == "" {
+		return nil, nil
+	}
+	return []byte(producers), nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -27,6 +27,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
 
@@ -240,6 +241,20 @@ func (s *Sink) connection() (driver.Conn, ddl.ServerVersion, error) {
 		return nil, ddl.ServerVersion{}, ErrNotStarted
 	}
 	return s.conn, s.version, nil
+}
+
+// Classify says how the processor and the label consumer handle err
+// (pipeline.ErrorClassifier): retryable errors are retried after a
+// back-off, ErrBadInput is the data's fault, and anything else (a missing
+// table, a syntax error, the sink shut down) is the store's.
+func (s *Sink) Classify(err error) pipeline.Failure {
+	switch {
+	case IsRetryable(err):
+		return pipeline.FailureRetryable
+	case errors.Is(err, ErrBadInput):
+		return pipeline.FailureBadData
+	}
+	return pipeline.FailureBroken
 }
 
 // IsRetryable reports whether err is worth retrying after a back-off:

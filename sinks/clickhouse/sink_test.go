@@ -56,11 +56,14 @@ func TestLifecycleWithoutServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := s.Windows().Checkpoint(ctx, pipeline.Source{Topic: "t"}, nil, nil, nil, 1, 1); !errors.Is(err, ErrNotStarted) {
+	if err := s.Windows().Checkpoint(ctx, pipeline.Source{Topic: "t"}, nil, nil, nil, 1, 1, nil); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Checkpoint before Start = %v, want ErrNotStarted", err)
 	}
 	if _, _, _, _, err := s.Windows().Restore(ctx, pipeline.Source{Topic: "t"}); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Restore before Start = %v, want ErrNotStarted", err)
+	}
+	if _, err := s.Windows().RestoreProducers(ctx, pipeline.Source{Topic: "t"}, 1); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("RestoreProducers before Start = %v, want ErrNotStarted", err)
 	}
 	for i := 0; i < 2; i++ {
 		if err := s.Shutdown(ctx); err != nil {
@@ -110,6 +113,26 @@ func TestIsRetryable(t *testing.T) {
 	for _, tt := range tests {
 		if got := IsRetryable(tt.err); got != tt.want {
 			t.Errorf("IsRetryable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	var s *Sink // Classify uses no state
+	for _, tt := range []struct {
+		err  error
+		want pipeline.Failure
+	}{
+		{fmt.Errorf("insert: %w", context.DeadlineExceeded), pipeline.FailureRetryable},
+		{fmt.Errorf("insert: %w", syscall.ECONNREFUSED), pipeline.FailureRetryable},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 241, Message: "memory limit"}), pipeline.FailureRetryable},
+		{fmt.Errorf("window x: %w: corrupt feature_states", ErrBadInput), pipeline.FailureBadData},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 60, Message: "table doesn't exist"}), pipeline.FailureBroken},
+		{fmt.Errorf("insert: %w", &ch.Exception{Code: 16, Message: "no such column"}), pipeline.FailureBroken},
+		{ErrClosed, pipeline.FailureBroken},
+	} {
+		if got := s.Classify(tt.err); got != tt.want {
+			t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

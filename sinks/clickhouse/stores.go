@@ -1,6 +1,8 @@
 package clickhouse
 
 import (
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 )
 
@@ -42,6 +44,15 @@ func (s *Sink) References() *ReferenceStore { return &ReferenceStore{s: s} }
 
 // The ports the stores implement, declared by their consumers.
 var (
-	_ pipeline.WindowStore = (*WindowStore)(nil)
-	_ pipeline.LabelStore  = (*LabelStore)(nil)
+	_ pipeline.WindowStore  = (*WindowStore)(nil)
+	_ drift.Store           = (*WindowStore)(nil)
+	_ pipeline.LabelStore   = (*LabelStore)(nil)
+	_ performance.Store     = (*LabelStore)(nil)
+	_ drift.ReferenceSource = (*ReferenceStore)(nil)
 )
+
+// Classify classifies the store's errors for the pipeline (see Sink.Classify).
+func (ws *WindowStore) Classify(err error) pipeline.Failure { return ws.s.Classify(err) }
+
+// Classify classifies the store's errors for the pipeline (see Sink.Classify).
+func (ls *LabelStore) Classify(err error) pipeline.Failure { return ls.s.Classify(err) }

@@ -49,6 +49,8 @@ ORDER BY window_start, model_version, segment, topic, kafka_partition`, ws.s.cfg
 const windowStateColumns = "model, model_version, segment, window_start, window_end, events, late_events, latency_sketch, feature_states, is_final, last_offset"
 
 // scanWindowState rebuilds a window state from a row of windowStateColumns.
+// When the row's states cannot be decoded (ErrBadInput) it returns the
+// state's key and last offset beside the error, for the caller to name it.
 func scanWindowState(rows driver.Rows) (*stats.WindowState, error) {
 	var (
 		m, v, seg, sketch, features string
@@ -63,11 +65,11 @@ func scanWindowState(rows driver.Rows) (*stats.WindowState, error) {
 	st := stats.NewWindowState(stats.Key{Model: m, ModelVersion: v, Segment: seg, WindowStart: start.UnixMilli()}, end.UnixMilli())
 	st.Events, st.Late, st.Final, st.LastOffset, st.Dirty = events, late, final == 1, last, false
 	if err := st.Latency.UnmarshalBinary([]byte(sketch)); err != nil {
-		return nil, fmt.Errorf("window %s: %w: latency sketch: %v", keyString(st.Key), ErrBadInput, err)
+		return st, fmt.Errorf("window %s: %w: latency sketch: %v", keyString(st.Key), ErrBadInput, err)
 	}
 	fs, err := decodeFeatureStates([]byte(features))
 	if err != nil {
-		return nil, fmt.Errorf("window %s: %w: %v", keyString(st.Key), ErrBadInput, err)
+		return st, fmt.Errorf("window %s: %w: %v", keyString(st.Key), ErrBadInput, err)
 	}
 	st.Features = fs
 	return st, nil

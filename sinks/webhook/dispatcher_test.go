@@ -305,7 +305,7 @@ func TestDispatcherResendsOutboxOnStart(t *testing.T) {
 	srv, _ := server(t, func(int64, http.ResponseWriter, *http.Request) { bodies.Add(1) })
 	outbox := NewMemoryOutbox()
 	for i, id := range []string{"a", "b", "c"} {
-		_ = outbox.Save(context.Background(), Delivery{ID: id, Receiver: "slack", Alerts: []Alert{firing()}, CreatedAt: t0.Add(time.Duration(i))})
+		_ = outbox.Save(context.Background(), Delivery{ID: id, Receiver: "slack", Alerts: []Alert{firing()}, CreatedAt: time.Now().Add(time.Duration(i))})
 	}
 	_ = outbox.Save(context.Background(), Delivery{ID: "gone", Receiver: "removed", Alerts: []Alert{firing()}})
 	cfg := fastConfig()

@@ -5,11 +5,15 @@
 // A Receiver only turns a group of alerts into an *http.Request; it does no
 // I/O and is safe for concurrent use. The Dispatcher owns delivery: a bounded
 // queue, a fixed pool of worker goroutines, a per-request timeout, retries
-// with exponential backoff and full jitter, and an Outbox so that
-// notifications not yet delivered survive a restart. Delivery is
-// at-least-once: a receiver may see the same notification twice (after a
-// timeout whose request did arrive, or after a crash between the send and
-// Outbox.Done), so receivers deduplicate on the alert fingerprint.
+// with exponential backoff and full jitter, an Outbox so that
+// notifications not yet delivered survive a restart, and a redelivery
+// schedule that sends again, without a restart, what ran out of attempts
+// (until MaxAge, then it is marked expired). Delivery is at-least-once: a
+// receiver may see the same notification twice (after a timeout whose
+// request did arrive, or after a crash between the send and Outbox.Done), so
+// receivers deduplicate on the alert id (one per transition of a series; the
+// fingerprint names the series and is shared by its firing and resolved
+// notifications). With a Fence, only the process holding it sends.
 //
 // Secrets (HMAC keys, routing keys, webhook URLs) are configured as Secret
 // values, which may name "env:VAR" or "file:/path". They are resolved once by

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-ml/vigil/processors/alerting"
 )
 
 var (
@@ -32,6 +34,14 @@ var (
 	// already holds; the Dispatcher skips that delivery (counted in
 	// Stats.Duplicates).
 	ErrDuplicateDelivery = errors.New("webhook delivery already in the outbox")
+	// ErrExpired is the result the Dispatcher gives Outbox.Done for a
+	// delivery still undelivered MaxAge after it was created: it is not sent
+	// any more (sinks/clickhouse records it as 'expired').
+	ErrExpired = errors.New("webhook delivery expired")
+	// ErrFenced is returned (wrapped) by a Fence when another process took
+	// over sending: the Dispatcher leaves the delivery pending for it. It is
+	// alerting.ErrFenced, which the alert job's Fence returns.
+	ErrFenced = alerting.ErrFenced
 )
 
 // StatusError is a non-2xx answer of a receiver. Codes 429 and 5xx are

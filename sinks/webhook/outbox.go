@@ -23,12 +23,13 @@ type Delivery struct {
 
 // Outbox persists deliveries so that notifications not yet delivered survive
 // a restart. The Dispatcher calls Save before queueing, Done once a delivery
-// reached a final answer (result nil: delivered; otherwise why it was
-// rejected or dropped), and Pending on Start to re-send what is left. A
-// delivery that ran out of attempts stays pending. Save returns
-// ErrDuplicateDelivery for an id it already holds (pending or done), and the
-// Dispatcher then skips the delivery. Implementations must be safe for
-// concurrent use.
+// reached a final answer (result nil: delivered; ErrExpired: given up after
+// MaxAge; otherwise why it was rejected or dropped), and Pending on Start
+// and on every redelivery sweep to send what is left. A delivery that ran
+// out of attempts stays pending until it is delivered or expires. Save
+// returns ErrDuplicateDelivery for an id it already holds (pending or done),
+// and the Dispatcher then skips the delivery. Implementations must be safe
+// for concurrent use.
 //
 // MemoryOutbox serves tests and single runs; sinks/clickhouse.Outbox keeps
 // them in ClickHouse, where they double as the record of every notification.
@@ -36,6 +37,20 @@ type Outbox interface {
 	Save(ctx context.Context, d Delivery) error
 	Done(ctx context.Context, d Delivery, result error) error
 	Pending(ctx context.Context) ([]Delivery, error)
+}
+
+// Fence guards sending when several processes share one Outbox (the alert
+// job of every member of a processor group): only the process that holds
+// the fence sends, so that two of them never deliver the same notification.
+// Hold returns nil while this process holds it, an error wrapping ErrFenced
+// once another process took over (the Dispatcher then leaves its deliveries
+// pending for that one), or another error when it cannot tell (the attempt
+// fails and is retried; nothing is sent unchecked). The Dispatcher asks
+// before every attempt, so what a Fence must guarantee is that a process
+// taking over waits until attempts checked before it took over are done.
+// Implementations must be safe for concurrent use.
+type Fence interface {
+	Hold(ctx context.Context) error
 }
 
 // MemoryOutbox is an Outbox in memory: it survives a Dispatcher restart

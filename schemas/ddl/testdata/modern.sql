@@ -307,3 +307,14 @@ ALTER TABLE vigil.vigil_events ADD INDEX IF NOT EXISTS event_id_bloom event_id T
 
 ALTER TABLE vigil.vigil_checkpoints ADD COLUMN IF NOT EXISTS producers String CODEC(ZSTD);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_leases
+(
+    scope LowCardinality(String),
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member);
+

@@ -304,3 +304,14 @@ ORDER BY (id, receiver);
 
 ALTER TABLE vigil.vigil_checkpoints ADD COLUMN producers String;
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_leases
+(
+    scope String,
+    epoch UInt64,
+    member String,
+    generation Int64,
+    taken_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (scope, epoch, member);
+

@@ -1,9 +1,8 @@
-package main
+package performance_test
 
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"testing"
@@ -11,46 +10,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
-
-func benchPairs(n int) ([]clickhouse.PredictionRow, map[string]clickhouse.StoredLabel, time.Time) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	preds := make([]clickhouse.PredictionRow, n)
-	labels := make(map[string]clickhouse.StoredLabel, n)
-	for i := range preds {
-		score := rng.Float64()
-		id := "e" + strconv.Itoa(i)
-		preds[i] = clickhouse.PredictionRow{EventID: id, ModelVersion: "v1", Time: start.Add(time.Duration(i) * time.Millisecond),
-			Score: &score, SegmentKeys: []string{"region"}, SegmentValues: []string{[]string{"eu", "us"}[i%2]}}
-		if i%10 != 0 {
-			y := 0.0
-			if rng.Float64() < score {
-				y = 1
-			}
-			labels[id] = clickhouse.StoredLabel{Time: preds[i].Time.Add(time.Hour), HasValue: true, Value: y, Copies: 1}
-		}
-	}
-	return preds, labels, start
-}
-
-// BenchmarkJoinPerformance is the in-process part of recomputing one window:
-// joining 100k binary predictions with 90k labels into states for the
-// whole window and two region segments.
-func BenchmarkJoinPerformance(b *testing.B) {
-	const n = 100_000
-	preds, labels, start := benchPairs(n)
-	b.ReportAllocs()
-	for b.Loop() {
-		rows := joinPerformance("m", start, start.Add(time.Minute), preds, labels, 7*24*time.Hour, 0.5, []string{"region"})
-		if len(rows) != 3 {
-			b.Fatal(len(rows))
-		}
-	}
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "predictions/s")
-}
 
 // BenchmarkPerformanceWindow recomputes one stored window of 100k
 // predictions and 90k labels from the real ClickHouse (VIGIL_CLICKHOUSE):
@@ -74,7 +37,7 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 		_ = sink.Shutdown(ctx)
 	}()
 	const n = 100_000
-	preds, labels, start := benchPairs(n)
+	preds, labels, start := performance.BenchPairs(n)
 	batch, err := sink.Conn().PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.vigil_events (event_id, model, model_version, event_time, pred_score, segment_keys, segment_values, topic, kafka_partition, kafka_offset, ingested_at)", db))
 	if err != nil {
 		b.Fatal(err)
@@ -94,11 +57,9 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 	if err := sink.Labels().WriteLabels(ctx, lrows); err != nil {
 		b.Fatal(err)
 	}
-	cfg := defaultConfig()
-	cfg.SegmentKeys = []string{"region"}
-	j := newPerformanceJob(sink, cfg, zerolog.Nop())
+	j := performance.NewJob(sink.Labels(), performance.JobConfig{Window: time.Minute, Horizon: 7 * 24 * time.Hour, Threshold: 0.5, SegmentKeys: []string{"region"}}, zerolog.Nop())
 	for b.Loop() {
-		rows, err := j.compute(ctx, "m", start)
+		rows, err := j.Compute(ctx, "m", start)
 		if err != nil {
 			b.Fatal(err)
 		}

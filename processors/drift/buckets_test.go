@@ -1,4 +1,4 @@
-package main
+package drift_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/reference"
@@ -24,7 +25,7 @@ import (
 // computed from all its events at once.
 func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	ctx := context.Background()
-	sink, db := startTestSink(t, "vigil_query")
+	sink, db := testsink.Start(t, "vigil_query")
 
 	rng := rand.New(rand.NewPCG(9, 9))
 	event := func(i int, tm time.Time, shift float64) schemas.Event {
@@ -85,7 +86,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		rec.Release()
 	}
 	for p := range parts {
-		if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0); err != nil {
+		if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buckets, err := driftBuckets(ctx, sink, refs, drift.Options{}, "m", "1", "", hour, hour.Add(time.Hour), time.Hour)
+	buckets, err := drift.Buckets(ctx, sink.Windows(), refs, drift.Options{}, drift.BucketQuery{Model: "m", Version: "1", From: hour, To: hour.Add(time.Hour), Every: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// Stored, the hour is one row per feature in vigil_drift, read by plain SQL.
-	if err := sink.Windows().WriteDrift(ctx, toDriftWindows("m", buckets)); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, buckets); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -140,8 +141,8 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// The job of `vigil process` stores every recent stored window.
-	job := newDriftJob(sink, drift.Options{}, time.Minute, time.Since(hour)+time.Hour, zerolog.Nop())
-	n, err := job.runOnce(ctx)
+	job := drift.NewJob(sink.Windows(), sink.References(), drift.Options{}, time.Since(hour)+time.Hour, zerolog.Nop())
+	n, err := job.RunOnce(ctx)
 	if err != nil || n != 60 {
 		t.Fatalf("drift job: %d windows, %v; want 60", n, err)
 	}

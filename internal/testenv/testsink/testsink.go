@@ -1,0 +1,37 @@
+// Package testsink starts a ClickHouse sink for a test, on the real
+// ClickHouse that testenv finds, in a database of its own.
+package testsink
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// Start starts a sink on the real ClickHouse in a fresh database named
+// prefix_<random>, dropped when the test ends; it returns the sink and the
+// database.
+func Start(t testing.TB, prefix string) (*clickhouse.Sink, string) {
+	t.Helper()
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	db := prefix + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+	return sink, db
+}

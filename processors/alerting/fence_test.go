@@ -1,0 +1,93 @@
+package alerting_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/processors/alerting"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+)
+
+// member is the leadership the test gives one process.
+type member struct{ gen atomic.Int64 } // -1: not leading
+
+func (m *member) leadership() (int32, bool) {
+	g := m.gen.Load()
+	return int32(g), g >= 0
+}
+
+// Two fences on the real ClickHouse: the one that takes over waits, the one
+// taken over from is fenced at its next check (even while its processor
+// still says it leads), a process that holds the lease takes it again in a
+// new generation without waiting, and one that stops leading is fenced.
+func TestIntegrationFence(t *testing.T) {
+	ctx := context.Background()
+	db := "vigil_fence_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	sink, err := clickhouse.New(clickhouse.Config{Addr: testenv.ClickHouse(t), Database: db, User: "default"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		_ = sink.Shutdown(ctx)
+	})
+	const wait = 300 * time.Millisecond
+	var ma, mb member
+	ma.gen.Store(-1)
+	mb.gen.Store(-1)
+	a := alerting.NewFence(sink.Leases(), "g", ma.leadership, wait, zerolog.Nop())
+	b := alerting.NewFence(sink.Leases(), "g", mb.leadership, wait, zerolog.Nop())
+	fenced := func(f *alerting.Fence) bool { return errors.Is(f.Hold(ctx), alerting.ErrFenced) }
+	acquire := func(f *alerting.Fence) time.Duration {
+		t.Helper()
+		began := time.Now()
+		if err := f.Acquire(ctx); err != nil {
+			t.Fatalf("Acquire: %v", err)
+		}
+		return time.Since(began)
+	}
+
+	if err := a.Acquire(ctx); !errors.Is(err, alerting.ErrFenced) || !fenced(a) {
+		t.Fatalf("Acquire while not leading = %v", err)
+	}
+	ma.gen.Store(1)
+	if took := acquire(a); took < wait || fenced(a) {
+		t.Fatalf("first holder: took %s (want >= %s), fenced %v", took, wait, fenced(a))
+	}
+	// b leads generation 2 while a has not noticed it lost: a is fenced as
+	// soon as b's lease is written, before b acts.
+	mb.gen.Store(2)
+	done := make(chan time.Duration)
+	go func() { began := time.Now(); _ = b.Acquire(ctx); done <- time.Since(began) }()
+	deadline := time.Now().Add(wait)
+	for !fenced(a) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	aFencedAfterTakeover := fenced(a)
+	if took := <-done; !aFencedAfterTakeover || took < wait || fenced(b) {
+		t.Fatalf("takeover by b: a fenced within the wait %v, b took %s (want >= %s), b fenced %v", aFencedAfterTakeover, took, wait, fenced(b))
+	}
+	// b leads generation 3 too: it holds the lease, no write, no wait.
+	mb.gen.Store(3)
+	if took := acquire(b); took >= wait || fenced(b) {
+		t.Errorf("b again in generation 3: took %s, fenced %v", took, fenced(b))
+	}
+	if h, err := sink.Leases().Holder(ctx, "alerts/g"); err != nil || h.Epoch != 2 || h.Member != b.Member() || h.Generation != 2 {
+		t.Errorf("holder = %+v, %v; want b at epoch 2 from generation 2", h, err)
+	}
+	// b's generation ends: fenced locally at once.
+	mb.gen.Store(-1)
+	if !fenced(b) || !fenced(a) {
+		t.Errorf("after b's generation: b fenced %v, a fenced %v", fenced(b), fenced(a))
+	}
+}
