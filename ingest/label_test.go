@@ -133,10 +133,13 @@ func TestRecordLabel(t *testing.T) {
 
 			byModel := map[string][]schemas.Label{}
 			partition := map[string]int32{}
+			sequences := map[string]bool{} // labels and events share the producer's sequences
 			for _, m := range consumeLabels(t, c.ListenAddrs(), testLabelTopic, 2*n) {
-				if m.Headers[wire.HeaderEncoding] != enc || m.Headers[wire.HeaderSchemaVersion] != strconv.Itoa(schemas.LabelSchemaVersion) {
+				if m.Headers[wire.HeaderEncoding] != enc || m.Headers[wire.HeaderSchemaVersion] != strconv.Itoa(schemas.LabelSchemaVersion) ||
+					m.Headers[wire.HeaderProducer] != p.ID() || m.Headers[wire.HeaderSequence] == "" || sequences[m.Headers[wire.HeaderSequence]] {
 					t.Fatalf("headers %v", m.Headers)
 				}
+				sequences[m.Headers[wire.HeaderSequence]] = true
 				if enc == wire.EncodingJSON && len(m.Labels) != 1 {
 					t.Fatalf("JSON message with %d labels", len(m.Labels))
 				}
@@ -163,7 +166,13 @@ func TestRecordLabel(t *testing.T) {
 				}
 			}
 			// The events topic holds the events only.
-			rows := rowsByModel(t, consume(t, c.ListenAddrs(), testTopic, n))
+			events := consume(t, c.ListenAddrs(), testTopic, n)
+			for _, m := range events {
+				if m.Headers[wire.HeaderProducer] != p.ID() || sequences[m.Headers[wire.HeaderSequence]] {
+					t.Fatalf("event message headers %v: another producer, or a sequence of a label message", m.Headers)
+				}
+			}
+			rows := rowsByModel(t, events)
 			if d := diffRows(rows["fraud"], wantRows("fraud", 0, n)); d != "" {
 				t.Fatal(d)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
 
@@ -25,7 +26,7 @@ func alertsCommand() *cli.Command {
 					if c.NArg() != 1 {
 						return errors.New("usage: vigil alerts validate FILE")
 					}
-					rules, err := loadRules(c.Args().First())
+					rules, err := alerting.LoadRules(c.Args().First())
 					if err != nil {
 						return err
 					}
@@ -63,7 +64,7 @@ func sampleAlert(now time.Time) webhook.Alert {
 }
 
 func runAlertsTest(c *cli.Context) error {
-	rules, err := loadRules(c.String("rules"))
+	rules, err := alerting.LoadRules(c.String("rules"))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,22 @@
 package main
 
-import "github.com/vigil-ml/vigil/processors/performance"
+import (
+	"github.com/vigil-ml/vigil/internal/app"
+	"github.com/vigil-ml/vigil/processors/performance"
+)
+
+// appConfig is the application's config of c (internal/app).
+func (c *Config) appConfig() app.Config {
+	return app.Config{
+		Sink:        c.sinkConfig(),
+		Processor:   c.pipelineConfig(),
+		Partitions:  c.Kafka.Partitions,
+		Labels:      c.labelConfig(),
+		Drift:       app.DriftConfig{Interval: c.Drift.Interval, Lookback: c.Drift.Lookback, Options: c.driftOptions()},
+		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
+		Alerts:      app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval},
+	}
+}
 
 // performanceConfig is the performance job's part of c.
 func (c *Config) performanceConfig() performance.JobConfig {

@@ -14,11 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/vigil-ml/vigil/internal/kafkatopic"
-	"github.com/vigil-ml/vigil/internal/lifecycle"
-	"github.com/vigil-ml/vigil/processors/drift"
-	"github.com/vigil-ml/vigil/processors/performance"
-	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/internal/app"
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -71,7 +68,7 @@ func newApp() *cli.App {
 							return err
 						}
 						if cfg.Alerts.Rules != "" {
-							if _, err := loadRules(cfg.Alerts.Rules); err != nil {
+							if _, err := alerting.LoadRules(cfg.Alerts.Rules); err != nil {
 								return err
 							}
 						}
@@ -134,60 +131,16 @@ func openSink(c *cli.Context) (*clickhouse.Sink, error) {
 }
 
 func runMigrate(c *cli.Context) error {
-	sink, err := openSink(c)
+	cfg, err := resolveConfig(c)
 	if err != nil {
 		return err
 	}
-	return sink.Shutdown(context.Background())
-}
-
-// stack starts the sink, then the consumers, then the jobs that read what
-// they store, and stops them in reverse.
-type stack struct {
-	sink  *clickhouse.Sink
-	group *lifecycle.Group
-}
-
-func startStack(ctx context.Context, cfg Config, log zerolog.Logger) (*stack, error) {
-	sink, err := clickhouse.New(cfg.sinkConfig(), log)
+	log, err := newLogger(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	proc, err := pipeline.New(cfg.pipelineConfig(), sink.Windows(), log)
-	if err != nil {
-		return nil, err
-	}
-	labels, err := pipeline.NewLabelConsumer(cfg.labelConfig(), sink.Labels(), log)
-	if err != nil {
-		return nil, err
-	}
-	g := lifecycle.NewGroup(log)
-	g.Add("clickhouse sink", sink, 0)
-	g.Add("topic", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
-		return kafkatopic.Ensure(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic, cfg.Kafka.Partitions)
-	}}, 0)
-	g.Add("processor", proc, 0)
-	g.Add("label consumer", labels, 0)
-	// The periodic jobs run in the group's leader only.
-	leader := lifecycle.WithGate(proc.Leader)
-	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.driftOptions(), cfg.Drift.Lookback, log).Pass, leader), 0)
-	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.performanceConfig(), log).Pass, leader), 0)
-	if cfg.Alerts.Rules != "" {
-		alerts, err := newAlertJob(sink, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		alerts.loop.leader = proc.Leader
-		g.Add("alert job", alerts, 0)
-	}
-	if err := g.Start(ctx); err != nil {
-		return nil, err
-	}
-	return &stack{sink: sink, group: g}, nil
+	return app.Migrate(c.Context, cfg.sinkConfig(), log)
 }
-
-// shutdown stops what started, in reverse, each stage within its budget.
-func (s *stack) shutdown() error { return s.group.Shutdown(context.Background()) }
 
 func runProcess(c *cli.Context) error {
 	cfg, err := resolveConfig(c)
@@ -200,11 +153,5 @@ func runProcess(c *cli.Context) error {
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	s, err := startStack(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	log.Info().Msg("stopping")
-	return s.shutdown()
+	return app.Run(ctx, cfg.appConfig(), log)
 }

@@ -1,11 +1,14 @@
 // Package alerting turns Vigil's windowed statistics into alert
 // notifications: it loads alert rules from a YAML file and evaluates them,
 // one alert series at a time, through a pending/firing/resolved state
-// machine whose state the caller persists. It does no I/O, starts no
-// goroutines and imports no sink: another component reads the statistics
-// from ClickHouse and feeds them in as Observations, and sends the returned
-// Notifications, which carry this package's own Alert, through sinks/webhook
-// (whose receivers render an Alert as it is).
+// machine whose state the caller persists. The Evaluator does no I/O and
+// starts no goroutines. The Runner drives it through ports it declares and
+// imports no sink: it reads the statistics (Store, the ClickHouse sink) and
+// feeds them in as Observations, hands the returned Notifications, which
+// carry this package's own Alert, to a Dispatcher (sinks/webhook, whose
+// receivers render an Alert as it is) after asking the Outbox what it holds
+// already, then stores the states: outbox first, then states, so that a
+// crash in between re-sends nothing.
 //
 // # Rules file
 //

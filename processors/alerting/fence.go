@@ -53,7 +53,8 @@ type LeaseStore interface {
 //     each bounded by the dispatcher's timeout.
 //   - Hold, before every send attempt (the dispatcher's Fence), every
 //     enqueue and every save of alert states: the processor still leads and
-//     the stored holder is this process's lease.
+//     the stored holder is this process's lease. A process taken over takes
+//     the lease again only in a new generation it leads.
 //
 // What remains: ClickHouse 18.16 has no transactions, so the check and the
 // action are two steps. A process paused for longer than TakeoverWait
@@ -70,9 +71,11 @@ type Fence struct {
 	wait   time.Duration
 	log    zerolog.Logger
 
-	mu     sync.Mutex // serialises Acquire
-	held   Lease      // what this process took last; Epoch 0: nothing
+	mu  sync.Mutex // serialises Acquire, guards gen
+	gen int32      // the last generation in which Acquire found or took the lease
+
 	heldMu sync.Mutex
+	held   Lease // what this process took last; Epoch 0: nothing
 }
 
 // NewFence returns the fence of the alert job of group. leader is the
@@ -89,6 +92,9 @@ func (f *Fence) Member() string { return f.member }
 // Acquire makes this process the holder, if the processor leads: at once
 // when it holds the lease already, else after writing the next epoch and,
 // when another process held it, waiting TakeoverWait (or until ctx ends).
+// A process whose lease was taken over takes it back only in a later
+// generation: within the same one it was expelled without knowing. Call it
+// before every pass.
 func (f *Fence) Acquire(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -103,7 +109,15 @@ func (f *Fence) Acquire(ctx context.Context) error {
 			return err
 		}
 		if h == mine {
+			f.gen = gen // still ours in this generation
 			return nil
+		}
+		if gen == f.gen {
+			// Taken over within the generation this process believes it
+			// leads: it was expelled and has not noticed yet. Taking the
+			// lease back would fence the real leader.
+			return fmt.Errorf("the alert lease was taken by %s (epoch %d) during generation %d; waiting for a new generation: %w",
+				h.Member, h.Epoch, gen, ErrFenced)
 		}
 	}
 	taken, prev, err := f.store.Take(ctx, f.scope, f.member, int64(gen))
@@ -122,6 +136,7 @@ func (f *Fence) Acquire(ctx context.Context) error {
 		}
 	}
 	f.setLease(taken)
+	f.gen = gen
 	return f.Hold(ctx)
 }
 

@@ -77,6 +77,11 @@ func TestIntegrationFence(t *testing.T) {
 	if took := <-done; !aFencedAfterTakeover || took < wait || fenced(b) {
 		t.Fatalf("takeover by b: a fenced within the wait %v, b took %s (want >= %s), b fenced %v", aFencedAfterTakeover, took, wait, fenced(b))
 	}
+	// a, expelled but still believing it leads generation 1, does not take
+	// the lease back.
+	if err := a.Acquire(ctx); !errors.Is(err, alerting.ErrFenced) || !fenced(a) || fenced(b) {
+		t.Fatalf("a again in generation 1 = %v; a fenced %v, b fenced %v", err, fenced(a), fenced(b))
+	}
 	// b leads generation 3 too: it holds the lease, no write, no wait.
 	mb.gen.Store(3)
 	if took := acquire(b); took >= wait || fenced(b) {
@@ -85,9 +90,17 @@ func TestIntegrationFence(t *testing.T) {
 	if h, err := sink.Leases().Holder(ctx, "alerts/g"); err != nil || h.Epoch != 2 || h.Member != b.Member() || h.Generation != 2 {
 		t.Errorf("holder = %+v, %v; want b at epoch 2 from generation 2", h, err)
 	}
-	// b's generation ends: fenced locally at once.
+	// b's generation ends: fenced locally at once; a leads generation 4 and
+	// takes over (waiting).
 	mb.gen.Store(-1)
 	if !fenced(b) || !fenced(a) {
 		t.Errorf("after b's generation: b fenced %v, a fenced %v", fenced(b), fenced(a))
+	}
+	ma.gen.Store(4)
+	if took := acquire(a); took < wait || fenced(a) {
+		t.Errorf("a in generation 4: took %s, fenced %v", took, fenced(a))
+	}
+	if h, err := sink.Leases().Holder(ctx, "alerts/g"); err != nil || h.Epoch != 3 || h.Member != a.Member() || h.Generation != 4 {
+		t.Errorf("holder = %+v, %v; want a at epoch 3 from generation 4", h, err)
 	}
 }

@@ -164,7 +164,10 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case err := <-done:
-		p.log.Info().Dur("took", time.Since(began)).Msg("processor stopped")
+		c := &p.Counters
+		p.log.Info().Dur("took", time.Since(began)).Uint64("messages", c.Messages.Load()).Uint64("events", c.Events.Load()).
+			Uint64("late", c.Late.Load()).Uint64("skipped_replayed", c.Skipped.Load()).Uint64("duplicates", c.Duplicates.Load()).
+			Uint64("malformed", c.Malformed.Load()).Msg("processor stopped")
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("shut down processor: %w", ctx.Err())

@@ -84,3 +84,5 @@ func goTime(t time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+var _ alerting.Outbox = (*Outbox)(nil)

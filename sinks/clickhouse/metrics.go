@@ -12,10 +12,11 @@ import (
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
 
-// MetricValue is one stored statistic of one window, as the alert evaluator
-// reads it: a drift metric of a feature, a feature's mean or null rate, a
-// model's event count or latency, or a performance metric.
-type MetricValue struct {
+// metricValue is one stored statistic of one window, as the alert evaluator
+// reads it (an alerting.Observation): a drift metric of a feature, a
+// feature's mean or null rate, a model's event count or latency, or a
+// performance metric.
+type metricValue struct {
 	Metric                 string
 	Model, Feature         string // Feature "" for model-level metrics
 	Segment                string
@@ -45,8 +46,22 @@ var PerformanceMetrics = []string{
 // version ("" for every version). Event count and latency are those of the
 // model, all versions together; for the other metrics, when several model
 // versions of a model share a window, the value of the version with the most
-// events (values, labelled predictions) is returned.
-func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]MetricValue, error) {
+// events (values, labelled predictions) is returned. They come as alerting Observations, Reference NaN (the
+// evaluator's caller knows the references).
+func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]alerting.Observation, error) {
+	out, err := as.recentMetrics(ctx, window, from, to, sources, version)
+	if err != nil {
+		return nil, err
+	}
+	obs := make([]alerting.Observation, len(out))
+	for i, m := range out {
+		obs[i] = alerting.Observation{Metric: m.Metric, Model: m.Model, Feature: m.Feature, Segment: m.Segment,
+			WindowStart: m.WindowStart, WindowEnd: m.WindowEnd, Value: m.Value, Reference: math.NaN(), SQL: m.SQL}
+	}
+	return obs, nil
+}
+
+func (as *AlertStore) recentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]metricValue, error) {
 	conn, _, err := as.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
@@ -57,9 +72,9 @@ func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, f
 		return fmt.Sprintf(`FROM %s.%s FINAL WHERE window_end > ? AND window_end <= ? AND (? = '' OR model_version = ?)
   AND toUInt32(toDateTime(window_end)) - toUInt32(toDateTime(window_start)) = %d`, db, table, sec)
 	}
-	var out []MetricValue
+	var out []metricValue
 	best := map[string]int{} // series and window -> index in out
-	add := func(m MetricValue) {
+	add := func(m metricValue) {
 		if math.IsNaN(m.Value) {
 			return
 		}
@@ -115,10 +130,10 @@ func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, f
 				return nil, fmt.Errorf("read drift metrics: %w", err)
 			}
 			for i, mc := range driftMetricColumns {
-				add(MetricValue{Metric: mc[0], Model: model, Feature: feature, Segment: segment, WindowStart: start, WindowEnd: end,
+				add(metricValue{Metric: mc[0], Model: model, Feature: feature, Segment: segment, WindowStart: start, WindowEnd: end,
 					Value: vals[i], weight: n, SQL: sqlFor(ddl.TableDrift, mc[1], model, feature, segment)})
 			}
-			add(MetricValue{Metric: "drift_share", Model: model, Segment: segment, WindowStart: start, WindowEnd: end,
+			add(metricValue{Metric: "drift_share", Model: model, Segment: segment, WindowStart: start, WindowEnd: end,
 				Value: share, weight: n, SQL: sqlFor(ddl.TableDrift, "any(dataset_share)", model, "", segment)})
 		}
 		rows.Close()
@@ -173,7 +188,7 @@ func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, f
 		}
 		for _, k := range order {
 			a := merged[k]
-			base := MetricValue{Model: a.model, Segment: a.segment, WindowStart: a.start, WindowEnd: a.end, weight: a.events}
+			base := metricValue{Model: a.model, Segment: a.segment, WindowStart: a.start, WindowEnd: a.end, weight: a.events}
 			m := base
 			m.Metric, m.Value, m.SQL = "event_count", float64(a.events), sqlFor(ddl.TableModelWindows, "sum(events)", a.model, "", a.segment)
 			add(m)
@@ -210,7 +225,7 @@ GROUP BY model, model_version, feature, segment, window_start, window_end`, span
 				return nil, fmt.Errorf("read feature window metrics: %w", err)
 			}
 			total := count + missing + nonFinite
-			base := MetricValue{Model: model, Feature: feature, Segment: segment, WindowStart: start, WindowEnd: end, weight: total}
+			base := metricValue{Model: model, Feature: feature, Segment: segment, WindowStart: start, WindowEnd: end, weight: total}
 			if count > 0 {
 				m := base
 				m.Metric, m.Value = "mean", sum/float64(count)
@@ -252,7 +267,7 @@ GROUP BY model, model_version, feature, segment, window_start, window_end`, span
 				return nil, fmt.Errorf("read performance metrics: %w", err)
 			}
 			for i, name := range PerformanceMetrics {
-				add(MetricValue{Metric: name, Model: model, Segment: segment, WindowStart: start, WindowEnd: end, Value: vals[i],
+				add(metricValue{Metric: name, Model: model, Segment: segment, WindowStart: start, WindowEnd: end, Value: vals[i],
 					weight: labeled, SQL: sqlFor(ddl.TablePerformance, name, model, "", segment)})
 			}
 		}

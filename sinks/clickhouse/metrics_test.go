@@ -41,7 +41,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	if err != nil {
 		t.Fatal(err)
 	}
-	byName := map[string]MetricValue{}
+	byName := map[string]alerting.Observation{}
 	for _, m := range got {
 		if _, dup := byName[m.Metric+m.Feature]; dup {
 			t.Errorf("metric %s of %q twice", m.Metric, m.Feature)

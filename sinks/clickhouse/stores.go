@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
@@ -44,11 +45,13 @@ func (s *Sink) References() *ReferenceStore { return &ReferenceStore{s: s} }
 
 // The ports the stores implement, declared by their consumers.
 var (
-	_ pipeline.WindowStore  = (*WindowStore)(nil)
-	_ drift.Store           = (*WindowStore)(nil)
-	_ pipeline.LabelStore   = (*LabelStore)(nil)
-	_ performance.Store     = (*LabelStore)(nil)
-	_ drift.ReferenceSource = (*ReferenceStore)(nil)
+	_ pipeline.WindowStore     = (*WindowStore)(nil)
+	_ drift.Store              = (*WindowStore)(nil)
+	_ pipeline.LabelStore      = (*LabelStore)(nil)
+	_ performance.Store        = (*LabelStore)(nil)
+	_ drift.ReferenceSource    = (*ReferenceStore)(nil)
+	_ alerting.Store           = (*AlertStore)(nil)
+	_ alerting.ReferenceSource = (*ReferenceStore)(nil)
 )
 
 // Classify classifies the store's errors for the pipeline (see Sink.Classify).

@@ -1,11 +1,10 @@
-package main
+package alerting_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,8 +16,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/alerting"
-	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
@@ -117,7 +117,7 @@ rules:
 // clears, survives a restart without sending twice, and retries a receiver
 // that answers 500 until it accepts.
 func TestIntegrationAlertJob(t *testing.T) {
-	sink, db := startTestSink(t, "vigil_alerts")
+	sink, db := testsink.Start(t, "vigil_alerts")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t, failures: 2}
 	srv := httptest.NewServer(recv)
@@ -127,10 +127,6 @@ func TestIntegrationAlertJob(t *testing.T) {
 	if err := os.WriteFile(rules, []byte(fmt.Sprintf(alertTestRules, srv.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := defaultConfig()
-	cfg.Alerts.Rules = rules
-	cfg.ClickHouse.Database = db
-
 	// psi of amount per window: holds in windows 2, 3, 4; accuracy below 0.7 in window 6.
 	psi := []float64{0.05, 0.3, 0.35, 0.4, 0.1, 0.1, 0.1}
 	acc := []float64{0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5}
@@ -143,34 +139,31 @@ SELECT 'fraud', 'v1', '', '%s', '%s', 'amount', 100, %v, now()`, db, chTime(ws),
 SELECT 'fraud', 'v1', '', '%s', '%s', 100, %v, 1`, db, chTime(ws), chTime(ws.Add(time.Minute)), acc[i]))
 	}
 
-	newJob := func() *alertJob {
+	var disp *webhook.Dispatcher
+	newJob := func() *alerting.Runner {
 		t.Helper()
-		j, err := newAlertJob(sink, cfg, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
+		var j *alerting.Runner
 		// Fast retries for the test receiver.
-		j.disp, _ = webhook.NewDispatcher(webhook.DispatcherConfig{Outbox: sink.Outbox(), BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxAttempts: 5},
-			zerolog.Nop(), mustReceivers(t, j)...)
+		j, disp = newRunner(t, sink, rules, webhook.DispatcherConfig{BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxAttempts: 5})
 		if err := j.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return j
 	}
 	// evaluateThrough runs the job as it would run once window i closed.
-	evaluateThrough := func(j *alertJob, i int) {
+	evaluateThrough := func(j *alerting.Runner, i int) {
 		t.Helper()
-		now := base.Add(time.Duration(i+1) * time.Minute).Add(j.grace)
-		if _, err := j.runOnce(ctx, now); err != nil {
+		now := base.Add(time.Duration(i+1) * time.Minute).Add(j.Grace())
+		if _, err := j.RunOnce(ctx, now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	settle := func(j *alertJob) {
+	settle := func(*alerting.Runner) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for j.disp.Stats().Queued > 0 || inFlight(ctx, t, sink) > 0 {
+		for disp.Stats().Queued > 0 || inFlight(ctx, t, sink) > 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("deliveries still pending: %+v", j.disp.Stats())
+				t.Fatalf("deliveries still pending: %+v", disp.Stats())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -188,7 +181,7 @@ SELECT 'fraud', 'v1', '', '%s', '%s', 100, %v, 1`, db, chTime(ws), chTime(ws.Add
 	if got := recv.statuses(); got != "AmountDrift:firing" {
 		t.Fatalf("after two holding windows: %q, want AmountDrift:firing", got)
 	}
-	if st := j.disp.Stats(); st.Retried < 2 {
+	if st := disp.Stats(); st.Retried < 2 {
 		t.Errorf("retries %d, want >= 2 (the receiver answered 500 twice)", st.Retried)
 	}
 	// A crash after the notification but before the state: the restored
@@ -245,13 +238,30 @@ FROM %s.vigil_alerts FINAL WHERE rule = 'AmountDrift'`, db, chTime(base.Add(time
 	}
 }
 
-func mustReceivers(t *testing.T, j *alertJob) []webhook.Receiver {
+// grace is the alert runner's grace with vigil's default config:
+// allowed lateness + checkpoint interval + drift and performance intervals +
+// 5s (app.Config.Grace).
+const grace = 30*time.Second + pipeline.DefaultCheckpointInterval + time.Minute + 30*time.Second + 5*time.Second
+
+// newRunner builds the runner of a rules file over the sink of a test, as
+// internal/app does, with a dispatcher configured by dc (its Outbox is the
+// sink's).
+func newRunner(t *testing.T, sink *clickhouse.Sink, rulesPath string, dc webhook.DispatcherConfig) (*alerting.Runner, *webhook.Dispatcher) {
 	t.Helper()
-	rs, err := webhook.FromConfig(j.rules.ReceiverConfigs)
+	rules, err := alerting.LoadRules(rulesPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rs
+	rs, err := webhook.FromConfig(rules.ReceiverConfigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Outbox = sink.Outbox()
+	disp, err := webhook.NewDispatcher(dc, zerolog.Nop(), rs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), disp, alerting.RunnerConfig{Window: time.Minute, Grace: grace, Interval: 15 * time.Second}, zerolog.Nop()), disp
 }
 
 // inFlight counts notifications not delivered yet.
@@ -276,7 +286,7 @@ func chTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 // A model that stops sending events alerts on the timer, from its newest
 // stored window, and resolves when events come back.
 func TestIntegrationAlertNoData(t *testing.T) {
-	sink, db := startTestSink(t, "vigil_nodata")
+	sink, db := testsink.Start(t, "vigil_nodata")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t}
 	srv := httptest.NewServer(recv)
@@ -291,9 +301,6 @@ rules:
 `, srv.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := defaultConfig()
-	cfg.Alerts.Rules = rules
-	cfg.ClickHouse.Database = db
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	window := func(i int) {
 		ws := base.Add(time.Duration(i) * time.Minute)
@@ -302,16 +309,13 @@ SELECT 'quiet', 'v1', '', '%s', 't', 0, '%s', 10, 1`, db, chTime(ws), chTime(ws.
 	}
 	window(0)
 	window(1)
-	j, err := newAlertJob(sink, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.prepare(ctx); err != nil {
+	j, _ := newRunner(t, sink, rules, webhook.DispatcherConfig{})
+	if err := j.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
 	run := func(at time.Time, want string) {
 		t.Helper()
-		if _, err := j.runOnce(ctx, at); err != nil {
+		if _, err := j.RunOnce(ctx, at); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
@@ -340,7 +344,7 @@ SELECT 'quiet', 'v1', '', '%s', 't', 0, '%s', 10, 1`, db, chTime(ws), chTime(ws.
 // A notification already sent is not sent again when a later evaluation
 // (after a crash, say) groups it with another one.
 func TestIntegrationAlertRegrouped(t *testing.T) {
-	sink, db := startTestSink(t, "vigil_regroup")
+	sink, _ := testsink.Start(t, "vigil_regroup")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t}
 	srv := httptest.NewServer(recv)
@@ -350,14 +354,8 @@ func TestIntegrationAlertRegrouped(t *testing.T) {
 	if err := os.WriteFile(rules, []byte(fmt.Sprintf(alertTestRules, srv.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := defaultConfig()
-	cfg.Alerts.Rules = rules
-	cfg.ClickHouse.Database = db
-	j, err := newAlertJob(sink, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.prepare(ctx); err != nil {
+	j, _ := newRunner(t, sink, rules, webhook.DispatcherConfig{})
+	if err := j.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
 	note := func(rule, fp string) alerting.Notification {
@@ -367,7 +365,7 @@ func TestIntegrationAlertRegrouped(t *testing.T) {
 	}
 	a, b := note("A", "fa"), note("B", "fb")
 	for _, group := range [][]alerting.Notification{{a}, {a, b}, {b, a}} {
-		if _, err := j.send(ctx, group); err != nil {
+		if _, err := j.Send(ctx, group); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -385,32 +383,5 @@ func TestIntegrationAlertRegrouped(t *testing.T) {
 	defer recv.mu.Unlock()
 	if recv.signed[0].ID != "A-fa" {
 		t.Errorf("the alert's id is %q in the body", recv.signed[0].ID)
-	}
-}
-
-func TestReferenceValue(t *testing.T) {
-	p := &reference.Profile{Features: []reference.FeatureProfile{
-		{Name: "amount", Count: 90, Missing: 5, NaN: 3, Inf: 2, Mean: 41.5},
-		{Name: "empty"},
-	}}
-	tests := []struct {
-		metric, feature string
-		want            float64 // NaN: no base
-	}{
-		{"mean", "amount", 41.5},
-		{"null_rate", "amount", 0.05},
-		{"psi", "amount", math.NaN()},
-		{"mean", "unknown", math.NaN()},
-		{"null_rate", "empty", math.NaN()},
-		{"event_count", "", math.NaN()},
-	}
-	for _, tt := range tests {
-		got := referenceValue(p, tt.metric, tt.feature)
-		if got != tt.want && !(math.IsNaN(got) && math.IsNaN(tt.want)) {
-			t.Errorf("%s of %q = %v, want %v", tt.metric, tt.feature, got, tt.want)
-		}
-	}
-	if got := referenceValue(nil, "mean", "amount"); !math.IsNaN(got) {
-		t.Errorf("without a profile: %v", got)
 	}
 }

@@ -1,22 +1,15 @@
-package main
+package demo
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
 
@@ -101,65 +94,4 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
-}
-
-// runDemoAlerts evaluates the demo's rules window by window, as `vigil
-// process --alert-rules` does when each window closes, against a receiver
-// served here, and prints the notifications it receives.
-func runDemoAlerts(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg Config, log zerolog.Logger, start time.Time, windows int, version string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen for the demo's webhook receiver: %w", err)
-	}
-	const secret = "demo-secret"
-	recv := &demoReceiver{out: out, secret: secret}
-	srv := &http.Server{Handler: recv, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-
-	dir, err := os.MkdirTemp("", "vigil-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	rulesPath := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rulesPath, []byte(fmt.Sprintf(demoRules, "http://"+ln.Addr().String())), 0o600); err != nil {
-		return err
-	}
-	if err := os.Setenv("VIGIL_DEMO_WEBHOOK_SECRET", secret); err != nil {
-		return err
-	}
-	cfg.Alerts.Rules = rulesPath
-	j, err := newAlertJob(sink, cfg, log)
-	if err != nil {
-		return err
-	}
-	j.demoVersion = version
-	if err := j.prepare(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nAlerts: rules AmountDrift (PSI of amount > 0.2 for 2 windows) and PrecisionDrop (precision < 0.5 for 2 windows),\n"+
-		"evaluated as each window closes; notifications received by the demo's local webhook receiver at %s:\n\n", ln.Addr())
-	size := cfg.Window.Size
-	for k := 0; k < windows; k++ {
-		now := start.Add(time.Duration(k+1) * size).Add(j.grace)
-		if _, err := j.runOnce(ctx, now); err != nil {
-			return err
-		}
-		// Deliver before the next window, so that the output is in order.
-		if err := waitFor(ctx, func() bool {
-			p, err := sink.Outbox().Pending(ctx)
-			return err == nil && len(p) == 0 && j.disp.Stats().Queued == 0
-		}); err != nil {
-			return fmt.Errorf("deliver demo notifications: %w", err)
-		}
-	}
-	if err := j.Shutdown(ctx); err != nil {
-		return err
-	}
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	fmt.Fprintf(out, "\n%d notifications received; every one is recorded in %s.vigil_notifications and the alert states in %s.vigil_alerts.\n",
-		recv.n, cfg.ClickHouse.Database, cfg.ClickHouse.Database)
-	return nil
 }

@@ -1,0 +1,212 @@
+// Package app is Vigil's application: it wires the stages of `vigil
+// process` in one place and owns their lifecycle. cmd/vigil turns flags,
+// VIGIL_* variables and the YAML file into a Config and calls Run (or
+// Migrate); nothing else of the stack lives in cmd.
+//
+// The stack, in start order (stopped in reverse, each stage within a budget
+// of its own, see internal/lifecycle):
+//
+//	clickhouse sink   sinks/clickhouse: migrations, then the store of every stage
+//	topic             the prediction topic, created when missing
+//	processor         processors/pipeline.Processor: predictions -> window states
+//	label consumer    processors/pipeline.LabelConsumer: labels -> vigil_labels
+//	drift job         processors/drift.Job, every Drift.Interval
+//	performance job   processors/performance.Job, every Performance.Interval
+//	alert runner      processors/alerting.Runner and its sinks/webhook dispatcher,
+//	alert loop        every Alerts.Interval (only with Alerts.Rules)
+//
+// The periodic jobs run in the consumer group's leader only
+// (pipeline.Processor.Leader, given to them as a gate or option at
+// construction). Each stage reaches the others through the ports its
+// package declares (drift.Store, performance.Store, alerting.Store, ...),
+// each implemented by one of the ClickHouse sink's stores (sink.Windows(),
+// sink.Labels(), sink.Alerts(), sink.References(), sink.Outbox()).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/internal/kafkatopic"
+	"github.com/vigil-ml/vigil/internal/lifecycle"
+	"github.com/vigil-ml/vigil/processors/alerting"
+	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/performance"
+	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
+	"github.com/vigil-ml/vigil/sinks/webhook"
+)
+
+// Config is the configuration of the application: the sub-configs of its
+// stages, each in its own package's terms.
+type Config struct {
+	Sink      clickhouse.Config
+	Processor pipeline.Config
+	// Partitions of the prediction topic when Vigil creates it.
+	Partitions  int
+	Labels      pipeline.LabelConfig
+	Drift       DriftConfig
+	Performance PerformanceConfig
+	Alerts      AlertsConfig
+}
+
+// DriftConfig configures the drift job.
+type DriftConfig struct {
+	Interval time.Duration // how often; 0: never
+	Lookback time.Duration // windows that started this long ago or later are (re)evaluated
+	Options  drift.Options
+}
+
+// PerformanceConfig configures the performance job.
+type PerformanceConfig struct {
+	Interval time.Duration // how often; 0: never
+	Job      performance.JobConfig
+}
+
+// AlertsConfig configures the alert runner.
+type AlertsConfig struct {
+	Rules    string        // the rules file; "": no alerts
+	Interval time.Duration // how often the rules are evaluated
+}
+
+// Grace is how long after a window's end its metrics are complete: its
+// lateness, the checkpoint that stores it and the jobs that compute its
+// drift and performance, plus 5 seconds.
+func (c Config) Grace() time.Duration {
+	return c.Processor.Window.AllowedLateness + c.Processor.CheckpointInterval + c.Drift.Interval + c.Performance.Interval + 5*time.Second
+}
+
+// App is the running stack of `vigil process`.
+type App struct {
+	sink  *clickhouse.Sink
+	group *lifecycle.Group
+}
+
+// Start builds the stack of cfg and starts it, sink first. On failure what
+// started is stopped again.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+	sink, err := clickhouse.New(cfg.Sink, log)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := pipeline.New(cfg.Processor, sink.Windows(), log)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := pipeline.NewLabelConsumer(cfg.Labels, sink.Labels(), log)
+	if err != nil {
+		return nil, err
+	}
+	g := lifecycle.NewGroup(log)
+	g.Add("clickhouse sink", sink, 0)
+	g.Add("topic", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
+		p := cfg.Processor.WithDefaults()
+		return kafkatopic.Ensure(ctx, p.Brokers, p.Topic, cfg.Partitions)
+	}}, 0)
+	g.Add("processor", proc, 0)
+	g.Add("label consumer", labels, 0)
+	// The periodic jobs run in the group's leader only.
+	leader := lifecycle.WithGate(proc.Leader)
+	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
+	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.Performance.Job, log).Pass, leader), 0)
+	if cfg.Alerts.Rules != "" {
+		runner, err := NewAlertRunner(sink, cfg, proc.Leader, log)
+		if err != nil {
+			return nil, err
+		}
+		g.Add("alert runner", runner, 0)
+		// The runner follows the leadership itself, to notice its changes.
+		g.Add("alert loop", lifecycle.NewPeriodic(cfg.Alerts.Interval, runner.Pass, lifecycle.Immediately()), 0)
+	}
+	if err := g.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &App{sink: sink, group: g}, nil
+}
+
+// Sink is the stack's ClickHouse sink (for the demo, which writes a
+// reference and watches the checkpoints).
+func (a *App) Sink() *clickhouse.Sink { return a.sink }
+
+// Shutdown stops the stack in reverse, each stage within its budget;
+// idempotent.
+func (a *App) Shutdown(ctx context.Context) error { return a.group.Shutdown(ctx) }
+
+// Run runs the stack until ctx ends, then stops it.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	a, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info().Msg("stopping")
+	return a.Shutdown(context.Background())
+}
+
+// Migrate creates or upgrades the ClickHouse tables (starting the sink
+// does), then closes the sink.
+func Migrate(ctx context.Context, cfg clickhouse.Config, log zerolog.Logger) error {
+	sink, err := clickhouse.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := sink.Start(ctx); err != nil {
+		return err
+	}
+	return sink.Shutdown(context.Background())
+}
+
+// NewAlertRunner builds the alert runner of cfg.Alerts.Rules over sink,
+// delivering through a webhook dispatcher whose outbox is the sink's; it
+// works only while leader reports true (nil: always).
+func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leader func() bool, log zerolog.Logger) (*alerting.Runner, error) {
+	rules, err := alerting.LoadRules(cfg.Alerts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := NewAlertDispatcher(sink, rules, log)
+	if err != nil {
+		return nil, err
+	}
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, alerting.RunnerConfig{
+		Window: cfg.Processor.Window.Size, Grace: cfg.Grace(), Interval: cfg.Alerts.Interval, Leader: leader,
+	}, log), nil
+}
+
+// NewAlertDispatcher builds the receivers of rules and a dispatcher to them
+// whose outbox is the sink's vigil_notifications.
+func NewAlertDispatcher(sink *clickhouse.Sink, rules *alerting.Config, log zerolog.Logger) (*webhook.Dispatcher, error) {
+	receivers, err := webhook.FromConfig(rules.ReceiverConfigs)
+	if err != nil {
+		return nil, err
+	}
+	return webhook.NewDispatcher(webhook.DispatcherConfig{Outbox: sink.Outbox()}, log.With().Str("component", "webhook").Logger(), receivers...)
+}
+
+// Dispatcher is a webhook.Dispatcher as the alert runner's Dispatcher: the
+// notifications a shutdown could not deliver stay in the outbox for the
+// next start, which is logged, not failed.
+type Dispatcher struct {
+	*webhook.Dispatcher
+	Log zerolog.Logger
+}
+
+// Shutdown drains the dispatcher within ctx.
+func (d Dispatcher) Shutdown(ctx context.Context) error {
+	err := d.Dispatcher.Shutdown(ctx)
+	var ue *webhook.UndeliveredError
+	if errors.As(err, &ue) {
+		d.Log.Warn().Str("component", "alerts").Int("deliveries", len(ue.Deliveries)).Msg("notifications left in the outbox for the next start")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("drain alert notifications: %w", err)
+	}
+	return nil
+}
+
+var _ alerting.Dispatcher = Dispatcher{}
