@@ -1,6 +1,7 @@
 # The two commands of the README:
-#   make demo   run the main job: start Kafka + ClickHouse if needed, run the
-#               processor and a simulated model service, print the window table
+#   make demo   run the main job: start Kafka + ClickHouse if needed, build
+#               bin/vigil, run the processor and a simulated model service,
+#               print the window table
 #   make test   run every test against real Kafka and ClickHouse (started if needed)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build

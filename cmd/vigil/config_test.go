@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -159,13 +161,17 @@ drift:
 	}
 }
 
-// FuzzDecodeConfig: the config decoder never panics, and what it accepts
-// either validates or says why not.
+// FuzzDecodeConfig: the config decoder never panics, what it accepts either
+// validates or says why not, and the file configYAML writes of it decodes
+// back to the same options.
 func FuzzDecodeConfig(f *testing.F) {
 	f.Add([]byte("kafka:\n  brokers: [a:1]\nwindow:\n  size: 1m\n"))
 	f.Add([]byte("clickhouse: {addr: 'x:9000', raw_events: false}\n"))
 	f.Add([]byte("log: [1, 2]\n"))
 	f.Add([]byte("checkpoint_interval: -5s\n"))
+	f.Add([]byte("drift:\n  overrides:\n    - {feature: amount, method: psi, threshold: 0.2}\n"))
+	f.Add([]byte("kafka: &k {topic: a}\nlabels: *k\n"))
+	f.Add([]byte(defaultsYAML()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := defaultConfig()
 		if err := decodeConfig(data, &c); err != nil {
@@ -174,5 +180,26 @@ func FuzzDecodeConfig(f *testing.F) {
 		if err := c.Validate(); err != nil && err.Error() == "" {
 			t.Fatal("empty validation error")
 		}
+		text := configYAML(&c)
+		back := defaultConfig()
+		if err := decodeConfig([]byte(text), &back); err != nil {
+			t.Fatalf("decode the encoded config: %v\n%s", err, text)
+		}
+		for _, o := range options {
+			if o.yaml == "" {
+				continue
+			}
+			a, b := o.field(&c), o.field(&back)
+			va, vb := reflect.ValueOf(a).Elem().Interface(), reflect.ValueOf(b).Elem().Interface()
+			if fmt.Sprintf("%#v", va) != fmt.Sprintf("%#v", vb) && !(isEmptyList(a) && isEmptyList(b)) {
+				t.Fatalf("%s: decoded %#v, after a round trip %#v\n%s", o.yaml, va, vb, text)
+			}
+		}
 	})
+}
+
+// isEmptyList: a nil and an empty list are the same setting.
+func isEmptyList(p any) bool {
+	v := reflect.ValueOf(p).Elem()
+	return v.Kind() == reflect.Slice && v.Len() == 0
 }

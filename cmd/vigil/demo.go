@@ -8,13 +8,6 @@ import (
 	"github.com/vigil-ml/vigil/internal/demo"
 )
 
-func demoFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "demo-windows", EnvVars: []string{"VIGIL_DEMO_WINDOWS"}, Value: 12, Usage: "windows of simulated traffic; the shift starts half-way"},
-		&cli.IntFlag{Name: "demo-events-per-window", EnvVars: []string{"VIGIL_DEMO_EVENTS_PER_WINDOW"}, Value: 2000, Usage: "simulated predictions per window"},
-	}
-}
-
 func runDemo(c *cli.Context) error {
 	cfg, err := resolveConfig(c)
 	if err != nil {
@@ -48,7 +41,7 @@ func runDemo(c *cli.Context) error {
 	}
 	cfg.Performance.Interval = 0 // computed once at the end, when everything is in
 	return demo.Run(ctx, c.App.Writer, demo.Config{
-		App: cfg.appConfig(), Run: run, Windows: c.Int("demo-windows"), EventsPerWindow: c.Int("demo-events-per-window"),
+		App: cfg.appConfig(), Run: run, Windows: cfg.Demo.Windows, EventsPerWindow: cfg.Demo.EventsPerWindow,
 		KeepTopics: c.IsSet("topic"),
 	}, log)
 }

@@ -28,7 +28,7 @@ func TestCommandHoldsOnlyCLICode(t *testing.T) {
 		"joinPerformance": "processors/performance.Join", "mergePerformance": "processors/performance.MergeWindows",
 		"driftBuckets": "processors/drift.Buckets", "bucketDrift": "processors/drift.Bucket",
 		"alertJob": "processors/alerting.Runner", "newAlertJob": "internal/app.NewAlertRunner", "loadRules": "processors/alerting.LoadRules",
-		"demoModel": "internal/demo", "demoReceiver": "internal/demo", "demoReference": "internal/demo", "runDemoAlerts": "internal/demo",
+		"referenceFromWindows": "processors/reference.BuildFromStore", "demoModel": "internal/demo", "demoReceiver": "internal/demo", "demoReference": "internal/demo", "runDemoAlerts": "internal/demo",
 	}
 	// Methods that run SQL on a connection.
 	sqlCalls := map[string]bool{"Conn": true, "Query": true, "QueryRow": true, "Exec": true, "PrepareBatch": true}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,7 +24,8 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		os.Exit(1)
 	}
@@ -49,7 +51,7 @@ func newApp() *cli.App {
 			{
 				Name:   "demo",
 				Usage:  "run a simulated model service through the whole pipeline and print the per-window table",
-				Flags:  append(configFlags(), demoFlags()...),
+				Flags:  demoFlags(),
 				Action: runDemo,
 			},
 			referenceCommand(),
@@ -74,6 +76,13 @@ func newApp() *cli.App {
 						}
 						fmt.Fprintln(c.App.Writer, "config ok")
 						return nil
+					},
+				}, {
+					Name:  "docs",
+					Usage: "print docs/CONFIG.md, the table of every option, made from the option table (go run ./cmd/vigil config docs > docs/CONFIG.md)",
+					Action: func(c *cli.Context) error {
+						_, err := io.WriteString(c.App.Writer, configDocs())
+						return err
 					},
 				}},
 			},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 
 func queryCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "query",
-		Usage: "compute statistics from the stored window states",
+		Name:        "query",
+		Usage:       "compute statistics from the stored window states",
+		Description: queryDescription,
+		Before:      oneShot,
 		Subcommands: []*cli.Command{{
 			Name:  "drift",
 			Usage: "drift of each feature against the model version's reference, per window (or coarser buckets)",
@@ -24,10 +28,11 @@ func queryCommand() *cli.Command {
 				&cli.StringFlag{Name: "version", Usage: "model version (default: every version, each against its own reference)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
-				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states `vigil process --segment-keys` keeps"},
+				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states vigil process --segment-keys keeps"},
 				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
-			Action: runQueryDrift,
+			Description: queryDescription,
+			Action:      runQueryDrift,
 		}, queryPerformanceCommand(), queryLabelsCommand()},
 	}
 }
@@ -54,6 +59,10 @@ func queryRange(c *cli.Context) (from, to time.Time) {
 	return from, to
 }
 
+// queryDescription is the help of every query command on what it prints.
+const queryDescription = "Results go to stdout, logs to stderr (at warn unless --log-level says otherwise).\n" +
+	"When nothing matches, stdout stays empty, stderr says \"no rows matched\" and the exit status is 0."
+
 func runQueryDrift(c *cli.Context) error {
 	cfg, err := resolveConfig(c)
 	if err != nil {
@@ -74,11 +83,35 @@ func runQueryDrift(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(buckets) == 0 {
+		noRows(c, "no window states of model %q%s with window start in [%s, %s)", c.String("model"), versionText(c.String("version")), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return nil
+	}
 	printDrift(c.App.Writer, buckets, c.StringSlice("feature"))
 	if c.Bool("store") {
 		return sink.Windows().WriteDrift(c.Context, buckets)
 	}
 	return nil
+}
+
+// noRows says on stderr that a query matched nothing; stdout stays empty
+// and the exit status 0 (an empty answer is an answer).
+func noRows(c *cli.Context, format string, args ...any) {
+	var names []string // vigil and the command path, innermost first
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" {
+			names = append(names, l.Command.Name)
+		}
+	}
+	slices.Reverse(names)
+	fmt.Fprintf(c.App.ErrWriter, "%s: no rows matched: %s\n", strings.Join(names, " "), fmt.Sprintf(format, args...))
+}
+
+func versionText(v string) string {
+	if v == "" || v == "*" {
+		return " (any version)"
+	}
+	return fmt.Sprintf(" version %q", v)
 }
 
 func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,14 +21,16 @@ func queryPerformanceCommand() *cli.Command {
 			&cli.StringFlag{Name: "segment", Usage: "a segment such as region=eu (default: all predictions)"},
 			&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
 		),
-		Action: runQueryPerformance,
+		Description: queryDescription,
+		Action:      runQueryPerformance,
 	}
 }
 
 func queryLabelsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "labels",
-		Usage: "what became of the labels received in a period: matched, expired, unknown prediction, duplicates",
+		Name:        "labels",
+		Description: queryDescription,
+		Usage:       "what became of the labels received in a period: matched, expired, unknown prediction, duplicates",
 		Flags: append(configFlags(),
 			&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "labels received this long ago or later"},
 		),
@@ -44,6 +47,10 @@ func queryLabelsCommand() *cli.Command {
 			acc, err := sink.Labels().LabelAccounts(c.Context, time.Now().Add(-c.Duration("since")), cfg.Labels.Horizon)
 			if err != nil {
 				return err
+			}
+			if len(acc) == 0 {
+				noRows(c, "no labels received in the last %v", c.Duration("since"))
+				return nil
 			}
 			tableprint.LabelAccounts(c.App.Writer, acc)
 			return nil
@@ -66,6 +73,18 @@ func runQueryPerformance(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(merged) == 0 {
+		noRows(c, "no performance windows of model %q%s%s with window start in [%s, %s) (are there labels? vigil query labels says)",
+			c.String("model"), versionText(c.String("version")), segmentText(c.String("segment")), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return nil
+	}
 	tableprint.Performance(c.App.Writer, merged)
 	return nil
+}
+
+func segmentText(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(" segment %q", s)
 }

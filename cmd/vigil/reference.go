@@ -18,7 +18,6 @@ import (
 
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/reference"
-	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
@@ -26,13 +25,17 @@ import (
 // referenceCommand is `vigil reference build|list`.
 func referenceCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "reference",
-		Usage: "build and list reference profiles: what normal looks like for a model version",
+		Name:        "reference",
+		Usage:       "build and list reference profiles: what normal looks like for a model version",
+		Description: "Results go to stdout, logs to stderr (at warn unless --log-level says otherwise).",
+		Before:      oneShot,
 		Subcommands: []*cli.Command{
 			{
 				Name:      "build",
 				Usage:     "profile a reference file (.csv, .jsonl/.ndjson, .parquet), or the stored production windows of a time range (--from-production), and store it in ClickHouse, where it takes effect as the model version's newest reference",
 				ArgsUsage: "FILE | --from-production --from T --to T",
+				Description: "The profile goes to stdout, logs to stderr (at warn unless --log-level says otherwise).\n" +
+					"Flags may come before or after FILE.",
 				Flags: append(configFlags(),
 					&cli.StringFlag{Name: "model", Required: true, Usage: "model the reference is for"},
 					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
@@ -68,7 +71,7 @@ func runReferenceBuild(c *cli.Context) error {
 		return fmt.Errorf("reference build: --chunk-rows %d: want 0 (off) or a number of rows", c.Int("chunk-rows"))
 	}
 	if c.NArg() != 1 {
-		return fmt.Errorf("reference build: want one FILE argument after the flags (or --from-production), got %d", c.NArg())
+		return fmt.Errorf("reference build: want one FILE argument (or --from-production), got %d: %q", c.NArg(), c.Args().Slice())
 	}
 	path := c.Args().First()
 	cfg, err := resolveConfig(c)
@@ -153,7 +156,10 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := referenceFromWindows(ctx, sink, c.String("model"), c.String("version"), from, to, c.Int("bins"))
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
+	if errors.Is(err, reference.ErrNoWindows) {
+		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
+	}
 	if err == nil {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
 	}
@@ -164,27 +170,6 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
-}
-
-// referenceFromWindows reads the window states of model version in
-// [from, to) and builds a reference from them; its Source names the first
-// window start and the last window end.
-func referenceFromWindows(ctx context.Context, sink *clickhouse.Sink, model, version string, from, to time.Time, bins int) (*reference.Profile, error) {
-	all, err := sink.Windows().WindowStates(ctx, model, version, from, to)
-	if err != nil {
-		return nil, err
-	}
-	// WindowStates reads every version for version "": keep the unversioned;
-	// and only the states of all events, not those of segments.
-	states := slices.DeleteFunc(all, func(st *stats.WindowState) bool { return st.ModelVersion != version || st.Segment != "" })
-	if len(states) == 0 {
-		return nil, fmt.Errorf("reference build --from-production: no stored windows of %s version %q start in [%s, %s) (check the model, --version and the range; windows are stored by `vigil process`)",
-			model, version, from.Format(time.RFC3339), to.Format(time.RFC3339))
-	}
-	now := time.Now()
-	return reference.BuildFromWindowsOptions(reference.Meta{
-		Model: model, ModelVersion: version, ID: reference.NewID(now), CreatedAt: now.Truncate(time.Microsecond),
-	}, reference.BuilderOptions{Bins: bins}, states)
 }
 
 func parseColumnKinds(specs []string) (map[string]schemas.Kind, error) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job of the README (`make demo`): start Kafka and ClickHouse unless
-# they already answer, run `vigil demo` (processor + simulated model service +
-# the per-window table from ClickHouse), then stop what this script started.
+# they already answer, build bin/vigil (as `make build` does, so that the
+# README's bin/vigil commands work after it), run `bin/vigil demo` (processor
+# + simulated model service + the per-window table from ClickHouse), then
+# stop what this script started.
 # Ctrl-C stops everything it started, cleanly.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +24,5 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 eval "$("$here/up.sh")"
-state="${VIGIL_STATE:-/tmp/vigil-state}"
-mkdir -p "$state/bin"
-(cd "$root" && go build -o "$state/bin/vigil" ./cmd/vigil)
-"$state/bin/vigil" demo --log-format console "$@"
+(cd "$root" && go build -o bin/vigil ./cmd/vigil)
+"$root/bin/vigil" demo --log-format console "$@"

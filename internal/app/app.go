@@ -77,7 +77,8 @@ type AlertsConfig struct {
 // lateness, the checkpoint that stores it and the jobs that compute its
 // drift and performance, plus 5 seconds.
 func (c Config) Grace() time.Duration {
-	return c.Processor.Window.AllowedLateness + c.Processor.CheckpointInterval + c.Drift.Interval + c.Performance.Interval + 5*time.Second
+	p := c.Processor.WithDefaults()
+	return p.Window.AllowedLateness + p.CheckpointInterval + c.Drift.Interval + c.Performance.Interval + 5*time.Second
 }
 
 // App is the running stack of `vigil process`.

@@ -81,24 +81,30 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem with c (after WithDefaults).
+// Validate reports every problem with c (after WithDefaults), joined
+// (errors.Join); nil when there is none.
 func (c Config) Validate() error {
-	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)")
-	case c.DeadLetterTopic == c.Topic:
-		return fmt.Errorf("dead-letter topic %q must differ from the input topic", c.Topic)
-	case c.CheckpointInterval < 10*time.Millisecond:
-		return fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval)
-	case c.MaxPendingRows < 1:
-		return fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows)
-	case slices.Contains(c.SegmentKeys, ""):
-		return errors.New("an empty segment key")
-	case c.MaxCheckpointRows < 1:
-		return fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows)
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)"))
+	}
+	if c.DeadLetterTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("dead-letter topic %q must differ from the input topic", c.Topic))
+	}
+	if c.CheckpointInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("checkpoint interval %v is below 10ms", c.CheckpointInterval))
+	}
+	if c.MaxPendingRows < 1 {
+		errs = append(errs, fmt.Errorf("max pending rows %d must be positive", c.MaxPendingRows))
+	}
+	if slices.Contains(c.SegmentKeys, "") {
+		errs = append(errs, errors.New("an empty segment key"))
+	}
+	if c.MaxCheckpointRows < 1 {
+		errs = append(errs, fmt.Errorf("max checkpoint rows %d must be positive", c.MaxCheckpointRows))
 	}
 	if err := c.Window.Validate(); err != nil {
-		return fmt.Errorf("window: %w", err)
+		errs = append(errs, fmt.Errorf("window: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -61,19 +61,23 @@ func (c LabelConfig) WithDefaults() LabelConfig {
 	return c
 }
 
-// Validate reports the first problem with c (after WithDefaults).
+// Validate reports every problem with c (after WithDefaults), joined
+// (errors.Join); nil when there is none.
 func (c LabelConfig) Validate() error {
-	switch {
-	case len(c.Brokers) == 0:
-		return errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)")
-	case c.DeadLetterTopic == c.Topic:
-		return fmt.Errorf("label dead-letter topic %q must differ from the label topic", c.Topic)
-	case c.BatchSize < 1:
-		return fmt.Errorf("label batch size %d must be positive", c.BatchSize)
-	case c.FlushInterval < time.Millisecond:
-		return fmt.Errorf("label flush interval %v is below 1ms", c.FlushInterval)
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("no Kafka brokers configured (set --kafka or VIGIL_KAFKA)"))
 	}
-	return nil
+	if c.DeadLetterTopic == c.Topic {
+		errs = append(errs, fmt.Errorf("label dead-letter topic %q must differ from the label topic", c.Topic))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("label batch size %d must be positive", c.BatchSize))
+	}
+	if c.FlushInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("label flush interval %v is below 1ms", c.FlushInterval))
+	}
+	return errors.Join(errs...)
 }
 
 // LabelCounters are the label consumer's running totals.

@@ -57,17 +57,20 @@ func DefaultConfig() Config {
 var ErrInvalidConfig = errors.New("invalid window config")
 
 // Validate reports whether c can be used: Size must be at least one second and
-// a whole number of milliseconds, AllowedLateness must not be negative.
+// a whole number of milliseconds, AllowedLateness must not be negative. It
+// reports every problem, joined (errors.Join), each wrapping ErrInvalidConfig.
 func (c Config) Validate() error {
+	var errs []error
 	switch {
 	case c.Size < time.Second:
-		return fmt.Errorf("%w: window size %v is below 1s (set it to 1s or more, e.g. 1m)", ErrInvalidConfig, c.Size)
+		errs = append(errs, fmt.Errorf("%w: window size %v is below 1s (set it to 1s or more, e.g. 1m)", ErrInvalidConfig, c.Size))
 	case c.Size%time.Millisecond != 0:
-		return fmt.Errorf("%w: window size %v is not a whole number of milliseconds", ErrInvalidConfig, c.Size)
-	case c.AllowedLateness < 0:
-		return fmt.Errorf("%w: allowed lateness %v is negative", ErrInvalidConfig, c.AllowedLateness)
+		errs = append(errs, fmt.Errorf("%w: window size %v is not a whole number of milliseconds", ErrInvalidConfig, c.Size))
 	}
-	return nil
+	if c.AllowedLateness < 0 {
+		errs = append(errs, fmt.Errorf("%w: allowed lateness %v is negative", ErrInvalidConfig, c.AllowedLateness))
+	}
+	return errors.Join(errs...)
 }
 
 // sizeMs returns the window size in milliseconds; c must be valid.

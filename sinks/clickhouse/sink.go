@@ -83,23 +83,25 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks the configuration after defaults are applied.
+// Validate checks the configuration after defaults are applied and reports
+// every problem, joined (errors.Join); nil when there is none.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	var errs []error
 	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("clickhouse addr %q: want host:port of the native protocol, e.g. %s", c.Addr, DefaultAddr)
-	}
-	if port == "8123" || port == "8443" {
-		return fmt.Errorf("clickhouse addr %q: %s is the HTTP port; Vigil speaks the native protocol (port 9000 by default)", c.Addr, port)
+	switch {
+	case err != nil || host == "" || port == "":
+		errs = append(errs, fmt.Errorf("clickhouse addr %q: want host:port of the native protocol, e.g. %s", c.Addr, DefaultAddr))
+	case port == "8123" || port == "8443":
+		errs = append(errs, fmt.Errorf("clickhouse addr %q: %s is the HTTP port; Vigil speaks the native protocol (port 9000 by default)", c.Addr, port))
 	}
 	if err := ddl.ValidateDatabase(c.Database); err != nil {
-		return fmt.Errorf("clickhouse database: %w", err)
+		errs = append(errs, fmt.Errorf("clickhouse database: %w", err))
 	}
 	if c.DialTimeout < 0 {
-		return fmt.Errorf("clickhouse dial timeout %v is negative", c.DialTimeout)
+		errs = append(errs, fmt.Errorf("clickhouse dial timeout %v is negative", c.DialTimeout))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Errors of the Sink.

@@ -5,6 +5,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
 )
 
 // The sink's surface is split along the ports of its consumers: each store
@@ -43,14 +44,15 @@ func (s *Sink) Alerts() *AlertStore { return &AlertStore{s: s} }
 // References returns the sink's reference store.
 func (s *Sink) References() *ReferenceStore { return &ReferenceStore{s: s} }
 
-// The ports the stores implement, declared by their consumers.
+// The ports the stores implement, each declared by its consumer.
 var (
-	_ pipeline.WindowStore     = (*WindowStore)(nil)
-	_ drift.Store              = (*WindowStore)(nil)
-	_ pipeline.LabelStore      = (*LabelStore)(nil)
-	_ performance.Store        = (*LabelStore)(nil)
+	_ pipeline.WindowStore     = (*WindowStore)(nil) // the processor: restore, checkpoint
+	_ drift.Store              = (*WindowStore)(nil) // the drift job: window states in, drift out
+	_ reference.WindowStore    = (*WindowStore)(nil) // reference build --from-store
+	_ pipeline.LabelStore      = (*LabelStore)(nil)  // the label consumer
+	_ performance.Store        = (*LabelStore)(nil)  // the performance job: predictions and labels in, performance out
+	_ alerting.Store           = (*AlertStore)(nil)  // the alert runner: metrics in, series states kept
 	_ drift.ReferenceSource    = (*ReferenceStore)(nil)
-	_ alerting.Store           = (*AlertStore)(nil)
 	_ alerting.ReferenceSource = (*ReferenceStore)(nil)
 )
 
