@@ -40,6 +40,7 @@ type Config struct {
 	CheckpointInterval time.Duration
 	ValueSketches      bool
 	SegmentKeys        []string
+	DedupEventIDs      bool
 	Drift              struct {
 		Interval time.Duration
 		Lookback time.Duration
@@ -196,5 +197,6 @@ func (c *Config) pipelineConfig() pipeline.Config {
 		CheckpointInterval: c.CheckpointInterval,
 		NoValueSketches:    !c.ValueSketches,
 		SegmentKeys:        c.SegmentKeys,
+		DedupEventIDs:      c.DedupEventIDs,
 	}
 }

@@ -9,11 +9,7 @@ import (
 )
 
 func runDemo(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}

@@ -113,6 +113,16 @@ func newLogger(cfg Config) (zerolog.Logger, error) {
 	return log.Level(level).With().Timestamp().Logger(), nil
 }
 
+// setup resolves a command's config (resolveConfig) and builds its logger.
+func setup(c *cli.Context) (Config, zerolog.Logger, error) {
+	cfg, err := resolveConfig(c)
+	if err != nil {
+		return cfg, zerolog.Nop(), err
+	}
+	log, err := newLogger(cfg)
+	return cfg, log, err
+}
+
 // signalContext is cancelled on SIGINT or SIGTERM.
 func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
@@ -121,11 +131,7 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 // openSink resolves a command's config and starts a ClickHouse sink (which
 // runs the migrations); the caller shuts it down.
 func openSink(c *cli.Context) (*clickhouse.Sink, error) {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return nil, err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return nil, err
 	}
@@ -140,11 +146,7 @@ func openSink(c *cli.Context) (*clickhouse.Sink, error) {
 }
 
 func runMigrate(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}
@@ -152,11 +154,7 @@ func runMigrate(c *cli.Context) error {
 }
 
 func runProcess(c *cli.Context) error {
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}

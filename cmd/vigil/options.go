@@ -61,6 +61,7 @@ var options = []option{
 	opt("checkpoint-interval", "checkpoint_interval", pipeline.DefaultCheckpointInterval, "how often window states are written to ClickHouse", func(c *Config) *time.Duration { return &c.CheckpointInterval }),
 	opt("value-sketches", "value_sketches", !pipeline.Config{}.NoValueSketches, "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)", func(c *Config) *bool { return &c.ValueSketches }),
 	opt("segment-keys", "segment_keys", []string(nil), "segment tags (comma separated, e.g. region) to keep window states and drift per value of", func(c *Config) *[]string { return &c.SegmentKeys }),
+	opt("dedup-event-ids", "dedup_event_ids", pipeline.Config{}.DedupEventIDs, "count an event once per window even when its message was written twice by a producer other than the SDK (costs 8 bytes per event of an open window in every checkpoint; at most "+strconv.Itoa(pipeline.MaxDedupEventIDs)+" per partition)", func(c *Config) *bool { return &c.DedupEventIDs }),
 
 	opt("drift-interval", "drift.interval", time.Minute, "how often vigil process stores the drift of recent windows in vigil_drift (0: never)", func(c *Config) *time.Duration { return &c.Drift.Interval }),
 	opt("drift-lookback", "drift.lookback", time.Hour, "windows starting this long ago or later are (re)evaluated", func(c *Config) *time.Duration { return &c.Drift.Lookback }),

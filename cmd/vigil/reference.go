@@ -74,11 +74,7 @@ func runReferenceBuild(c *cli.Context) error {
 		return fmt.Errorf("reference build: want one FILE argument (or --from-production), got %d: %q", c.NArg(), c.Args().Slice())
 	}
 	path := c.Args().First()
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}
@@ -138,11 +134,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 	if !from.Before(to) {
 		return fmt.Errorf("reference build --from-production: empty range [%s, %s): --from must be before --to", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	cfg, err := resolveConfig(c)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
+	cfg, log, err := setup(c)
 	if err != nil {
 		return err
 	}

@@ -115,8 +115,8 @@ func TestFaultBrokerStopStart(t *testing.T) {
 	after := r.waitCaughtUp()
 	r.progressed("the broker outage", before, after)
 	r.proc.Stop(60 * time.Second)
-	t.Logf("figures: broker down %v (stopped, %v, started again), %d generations assigned, %d fetch errors logged",
-		down.Round(time.Second), outage, r.generations(), r.proc.CountLog("fetch message"))
+	t.Logf("figures: broker down %v (stopped, %v, started again), %d generations assigned, %d fetch errors logged; SDK writes failed and retried: %d, producer-retry copies skipped: %d",
+		down.Round(time.Second), outage, r.generations(), r.proc.CountLog("fetch message"), r.sdkWriteErrors(), r.duplicatesSkipped())
 	r.assertExact()
 }
 
@@ -167,8 +167,8 @@ func TestFaultLeaderBrokerKill(t *testing.T) {
 	after := r.waitCaughtUp()
 	r.progressed("the leader broker's death", before, after)
 	r.proc.Stop(60 * time.Second)
-	t.Logf("figures: leader failover %v, %d generations assigned, %d fetch errors logged",
-		failover.Round(time.Millisecond), r.generations(), r.proc.CountLog("fetch message"))
+	t.Logf("figures: leader failover %v, %d generations assigned, %d fetch errors logged; SDK writes failed and retried: %d, producer-retry copies skipped: %d",
+		failover.Round(time.Millisecond), r.generations(), r.proc.CountLog("fetch message"), r.sdkWriteErrors(), r.duplicatesSkipped())
 	r.assertExact()
 }
 

@@ -6,6 +6,7 @@ package faulttest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -465,7 +466,8 @@ func (r *faultRun) assertExact() {
 		r.t.Logf("%s: sent %d events in %d model windows; counted %d in %d, lost %d, doubled %d",
 			tb.name, r.sent, len(r.want), counted, len(got), lost, doubled)
 		if lost != 0 || doubled != 0 || counted != uint64(r.sent) {
-			r.t.Errorf("%s: counted %d of %d events: lost %d, doubled %d; windows off: %v (logs in %s)",
+			r.t.Errorf("%s: counted %d of %d events: lost %d, doubled %d; windows off: %v (logs in %s; doubles after a broker fault: "+
+				"a producer retry counted twice? the SDK's log says which writes were retried)",
 				tb.name, counted, r.sent, lost, doubled, bad, r.logDir)
 		}
 	}
@@ -480,4 +482,33 @@ func (r *faultRun) generations() int {
 		n += p.CountLog(assignedLog)
 	}
 	return n
+}
+
+// duplicatesSkipped returns the producer-retry copies the last run skipped
+// (its "processor stopped" log line; a killed run logs none).
+func (r *faultRun) duplicatesSkipped() int64 {
+	data, err := os.ReadFile(r.proc.Log)
+	if err != nil {
+		return -1
+	}
+	n := int64(-1)
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, `"processor stopped"`) {
+			continue
+		}
+		var rec struct {
+			Duplicates int64 `json:"duplicates"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil {
+			n = rec.Duplicates
+		}
+	}
+	return n
+}
+
+// sdkWriteErrors counts the writes kafka-go reported failed (and retried)
+// in the SDK's log.
+func (r *faultRun) sdkWriteErrors() int {
+	p := &Process{Log: filepath.Join(r.logDir, "sdk.log")}
+	return p.CountLog("error writing messages")
 }

@@ -120,13 +120,7 @@ func TestIntegrationAlertJob(t *testing.T) {
 	sink, db := testsink.Start(t, "vigil_alerts")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t, failures: 2}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rules, []byte(fmt.Sprintf(alertTestRules, srv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rules := serve(t, recv, alertTestRules)
 	// psi of amount per window: holds in windows 2, 3, 4; accuracy below 0.7 in window 6.
 	psi := []float64{0.05, 0.3, 0.35, 0.4, 0.1, 0.1, 0.1}
 	acc := []float64{0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5}
@@ -238,6 +232,21 @@ FROM %s.vigil_alerts FINAL WHERE rule = 'AmountDrift'`, db, chTime(base.Add(time
 	}
 }
 
+// serve serves recv for the test and writes the rules file rulesFormat
+// (%[1]s: the receiver's URL; the webhook's HMAC key is VIGIL_TEST_HMAC);
+// it returns the file's path.
+func serve(t *testing.T, recv *alertReceiver, rulesFormat string) string {
+	t.Helper()
+	srv := httptest.NewServer(recv)
+	t.Cleanup(srv.Close)
+	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(fmt.Sprintf(rulesFormat, srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
 // grace is the alert runner's grace with vigil's default config:
 // allowed lateness + checkpoint interval + drift and performance intervals +
 // 5s (app.Config.Grace).
@@ -289,18 +298,12 @@ func TestIntegrationAlertNoData(t *testing.T) {
 	sink, db := testsink.Start(t, "vigil_nodata")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rules, []byte(fmt.Sprintf(`
+	rules := serve(t, recv, `
 receivers:
   - {name: hook, type: webhook, url: %s/signed, secret: env:VIGIL_TEST_HMAC}
 rules:
   - {name: Silent, metric: event_count, models: ["*"], no_data: 5m, receivers: [hook]}
-`, srv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	window := func(i int) {
 		ws := base.Add(time.Duration(i) * time.Minute)
@@ -347,13 +350,7 @@ func TestIntegrationAlertRegrouped(t *testing.T) {
 	sink, _ := testsink.Start(t, "vigil_regroup")
 	ctx := context.Background()
 	recv := &alertReceiver{t: t}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
-	t.Setenv("VIGIL_TEST_HMAC", "s3cret")
-	rules := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rules, []byte(fmt.Sprintf(alertTestRules, srv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rules := serve(t, recv, alertTestRules)
 	j, _ := newRunner(t, sink, rules, webhook.DispatcherConfig{})
 	if err := j.Prepare(ctx); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,16 @@ type Config struct {
 	// MaxSegmentValues values per key, model version and window; further
 	// values share the state of value OtherSegment.
 	SegmentKeys []string
+	// DedupEventIDs makes each partition skip an event whose window has
+	// counted an event of the same id already: for producers other than the
+	// SDK (whose retries are recognised by producer id and sequence anyway),
+	// a message written twice is then counted once. Off by default; it costs
+	// 8 bytes per event of an open window in the checkpoint row, rewritten
+	// at every checkpoint, and some 40 bytes of memory per event, for at most
+	// MaxDedupEventIDs events per partition (more are counted in
+	// Counters.DedupOverflow and not deduplicated). Only events of the same
+	// model version and window are compared.
+	DedupEventIDs bool
 }
 
 // Segment slicing limits (stats.SegmentCap applies them).

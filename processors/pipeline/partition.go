@@ -33,6 +33,7 @@ const (
 	fateAdd  rowFate = iota // counted in its window
 	fateLate                // its window had closed: recorded as late
 	fateSkip                // already in a restored window state (replay after a crash)
+	fateDup                 // its window counted an event of that id (Config.DedupEventIDs)
 )
 
 // pendingJSON buffers JSON events of one model and one window until they are
@@ -72,6 +73,8 @@ type partition struct {
 
 	// producers recognises SDK messages written twice (a producer retry).
 	producers *producerSequences
+	// eventIDs, with Config.DedupEventIDs, recognises events counted already.
+	eventIDs *eventIDSets
 
 	nextOffset     int64 // offset after the last handled message; -1 before the first
 	heldEvents     int   // events handled since the last checkpoint (their raw rows are held)
@@ -95,6 +98,7 @@ func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger
 		pending:        make(map[string]*pendingJSON),
 		asideJSON:      make(map[string]*pendingJSON),
 		producers:      newProducerSequences(MaxProducers),
+		eventIDs:       newEventIDSets(),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
 	}
@@ -113,18 +117,26 @@ func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.Windo
 	p.cacheOK = false
 }
 
-// restoreProducers installs the producer sequences stored with the
-// checkpoint restore installed. Stored bytes that do not decode are
-// replaced by an empty state: only a retry across this restart could then be
-// counted twice.
+// restoreProducers installs the dedup state (producer sequences, and event
+// ids with Config.DedupEventIDs) stored with the checkpoint restore
+// installed. Stored bytes that do not decode are replaced by an empty state:
+// only a retry across this restart could then be counted twice.
 func (p *partition) restoreProducers(stored []byte) {
-	s, err := decodeProducerSequences(stored, MaxProducers)
+	s, ids, err := decodeDedupState(stored, MaxProducers)
 	if err != nil {
 		p.log.Error().Err(err).Int("bytes", len(stored)).Int64("offset", p.nextOffset).
 			Msg("restore producer sequences: starting without them (a producer retry of a message before this offset may be counted twice)")
-		s = newProducerSequences(MaxProducers)
+		s, ids = newProducerSequences(MaxProducers), newEventIDSets()
 	}
-	p.producers = s
+	p.producers, p.eventIDs = s, newEventIDSets()
+	if p.cfg.DedupEventIDs {
+		for k := range ids.byWindow {
+			if p.wm.Closed(k.WindowStart) {
+				ids.drop(k)
+			}
+		}
+		p.eventIDs = ids
+	}
 }
 
 // handle processes one Kafka message of this partition, in offset order.
@@ -202,7 +214,7 @@ func deadLetterMessage(msg *kafka.Message, topic, reason string) kafka.Message {
 
 // fate decides what happens to an event of window key k at offset off, and
 // advances the watermark. It must be called in offset order.
-func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
+func (p *partition) fate(k stats.Key, off, eventMs int64, id string) rowFate {
 	f := fateAdd
 	if !p.cacheOK || k != p.cacheKey {
 		// Own copies: k may alias an Arrow buffer that is reused later.
@@ -213,6 +225,17 @@ func (p *partition) fate(k stats.Key, off, eventMs int64) rowFate {
 		f = fateSkip
 	} else if p.wm.Closed(k.WindowStart) {
 		f = fateLate
+	}
+	if p.cfg.DedupEventIDs && f != fateLate {
+		// Replayed (skipped) events are recorded too: the stored ids are
+		// those of the checkpoint, older than a state written after it.
+		dup, full := p.eventIDs.seen(k, id)
+		if full {
+			p.counters.DedupOverflow.Add(1)
+		}
+		if dup && f == fateAdd {
+			f = fateDup
+		}
 	}
 	// Every event advances the watermark, skipped ones too: a replay must
 	// move it exactly as the first run did.
@@ -226,9 +249,13 @@ func (p *partition) handleEvent(e *schemas.Event, off int64) {
 	p.heldEvents++
 	ms := e.Time.UnixMilli()
 	k := stats.Key{Model: e.Model, ModelVersion: e.ModelVersion, WindowStart: p.cfg.Window.Start(ms)}
-	switch p.fate(k, off, ms) {
+	switch p.fate(k, off, ms, e.ID) {
 	case fateSkip:
 		p.counters.Skipped.Add(1)
+		p.aside(e, off)
+		return
+	case fateDup:
+		p.counters.DuplicateEvents.Add(1)
 		p.aside(e, off)
 		return
 	case fateLate:
@@ -333,6 +360,8 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 			}
 		case fateSkip:
 			p.counters.Skipped.Add(uint64(hi - runStart))
+		case fateDup:
+			p.counters.DuplicateEvents.Add(uint64(hi - runStart))
 		case fateLate:
 			for i := runStart; i < hi; i++ {
 				p.recordLate(off, model, versions.Value(i), ids.Value(i), int64(times[i]), runKey.WindowStart)
@@ -342,7 +371,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	for i := 0; i < n; i++ {
 		ms := int64(times[i])
 		k := stats.Key{Model: model, ModelVersion: versions.Value(i), WindowStart: p.cfg.Window.Start(ms)}
-		f := p.fate(k, off, ms)
+		f := p.fate(k, off, ms, ids.Value(i))
 		if first || k != runKey || f != runFate {
 			if !first {
 				flush(i)
@@ -456,8 +485,7 @@ func (p *partition) prepare() *checkpointBatch {
 			pj.offsets = pj.offsets[:0]
 		}
 	}
-	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value(),
-		producers: p.producers.appendBinary(nil)}
+	cb := &checkpointBatch{raw: p.raw, late: p.late, dead: p.dead, nextOffset: p.nextOffset, watermarkMs: p.wm.Value()}
 	for _, st := range p.states {
 		if !st.Final && p.wm.Closed(st.WindowStart) {
 			st.Final, st.Dirty = true, true
@@ -466,6 +494,8 @@ func (p *partition) prepare() *checkpointBatch {
 			cb.states = append(cb.states, st)
 		}
 	}
+	// Closed windows' event ids are not needed after a restart.
+	cb.producers = appendDedupState(nil, p.producers, p.eventIDs, func(k stats.Key) bool { return p.wm.Closed(k.WindowStart) })
 	return cb
 }
 
@@ -485,6 +515,7 @@ func (p *partition) done(cb *checkpointBatch) {
 				for _, key := range p.cfg.SegmentKeys {
 					p.segCap.Forget(st.Key, key)
 				}
+				p.eventIDs.drop(st.Key)
 			}
 		}
 	}

@@ -17,14 +17,18 @@ import (
 
 // Counters are the processor's running totals; safe for concurrent reads.
 type Counters struct {
-	Messages    atomic.Uint64 // Kafka messages handled
-	Events      atomic.Uint64 // events decoded
-	Late        atomic.Uint64 // events whose window had closed
-	Skipped     atomic.Uint64 // events already in a restored state (replay)
-	Malformed   atomic.Uint64 // messages sent to the dead-letter topic
-	Duplicates  atomic.Uint64 // SDK messages written again by a producer retry: skipped
-	Checkpoints atomic.Uint64 // durable checkpoints
-	WriteErrors atomic.Uint64 // failed checkpoint writes (retried)
+	Messages   atomic.Uint64 // Kafka messages handled
+	Events     atomic.Uint64 // events decoded
+	Late       atomic.Uint64 // events whose window had closed
+	Skipped    atomic.Uint64 // events already in a restored state (replay)
+	Malformed  atomic.Uint64 // messages sent to the dead-letter topic
+	Duplicates atomic.Uint64 // SDK messages written again by a producer retry: skipped
+	// With Config.DedupEventIDs: events whose window had counted their id
+	// (skipped), and events not remembered because MaxDedupEventIDs was reached.
+	DuplicateEvents atomic.Uint64
+	DedupOverflow   atomic.Uint64
+	Checkpoints     atomic.Uint64 // durable checkpoints
+	WriteErrors     atomic.Uint64 // failed checkpoint writes (retried)
 	// DeadLettersTruncated counts dead letters written truncated (see
 	// HeaderTruncated): the dead-letter topic would not take them whole.
 	DeadLettersTruncated atomic.Uint64
@@ -167,6 +171,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		c := &p.Counters
 		p.log.Info().Dur("took", time.Since(began)).Uint64("messages", c.Messages.Load()).Uint64("events", c.Events.Load()).
 			Uint64("late", c.Late.Load()).Uint64("skipped_replayed", c.Skipped.Load()).Uint64("duplicates", c.Duplicates.Load()).
+			Uint64("duplicate_events", c.DuplicateEvents.Load()).
 			Uint64("malformed", c.Malformed.Load()).Msg("processor stopped")
 		return err
 	case <-ctx.Done():

@@ -309,7 +309,7 @@ func TestPartitionProducerRetries(t *testing.T) {
 		t.Run(fmt.Sprint("crash after ", crashAt), func(t *testing.T) {
 			db := &store{states: map[stats.Key]*stats.WindowState{}}
 			p := testPartition(t)
-			for i, m := range stream[:crashAt+3] {
+			for i, m := range stream[:min(crashAt+3, len(stream))] {
 				p.handle(m)
 				if i%4 == 2 {
 					cb := p.prepare()

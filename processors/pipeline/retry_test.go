@@ -26,17 +26,23 @@ import (
 // (as kafka-go's retry does after a lost acknowledgement) while no processor
 // runs; the processor restarted on the same group and database counts each
 // event once in both window tables, and counts the copies as Duplicates.
+// Copies without the SDK headers, as another producer's retry would be,
+// count once with DedupEventIDs (as DuplicateEvents).
 func TestIntegrationProducerRetry(t *testing.T) {
 	for _, enc := range []string{wire.EncodingArrow, wire.EncodingJSON} {
-		t.Run(enc, func(t *testing.T) { producerRetry(t, enc) })
+		t.Run(enc, func(t *testing.T) { producerRetry(t, enc, false) })
 	}
+	t.Run("json without sdk headers, dedup event ids", func(t *testing.T) { producerRetry(t, wire.EncodingJSON, true) })
 }
 
-func producerRetry(t *testing.T, encoding string) {
+func producerRetry(t *testing.T, encoding string, plain bool) {
 	brokers := []string{testenv.Kafka(t)}
 	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	suffix := encoding + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	if plain {
+		suffix = "plain_" + suffix
+	}
 	topic, db, group := "vigil-retry-"+suffix, "vigil_retry_"+suffix, "g-"+suffix
 	const partitions = 2
 	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default", RawEvents: true}, zerolog.Nop())
@@ -111,7 +117,8 @@ func producerRetry(t *testing.T, encoding string) {
 		end := endOffsets()
 		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group, CheckpointInterval: 200 * time.Millisecond,
 			// One model's events follow another's in a partition: none is late.
-			Window: window.Config{Size: time.Minute, AllowedLateness: time.Hour}}, sink.Windows(), zerolog.Nop())
+			Window:        window.Config{Size: time.Minute, AllowedLateness: time.Hour},
+			DedupEventIDs: plain}, sink.Windows(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,6 +163,9 @@ func producerRetry(t *testing.T, encoding string) {
 			t.Fatalf("message %d/%d has headers %v, want the producer id %s and a sequence", m.Partition, m.Offset, m.Headers, prod.ID())
 		}
 		*m = kafka.Message{Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: m.Headers}
+		if plain {
+			m.Headers = []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingJSON)}}
+		}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, Transport: conns,
 		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition })}
@@ -167,11 +177,17 @@ func producerRetry(t *testing.T, encoding string) {
 	}
 
 	p := process() // a restart between the originals and the copies
-	if got := p.Counters.Duplicates.Load(); got != uint64(len(copies)) {
-		t.Errorf("second run: %d duplicates, want %d", got, len(copies))
-	}
-	if got := p.Counters.Events.Load(); got != 0 {
-		t.Errorf("second run decoded %d events, want 0 (every message a copy)", got)
+	if plain {
+		if got, want := p.Counters.DuplicateEvents.Load(), uint64(len(copies)); got != want || p.Counters.Duplicates.Load() != 0 {
+			t.Errorf("second run: %d duplicate events, %d duplicate messages; want %d, 0", got, p.Counters.Duplicates.Load(), want)
+		}
+	} else {
+		if got := p.Counters.Duplicates.Load(); got != uint64(len(copies)) {
+			t.Errorf("second run: %d duplicates, want %d", got, len(copies))
+		}
+		if got := p.Counters.Events.Load(); got != 0 {
+			t.Errorf("second run decoded %d events, want 0 (every message a copy)", got)
+		}
 	}
 
 	for table, q := range map[string]string{

@@ -160,7 +160,8 @@ var alterations = []alteration{
 		name:    "add vigil_checkpoints.producers",
 		table:   TableCheckpoints,
 		// The SDK producers' last sequences seen in the partition, encoded by
-		// processors/pipeline (producerSequences), stored in the row of the
+		// processors/pipeline (producer sequences, and event ids with
+		// --dedup-event-ids), stored in the row of the
 		// offset they belong to so that a restart still skips a retried
 		// message (docs/DESIGN.md, "Producer idempotence"). Rows written
 		// before the migration read as '': no producer known.
