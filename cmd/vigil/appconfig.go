@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/performance"
+	"github.com/vigil-ml/vigil/sinks/webhook"
 )
 
 // appConfig is the application's config of c (internal/app).
@@ -14,7 +15,8 @@ func (c *Config) appConfig() app.Config {
 		Labels:      c.labelConfig(),
 		Drift:       app.DriftConfig{Interval: c.Drift.Interval, Lookback: c.Drift.Lookback, Options: c.driftOptions()},
 		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
-		Alerts:      app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval},
+		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
+			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
 	}
 }
 

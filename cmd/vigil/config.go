@@ -64,6 +64,15 @@ type Config struct {
 	Alerts struct {
 		Rules    string        // alert rules file; "" = no alerts
 		Interval time.Duration // how often rules are evaluated
+		// RedeliverBase: a notification that ran out of attempts is sent
+		// again after this, doubling per round up to RedeliverMax.
+		RedeliverBase, RedeliverMax time.Duration
+		// MaxAge: a notification still undelivered this long after it was
+		// made is marked expired, counted and logged as an error.
+		MaxAge time.Duration
+		// TakeoverWait: a member taking the alert lease over from another
+		// waits this long before it sends (docs/ALERTS.md, "Fencing").
+		TakeoverWait time.Duration
 	}
 	Log struct {
 		Level  string
@@ -130,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Performance.Interval < 0 || c.Alerts.Interval <= 0 {
 		errs = append(errs, errors.New("performance.interval must be >= 0 and alerts.interval > 0"))
+	}
+	if c.Alerts.RedeliverBase <= 0 || c.Alerts.RedeliverMax < c.Alerts.RedeliverBase || c.Alerts.MaxAge <= 0 || c.Alerts.TakeoverWait <= 0 {
+		errs = append(errs, errors.New("alerts.redeliver_base, alerts.max_age and alerts.takeover_wait must be > 0, alerts.redeliver_max >= alerts.redeliver_base"))
 	}
 	if c.Labels.Topic == c.Kafka.Topic && c.Labels.Topic != "" {
 		errs = append(errs, errors.New("labels.topic must differ from kafka.topic"))

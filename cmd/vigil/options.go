@@ -75,6 +75,10 @@ var options = []option{
 
 	opt("alert-rules", "alerts.rules", "", "alert rules and receivers (YAML, see docs/ALERTS.md); none: no alerts", func(c *Config) *string { return &c.Alerts.Rules }),
 	opt("alert-interval", "alerts.interval", 15*time.Second, "how often alert rules are evaluated", func(c *Config) *time.Duration { return &c.Alerts.Interval }),
+	opt("alert-redeliver-base", "alerts.redeliver_base", 30*time.Second, "a notification that ran out of attempts is sent again after this, doubling per round", func(c *Config) *time.Duration { return &c.Alerts.RedeliverBase }),
+	opt("alert-redeliver-max", "alerts.redeliver_max", 5*time.Minute, "cap of the wait between redelivery rounds: a receiver that is back gets the notification within about this", func(c *Config) *time.Duration { return &c.Alerts.RedeliverMax }),
+	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
+	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),

@@ -250,8 +250,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 30 {
-		t.Errorf("checked %d options, want 30", n)
+	if n != 34 {
+		t.Errorf("checked %d options, want 34", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})

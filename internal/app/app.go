@@ -71,6 +71,22 @@ type PerformanceConfig struct {
 type AlertsConfig struct {
 	Rules    string        // the rules file; "": no alerts
 	Interval time.Duration // how often the rules are evaluated
+	// Delivery tunes the webhook dispatcher (zero values take its defaults:
+	// redelivery after 30s doubling to 5m, expiry after 24h); its Outbox
+	// and Fence are the app's.
+	Delivery webhook.DispatcherConfig
+	// TakeoverWait is how long a process that takes the alert lease over
+	// from another one waits before it sends (docs/ALERTS.md, "Fencing");
+	// default twice the dispatcher's per-attempt timeout plus 5s (25s).
+	TakeoverWait time.Duration
+}
+
+// takeoverWait is TakeoverWait with its default.
+func (c AlertsConfig) takeoverWait() time.Duration {
+	if c.TakeoverWait > 0 {
+		return c.TakeoverWait
+	}
+	return 2*c.Delivery.WithDefaults().Timeout + 5*time.Second
 }
 
 // Grace is how long after a window's end its metrics are complete: its
@@ -115,7 +131,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
 	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.Performance.Job, log).Pass, leader), 0)
 	if cfg.Alerts.Rules != "" {
-		runner, err := NewAlertRunner(sink, cfg, proc.Leader, log)
+		runner, err := NewAlertRunner(sink, cfg, proc.Leadership, log)
 		if err != nil {
 			return nil, err
 		}
@@ -162,30 +178,43 @@ func Migrate(ctx context.Context, cfg clickhouse.Config, log zerolog.Logger) err
 }
 
 // NewAlertRunner builds the alert runner of cfg.Alerts.Rules over sink,
-// delivering through a webhook dispatcher whose outbox is the sink's; it
-// works only while leader reports true (nil: always).
-func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leader func() bool, log zerolog.Logger) (*alerting.Runner, error) {
+// delivering through a webhook dispatcher whose outbox is the sink's. With
+// leadership (pipeline.Processor.Leadership; nil: always work) it works only
+// while the processor leads the group, and it and its dispatcher are fenced
+// by the group's alert lease in vigil_leases, so that two members never both
+// send.
+func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leadership func() (int32, bool), log zerolog.Logger) (*alerting.Runner, error) {
 	rules, err := alerting.LoadRules(cfg.Alerts.Rules)
 	if err != nil {
 		return nil, err
 	}
-	disp, err := NewAlertDispatcher(sink, rules, log)
+	rc := alerting.RunnerConfig{Window: cfg.Processor.Window.Size, Grace: cfg.Grace(), Interval: cfg.Alerts.Interval}
+	dc := cfg.Alerts.Delivery
+	if leadership != nil {
+		rc.Leader = func() bool { _, ok := leadership(); return ok }
+		rc.Fence = alerting.NewFence(sink.Leases(), cfg.Processor.WithDefaults().Group, leadership, cfg.Alerts.takeoverWait(), log)
+		dc.Fence = rc.Fence
+	}
+	disp, err := newAlertDispatcher(sink, rules, dc, log)
 	if err != nil {
 		return nil, err
 	}
-	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, alerting.RunnerConfig{
-		Window: cfg.Processor.Window.Size, Grace: cfg.Grace(), Interval: cfg.Alerts.Interval, Leader: leader,
-	}, log), nil
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, rc, log), nil
 }
 
 // NewAlertDispatcher builds the receivers of rules and a dispatcher to them
 // whose outbox is the sink's vigil_notifications.
 func NewAlertDispatcher(sink *clickhouse.Sink, rules *alerting.Config, log zerolog.Logger) (*webhook.Dispatcher, error) {
+	return newAlertDispatcher(sink, rules, webhook.DispatcherConfig{}, log)
+}
+
+func newAlertDispatcher(sink *clickhouse.Sink, rules *alerting.Config, dc webhook.DispatcherConfig, log zerolog.Logger) (*webhook.Dispatcher, error) {
 	receivers, err := webhook.FromConfig(rules.ReceiverConfigs)
 	if err != nil {
 		return nil, err
 	}
-	return webhook.NewDispatcher(webhook.DispatcherConfig{Outbox: sink.Outbox()}, log.With().Str("component", "webhook").Logger(), receivers...)
+	dc.Outbox = sink.Outbox()
+	return webhook.NewDispatcher(dc, log.With().Str("component", "webhook").Logger(), receivers...)
 }
 
 // Dispatcher is a webhook.Dispatcher as the alert runner's Dispatcher: the

@@ -21,13 +21,16 @@ const (
 type Alert struct {
 	// Fingerprint identifies the alert series (one rule on one model, metric,
 	// feature and segment) across evaluations, so that the firing and the
-	// resolved notification of the same problem share it. Receivers use it to
-	// deduplicate (Alertmanager fingerprint, PagerDuty dedup_key). When empty,
-	// Key derives a stable one from the other identity fields.
+	// resolved notification of the same problem share it. Receivers group by
+	// it (one incident per series: Alertmanager fingerprint, PagerDuty
+	// dedup_key); to drop a repeated copy of a notification they deduplicate
+	// on ID, not on it. When empty, Key derives a stable one from the other
+	// identity fields.
 	Fingerprint string `json:"fingerprint"`
 	// ID identifies this notification: one transition (firing, or resolved)
 	// of the series. The same transition has the same ID however often it
-	// is sent, so receivers can deduplicate on it; the evaluator derives it
+	// is sent (a retry after a timeout, a redelivery, another delivery that
+	// carries it), so receivers deduplicate on it; the evaluator derives it
 	// from the fingerprint, status and StartsAt. Optional.
 	ID string `json:"id,omitempty"`
 	// Status is StatusFiring or StatusResolved.

@@ -75,6 +75,12 @@ type RunnerConfig struct {
 	// reloads the states (another process may have changed them) and starts
 	// the dispatcher. Default: always.
 	Leader func() bool
+	// Fence, with Leader, makes sure that only one member sends and saves
+	// states even while two believe they lead: every pass acquires it
+	// (waiting out another holder's sends after a takeover), and every
+	// enqueue and save checks it; give the same Fence to the dispatcher.
+	// Default: none (Leader alone).
+	Fence *Fence
 }
 
 // Runner evaluates the alert rules over the stored metrics. Each pass
@@ -150,6 +156,15 @@ func (j *Runner) Pass(ctx context.Context) {
 			j.leading = false
 			return
 		}
+		if f := j.cfg.Fence; f != nil {
+			if err := f.Acquire(ctx); err != nil {
+				if j.leading || !errors.Is(err, ErrFenced) {
+					j.log.Warn().Err(err).Msg("alert lease: not evaluating")
+				}
+				j.leading = false
+				return
+			}
+		}
 		if !j.leading {
 			if err := j.Prepare(ctx); err != nil {
 				j.log.Warn().Err(err).Msg("take over alert evaluation")
@@ -159,7 +174,10 @@ func (j *Runner) Pass(ctx context.Context) {
 			j.log.Info().Msg("this process leads the group: evaluating alert rules")
 		}
 	}
-	if n, err := j.RunOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+	if n, err := j.RunOnce(ctx, time.Now()); errors.Is(err, ErrFenced) {
+		j.leading = false // the next pass as the leader reloads the states
+		j.log.Warn().Err(err).Msg("alert evaluation stopped: another process took over")
+	} else if err != nil && ctx.Err() == nil {
 		j.log.Warn().Err(err).Msg("evaluate alert rules")
 	} else if n > 0 {
 		j.log.Info().Int("notifications", n).Msg("alert notifications queued")
@@ -239,6 +257,9 @@ func (j *Runner) RunOnce(ctx context.Context, now time.Time) (int, error) {
 	}
 	// States after notifications: a crash in between re-creates the same
 	// notifications, which the outbox skips.
+	if err := j.hold(ctx); err != nil {
+		return n, err
+	}
 	return n, j.store.SaveAlertStates(ctx, j.eval.Changed())
 }
 
@@ -261,6 +282,10 @@ func (j *Runner) Send(ctx context.Context, notes []Notification) (int, error) {
 		ids := make([]string, len(group))
 		for i, n := range group {
 			ids[i] = n.ID
+		}
+		if err := j.hold(ctx); err != nil { // the look-up then the insert: fenced
+			errs = append(errs, err)
+			break
 		}
 		known, err := j.outbox.Known(ctx, r, ids)
 		if err != nil {
@@ -286,6 +311,14 @@ func (j *Runner) Send(ctx context.Context, notes []Notification) (int, error) {
 		sent += len(alerts)
 	}
 	return sent, errors.Join(errs...)
+}
+
+// hold checks the Fence, if any.
+func (j *Runner) hold(ctx context.Context) error {
+	if j.cfg.Fence == nil {
+		return nil
+	}
+	return j.cfg.Fence.Hold(ctx)
 }
 
 // references returns the newest reference profile of each model (any

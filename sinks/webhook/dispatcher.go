@@ -98,6 +98,9 @@ func (c DispatcherConfig) withDefaults() DispatcherConfig {
 	return c
 }
 
+// WithDefaults returns c with the defaults of its zero values.
+func (c DispatcherConfig) WithDefaults() DispatcherConfig { return c.withDefaults() }
+
 // Validate checks the tunables after defaults.
 func (c DispatcherConfig) Validate() error {
 	c = c.withDefaults()
@@ -155,10 +158,16 @@ type Dispatcher struct {
 	// held is every delivery this dispatcher owns now, queued, in flight or
 	// waiting for its next round (by receiver and id): the redelivery sweep
 	// and Start take up only the Outbox's pending deliveries not in it.
-	held     map[deliveryKey]*heldDelivery
-	closed   bool
-	stopping chan struct{}
-	wake     chan struct{} // a delivery was parked: the sweep recomputes its timer
+	held map[deliveryKey]*heldDelivery
+	// let go counts the deliveries the dispatcher stopped holding (delivered,
+	// rejected, expired, fenced); forgotten has the count at which each one
+	// went. A read of the Outbox that began before a delivery went may still
+	// show it pending: it is not taken up again from that read.
+	letGo     uint64
+	forgotten map[deliveryKey]uint64
+	closed    bool
+	stopping  chan struct{}
+	wake      chan struct{} // a delivery was parked: the sweep recomputes its timer
 
 	runCtx      context.Context // cancelled when Shutdown's context ends: abort in-flight work
 	cancelRun   context.CancelFunc
@@ -207,6 +216,7 @@ func NewDispatcher(cfg DispatcherConfig, log zerolog.Logger, receivers ...Receiv
 		receivers:   byName,
 		queue:       make(chan Delivery, cfg.QueueSize),
 		held:        map[deliveryKey]*heldDelivery{},
+		forgotten:   map[deliveryKey]uint64{},
 		stopping:    make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		runCtx:      runCtx,
@@ -242,6 +252,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if d.fencedOff(ctx) {
 		return nil
 	}
+	since := d.letGoCount()
 	pending, err := d.cfg.Outbox.Pending(ctx)
 	if err != nil {
 		return fmt.Errorf("read pending webhook deliveries from the outbox: %w", err)
@@ -250,7 +261,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.log.Info().Int("deliveries", len(pending)).Msg("re-sending pending notifications from the outbox")
 	}
 	for _, del := range pending {
-		if !d.takeUp(del, time.Time{}) {
+		if !d.takeUp(del, time.Time{}, since) {
 			continue
 		}
 		select {
@@ -270,9 +281,15 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // it holds it already; one whose receiver is gone is rejected, one older
 // than MaxAge expired. It reports whether del is to be queued.
 // A delivery taken up with a due time waits for the sweep to queue it.
-func (d *Dispatcher) takeUp(del Delivery, due time.Time) bool {
+// since is letGoCount before the Outbox was read: a delivery let go after
+// that is not pending any more, whatever the read says.
+func (d *Dispatcher) takeUp(del Delivery, due time.Time, since uint64) bool {
 	d.mu.Lock()
 	if _, ok := d.held[keyOf(del)]; ok {
+		d.mu.Unlock()
+		return false
+	}
+	if at, ok := d.forgotten[keyOf(del)]; ok && at > since {
 		d.mu.Unlock()
 		return false
 	}
@@ -536,7 +553,26 @@ func (d *Dispatcher) park(del Delivery) time.Duration {
 func (d *Dispatcher) release(del Delivery) {
 	d.mu.Lock()
 	delete(d.held, keyOf(del))
+	d.letGo++
+	d.forgotten[keyOf(del)] = d.letGo
 	d.mu.Unlock()
+}
+
+func (d *Dispatcher) letGoCount() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.letGo
+}
+
+// forget drops what reads begun at since or later need not know.
+func (d *Dispatcher) forget(since uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, at := range d.forgotten {
+		if at <= since {
+			delete(d.forgotten, k)
+		}
+	}
 }
 
 // finish records the final answer for del (nil: delivered), then forgets
@@ -620,6 +656,7 @@ func (d *Dispatcher) sweep(ctx context.Context, now time.Time, readOutbox bool) 
 		return
 	}
 	if readOutbox {
+		since := d.letGoCount()
 		pending, err := d.cfg.Outbox.Pending(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -627,8 +664,9 @@ func (d *Dispatcher) sweep(ctx context.Context, now time.Time, readOutbox bool) 
 			}
 		}
 		for _, del := range pending {
-			d.takeUp(del, now) // queued below
+			d.takeUp(del, now, since) // queued below
 		}
+		d.forget(since)
 	}
 	var due, old []Delivery
 	d.mu.Lock()

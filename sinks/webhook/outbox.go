@@ -10,8 +10,9 @@ import (
 
 // Delivery is one notification for one receiver: what the Outbox persists.
 type Delivery struct {
-	// ID is unique per delivery (random hex); receivers may use it, with the
-	// alert fingerprints, to spot duplicates.
+	// ID is unique per delivery (random hex, or chosen by the caller of
+	// EnqueueID). Receivers deduplicate on the alerts' ids, not on it: one
+	// alert may travel in several deliveries.
 	ID string `json:"id"`
 	// Receiver is the receiver's Name.
 	Receiver string `json:"receiver"`

@@ -163,3 +163,42 @@ func TestDispatcherFence(t *testing.T) {
 		t.Errorf("after the fence holds: %d requests, %d pending, stats %+v", attempts.Load(), outbox.Len(), d.Stats())
 	}
 }
+
+// slowReadOutbox is a MemoryOutbox whose Pending takes its snapshot at
+// once but returns only when release says so, like a slow query that began
+// before a delivery finished.
+type slowReadOutbox struct {
+	*MemoryOutbox
+	release func() bool
+}
+
+func (o *slowReadOutbox) Pending(ctx context.Context) ([]Delivery, error) {
+	snap, err := o.MemoryOutbox.Pending(ctx)
+	for deadline := time.Now().Add(2 * time.Second); !o.release() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	return snap, err
+}
+
+// A redelivery sweep whose read of the outbox began before a delivery
+// finished does not send it again.
+func TestDispatcherSweepIgnoresAStaleRead(t *testing.T) {
+	srv, attempts := server(t, func(int64, http.ResponseWriter, *http.Request) { time.Sleep(60 * time.Millisecond) })
+	var d *Dispatcher
+	outbox := &slowReadOutbox{MemoryOutbox: NewMemoryOutbox(), release: func() bool { return d.Stats().Sent == 1 }}
+	cfg := redeliveryConfig(outbox)
+	cfg.Timeout = time.Second
+	d, _ = NewDispatcher(cfg, zerolog.Nop(), slackTo(t, srv.URL))
+	_ = d.Start(context.Background())
+	if err := d.Enqueue(context.Background(), "slack", []Alert{firing()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delivery", func() bool { return d.Stats().Sent == 1 })
+	time.Sleep(4 * cfg.RedeliverBase) // sweeps that read it pending before it was delivered have returned
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); attempts.Load() != 1 || st.Sent != 1 || st.Redelivered != 0 {
+		t.Errorf("%d requests, stats %+v; want 1 request, no redelivery", attempts.Load(), st)
+	}
+}
