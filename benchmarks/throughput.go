@@ -291,7 +291,7 @@ func process(ctx context.Context, cfg ThroughputConfig, res *ThroughputResult, s
 		Window:             window.Config{Size: cfg.Window},
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxHeldBytes:       cfg.MaxHeldBytes,
-	}, sink, log)
+	}, sink.Windows(), log)
 	if err != nil {
 		return err
 	}

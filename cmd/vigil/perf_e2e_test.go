@@ -372,7 +372,7 @@ func TestEndToEndLabelsAndPerformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Shutdown(ctx)
-	acc, err := sink.LabelAccounts(ctx, base.Add(-24*time.Hour), 24*time.Hour)
+	acc, err := sink.Labels().LabelAccounts(ctx, base.Add(-24*time.Hour), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,11 +74,11 @@ func runQueryDrift(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	refs, err := sink.LatestReferences(c.Context)
+	refs, err := sink.References().LatestReferences(c.Context)
 	if err != nil {
 		return err
 	}
-	buckets, err := drift.Buckets(c.Context, sink, refs, cfg.driftOptions(), drift.BucketQuery{
+	buckets, err := drift.Buckets(c.Context, sink.Windows(), refs, cfg.driftOptions(), drift.BucketQuery{
 		Model: c.String("model"), Version: c.String("version"), By: c.String("by"), From: from, To: to, Every: c.Duration("every")})
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func runQueryDrift(c *cli.Context) error {
 	}
 	printDrift(c.App.Writer, buckets, c.StringSlice("feature"))
 	if c.Bool("store") {
-		return sink.WriteDrift(c.Context, buckets)
+		return sink.Windows().WriteDrift(c.Context, buckets)
 	}
 	return nil
 }

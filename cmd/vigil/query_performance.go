@@ -44,7 +44,7 @@ func queryLabelsCommand() *cli.Command {
 				return err
 			}
 			defer sink.Shutdown(context.Background())
-			acc, err := sink.LabelAccounts(c.Context, time.Now().Add(-c.Duration("since")), cfg.Labels.Horizon)
+			acc, err := sink.Labels().LabelAccounts(c.Context, time.Now().Add(-c.Duration("since")), cfg.Labels.Horizon)
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func runQueryPerformance(c *cli.Context) error {
 		return err
 	}
 	defer sink.Shutdown(context.Background())
-	windows, err := sink.PerformanceStates(c.Context, c.String("model"), c.String("version"), c.String("segment"), from, to)
+	windows, err := sink.Labels().PerformanceStates(c.Context, c.String("model"), c.String("version"), c.String("segment"), from, to)
 	if err != nil {
 		return err
 	}

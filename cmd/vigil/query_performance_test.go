@@ -34,7 +34,7 @@ func TestQueryPerformanceCommand(t *testing.T) {
 		w2.AddBinary(p.score, p.pos, 1200)
 	}
 	w2.AddPrediction() // unlabelled
-	if err := sink.WritePerformance(ctx, []clickhouse.PerformanceWindow{
+	if err := sink.Labels().WritePerformance(ctx, []clickhouse.PerformanceWindow{
 		{Model: "m", ModelVersion: "v1", Start: t0, End: t0.Add(time.Minute), State: w1},
 		{Model: "m", ModelVersion: "v1", Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), State: w2},
 	}); err != nil {

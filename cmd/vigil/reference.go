@@ -102,7 +102,7 @@ func runReferenceBuild(c *cli.Context) error {
 		if err := sink.Start(ctx); err != nil {
 			return err
 		}
-		err = sink.WriteReference(ctx, p)
+		err = sink.References().WriteReference(ctx, p)
 		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := reference.BuildFromStore(ctx, sink, c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
 	if errors.Is(err, reference.ErrNoWindows) {
 		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
 	}
@@ -156,7 +156,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
 	}
 	if err == nil && !c.Bool("dry-run") {
-		err = sink.WriteReference(ctx, p)
+		err = sink.References().WriteReference(ctx, p)
 	}
 	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 		return err
@@ -293,7 +293,7 @@ func runReferenceList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	refs, err := sink.ListReferences(c.Context)
+	refs, err := sink.References().ListReferences(c.Context)
 	if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 			rec.Release()
 		}
 		for p := range parts {
-			if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0, nil); err != nil {
+			if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: model, Partition: p}, nil, nil, parts[p], int64(minutes), 0, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -182,7 +182,7 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 			t.Errorf("build output:\n%s", out)
 		}
 	}
-	refs, err := sink.LatestReferences(ctx)
+	refs, err := sink.References().LatestReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

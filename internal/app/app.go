@@ -17,9 +17,10 @@
 //
 // The periodic jobs run in the consumer group's leader only
 // (pipeline.Processor.Leader, given to them as a gate or option at
-// construction). Each stage reaches the others through the port its
+// construction). Each stage reaches the others through the ports its
 // package declares (drift.Store, performance.Store, alerting.Store, ...),
-// all implemented by the ClickHouse sink.
+// each implemented by one of the ClickHouse sink's stores (sink.Windows(),
+// sink.Labels(), sink.Alerts(), sink.References(), sink.Outbox()).
 package app
 
 import (
@@ -109,11 +110,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := pipeline.New(cfg.Processor, sink, log)
+	proc, err := pipeline.New(cfg.Processor, sink.Windows(), log)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := pipeline.NewLabelConsumer(cfg.Labels, sink, log)
+	labels, err := pipeline.NewLabelConsumer(cfg.Labels, sink.Labels(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +128,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	g.Add("label consumer", labels, 0)
 	// The periodic jobs run in the group's leader only.
 	leader := lifecycle.WithGate(proc.Leader)
-	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink, cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
-	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink, cfg.Performance.Job, log).Pass, leader), 0)
+	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
+	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.Performance.Job, log).Pass, leader), 0)
 	if cfg.Alerts.Rules != "" {
 		runner, err := NewAlertRunner(sink, cfg, proc.Leadership, log)
 		if err != nil {
@@ -198,7 +199,7 @@ func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leadership func() (int32,
 	if err != nil {
 		return nil, err
 	}
-	return alerting.NewRunner(rules, sink, sink.Outbox(), Dispatcher{disp, log}, rc, log), nil
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, rc, log), nil
 }
 
 // NewAlertDispatcher builds the receivers of rules and a dispatcher to them

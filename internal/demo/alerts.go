@@ -61,7 +61,7 @@ func runAlerts(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg ap
 		return err
 	}
 	grace := cfg.Grace()
-	j := alerting.NewRunner(rules, runStore{sink, version}, saltedOutbox{sink.Outbox(), version}, saltedDispatcher{app.Dispatcher{Dispatcher: disp, Log: log}, version},
+	j := alerting.NewRunner(rules, runStore{sink.Alerts(), version}, sink.References(), saltedOutbox{sink.Outbox(), version}, saltedDispatcher{app.Dispatcher{Dispatcher: disp, Log: log}, version},
 		alerting.RunnerConfig{Window: cfg.Processor.Window.Size, Grace: grace, Interval: cfg.Alerts.Interval}, log)
 	if err := j.Prepare(ctx); err != nil {
 		return err
@@ -96,12 +96,12 @@ func runAlerts(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg ap
 // run's model version only, and a fresh state instead of the stored one (of
 // earlier runs).
 type runStore struct {
-	*clickhouse.Sink
+	*clickhouse.AlertStore
 	version string
 }
 
 func (s runStore) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, _ string) ([]alerting.Observation, error) {
-	return s.Sink.RecentMetrics(ctx, window, from, to, sources, s.version)
+	return s.AlertStore.RecentMetrics(ctx, window, from, to, sources, s.version)
 }
 
 func (runStore) LoadAlertStates(context.Context) ([]alerting.SeriesState, error) { return nil, nil }

@@ -77,7 +77,7 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 	if err != nil {
 		return err
 	}
-	if err := a.Sink().WriteReference(ctx, ref); err != nil {
+	if err := a.Sink().References().WriteReference(ctx, ref); err != nil {
 		return err
 	}
 
@@ -142,11 +142,11 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 		return err
 	}
 	if err := waitFor(ctx, func() bool {
-		n, err := a.Sink().CheckpointedOffsets(ctx, proc.Group, proc.Topic)
+		n, err := a.Sink().Windows().CheckpointedOffsets(ctx, proc.Group, proc.Topic)
 		if err != nil || n < end {
 			return false
 		}
-		l, err := a.Sink().StoredLabels(ctx, labelCfg.Topic)
+		l, err := a.Sink().Labels().StoredLabels(ctx, labelCfg.Topic)
 		return err == nil && l >= uint64(len(labels))
 	}); err != nil {
 		return fmt.Errorf("wait for the processor: %w", err)
@@ -168,15 +168,15 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 	if err := printWindowTable(ctx, out, sink, model.version, start, end2, proc.DeadLetterTopic); err != nil {
 		return err
 	}
-	refs, err := sink.LatestReferences(ctx)
+	refs, err := sink.References().LatestReferences(ctx)
 	if err != nil {
 		return err
 	}
-	buckets, err := drift.Buckets(ctx, sink, refs, cfg.App.Drift.Options, drift.BucketQuery{Model: Model, Version: model.version, By: "*", From: start, To: end2})
+	buckets, err := drift.Buckets(ctx, sink.Windows(), refs, cfg.App.Drift.Options, drift.BucketQuery{Model: Model, Version: model.version, By: "*", From: start, To: end2})
 	if err != nil {
 		return err
 	}
-	if err := sink.WriteDrift(ctx, buckets); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, buckets); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nDrift against the reference built from the model's training sample (Evidently's default method and threshold per feature; from %s.vigil_drift):\n\n", db)
@@ -190,16 +190,16 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 
 	// Performance: the job `vigil process` runs every --performance-interval,
 	// once, now that every label is in.
-	if _, err := performance.NewJob(sink, cfg.App.Performance.Job, log).RunOnce(ctx, time.Now()); err != nil {
+	if _, err := performance.NewJob(sink.Labels(), cfg.App.Performance.Job, log).RunOnce(ctx, time.Now()); err != nil {
 		return err
 	}
-	perf, err := sink.PerformanceStates(ctx, Model, model.version, "", start, end2)
+	perf, err := sink.Labels().PerformanceStates(ctx, Model, model.version, "", start, end2)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nPerformance per prediction window, from the labels that came 5-60 minutes later (from %s.vigil_performance):\n\n", db)
 	tableprint.Performance(out, perf)
-	acc, err := sink.LabelAccounts(ctx, began, cfg.App.Performance.Job.Horizon) // this run's labels
+	acc, err := sink.Labels().LabelAccounts(ctx, began, cfg.App.Performance.Job.Horizon) // this run's labels
 	if err != nil {
 		return err
 	}

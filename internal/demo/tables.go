@@ -22,7 +22,7 @@ import (
 // merged over partitions: the numbers of the README's per-window query
 // (docs/TABLES.md) on vigil_feature_windows.
 func printWindowTable(ctx context.Context, out io.Writer, sink *clickhouse.Sink, version string, from, to time.Time, deadLetterTopic string) error {
-	all, err := sink.WindowStates(ctx, Model, version, from, to)
+	all, err := sink.Windows().WindowStates(ctx, Model, version, from, to)
 	if err != nil {
 		return fmt.Errorf("read window table: %w", err)
 	}
@@ -60,7 +60,7 @@ func printWindowTable(ctx context.Context, out io.Writer, sink *clickhouse.Sink,
 			mean, round(amount.Min, 2), round(amount.Max, 2), round(score.Sum/float64(score.Count), 3), mark)
 	}
 	tw.Flush()
-	late, err := sink.LateEventCount(ctx, Model, version)
+	late, err := sink.Windows().LateEventCount(ctx, Model, version)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func TestIntegrationFencedRebalance(t *testing.T) {
 	start := func(name string) *alertMember {
 		t.Helper()
 		m := &alertMember{name: name}
-		m.proc, err = pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group}, sink, log)
+		m.proc, err = pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group}, sink.Windows(), log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestIntegrationFencedRebalance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.runner = alerting.NewRunner(rules, sink, sink.Outbox(), m.disp, alerting.RunnerConfig{
+		m.runner = alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), m.disp, alerting.RunnerConfig{
 			Window: window, Grace: 500 * time.Millisecond, Interval: 100 * time.Millisecond, Leader: m.proc.Leader, Fence: fence}, log)
 		m.loop = lifecycle.NewPeriodic(100*time.Millisecond, m.runner.Pass, lifecycle.Immediately())
 		for _, c := range []lifecycle.Component{m.proc, m.runner, m.loop} {

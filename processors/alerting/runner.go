@@ -18,8 +18,8 @@ import (
 )
 
 // Store is what a Runner reads and writes besides the outbox: the metrics of
-// the stored windows, the models' newest windows, the alert states and the
-// reference profiles. The ClickHouse sink implements it.
+// the stored windows, the models' newest windows and the alert states. The
+// ClickHouse sink's alert store implements it.
 type Store interface {
 	// RecentMetrics returns the metrics (Reference NaN) of the stored
 	// windows of size window that ended in (from, to], from the sources
@@ -31,6 +31,12 @@ type Store interface {
 	LoadAlertStates(ctx context.Context) ([]SeriesState, error)
 	// SaveAlertStates stores changed series states.
 	SaveAlertStates(ctx context.Context, states []SeriesState) error
+}
+
+// ReferenceSource is where a Runner finds the reference profiles that
+// change-against-reference rules compare with (the ClickHouse sink's
+// reference store).
+type ReferenceSource interface {
 	// LatestReferences returns the newest reference of each model version.
 	LatestReferences(ctx context.Context) (map[[2]string]*reference.Profile, error)
 }
@@ -91,6 +97,7 @@ type RunnerConfig struct {
 type Runner struct {
 	rules    *Config
 	store    Store
+	profiles ReferenceSource
 	outbox   Outbox
 	disp     Dispatcher
 	cfg      RunnerConfig
@@ -108,8 +115,8 @@ type Runner struct {
 }
 
 // NewRunner returns a runner of the validated rules.
-func NewRunner(rules *Config, store Store, outbox Outbox, disp Dispatcher, cfg RunnerConfig, log zerolog.Logger) *Runner {
-	j := &Runner{rules: rules, store: store, outbox: outbox, disp: disp, cfg: cfg, sources: map[string]bool{},
+func NewRunner(rules *Config, store Store, profiles ReferenceSource, outbox Outbox, disp Dispatcher, cfg RunnerConfig, log zerolog.Logger) *Runner {
+	j := &Runner{rules: rules, store: store, profiles: profiles, outbox: outbox, disp: disp, cfg: cfg, sources: map[string]bool{},
 		log: log.With().Str("component", "alerts").Logger()}
 	catalog := DefaultCatalog()
 	var maxDelay time.Duration
@@ -317,7 +324,7 @@ func (j *Runner) hold(ctx context.Context) error {
 // references returns the newest reference profile of each model (any
 // version), the base of change-against-reference rules.
 func (j *Runner) references(ctx context.Context) (map[string]*reference.Profile, error) {
-	all, err := j.store.LatestReferences(ctx)
+	all, err := j.profiles.LatestReferences(ctx)
 	if err != nil {
 		return nil, err
 	}

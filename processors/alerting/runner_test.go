@@ -270,7 +270,7 @@ func newRunner(t *testing.T, sink *clickhouse.Sink, rulesPath string, dc webhook
 	if err != nil {
 		t.Fatal(err)
 	}
-	return alerting.NewRunner(rules, sink, sink.Outbox(), disp, alerting.RunnerConfig{Window: time.Minute, Grace: grace, Interval: 15 * time.Second}, zerolog.Nop()), disp
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), disp, alerting.RunnerConfig{Window: time.Minute, Grace: grace, Interval: 15 * time.Second}, zerolog.Nop()), disp
 }
 
 // inFlight counts notifications not delivered yet.

@@ -59,7 +59,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sink.WriteReference(ctx, ref); err != nil {
+	if err := sink.References().WriteReference(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,16 +86,16 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		rec.Release()
 	}
 	for p := range parts {
-		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0, nil); err != nil {
+		if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: p}, nil, nil, parts[p], 60, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	refs, err := sink.LatestReferences(ctx)
+	refs, err := sink.References().LatestReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buckets, err := drift.Buckets(ctx, sink, refs, drift.Options{}, drift.BucketQuery{Model: "m", Version: "1", From: hour, To: hour.Add(time.Hour), Every: time.Hour})
+	buckets, err := drift.Buckets(ctx, sink.Windows(), refs, drift.Options{}, drift.BucketQuery{Model: "m", Version: "1", From: hour, To: hour.Add(time.Hour), Every: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// Stored, the hour is one row per feature in vigil_drift, read by plain SQL.
-	if err := sink.WriteDrift(ctx, buckets); err != nil {
+	if err := sink.Windows().WriteDrift(ctx, buckets); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -141,7 +141,7 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 
 	// The job of `vigil process` stores every recent stored window.
-	job := drift.NewJob(sink, drift.Options{}, time.Since(hour)+time.Hour, zerolog.Nop())
+	job := drift.NewJob(sink.Windows(), sink.References(), drift.Options{}, time.Since(hour)+time.Hour, zerolog.Nop())
 	n, err := job.RunOnce(ctx)
 	if err != nil || n != 60 {
 		t.Fatalf("drift job: %d windows, %v; want 60", n, err)

@@ -9,15 +9,21 @@ import (
 	"github.com/vigil-ml/vigil/processors/reference"
 )
 
-// Store is what the drift job reads and writes: the stored window states,
-// the reference profiles and vigil_drift. The ClickHouse sink implements it.
+// Store is where the drift job reads the window states and writes its
+// results (vigil_drift); the ClickHouse sink's window store implements it.
 type Store interface {
 	WindowStore
+	// WriteDrift stores buckets, replacing earlier results of the same windows.
+	WriteDrift(ctx context.Context, buckets []Bucket) error
+}
+
+// ReferenceSource is where the drift job finds the reference profiles the
+// windows are compared with; the ClickHouse sink's reference store
+// implements it.
+type ReferenceSource interface {
 	// LatestReferences returns the newest reference of each model version,
 	// by model and version.
 	LatestReferences(ctx context.Context) (map[[2]string]*reference.Profile, error)
-	// WriteDrift stores buckets, replacing earlier results of the same windows.
-	WriteDrift(ctx context.Context, buckets []Bucket) error
 }
 
 // Job keeps vigil_drift current: each pass evaluates the stored windows that
@@ -29,15 +35,16 @@ type Store interface {
 // same rows.
 type Job struct {
 	store    Store
+	refs     ReferenceSource
 	opts     Options
 	lookback time.Duration
 	log      zerolog.Logger
 }
 
 // NewJob returns a drift job over store that evaluates the windows of the
-// last lookback with opts.
-func NewJob(store Store, opts Options, lookback time.Duration, log zerolog.Logger) *Job {
-	return &Job{store: store, opts: opts, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
+// last lookback against the references of refs with opts.
+func NewJob(store Store, refs ReferenceSource, opts Options, lookback time.Duration, log zerolog.Logger) *Job {
+	return &Job{store: store, refs: refs, opts: opts, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
 }
 
 // Pass is one periodic pass: RunOnce, its failure logged.
@@ -51,7 +58,7 @@ func (j *Job) Pass(ctx context.Context) {
 
 // RunOnce evaluates and stores the recent windows; it returns how many.
 func (j *Job) RunOnce(ctx context.Context) (int, error) {
-	refs, err := j.store.LatestReferences(ctx)
+	refs, err := j.refs.LatestReferences(ctx)
 	if err != nil {
 		return 0, err
 	}

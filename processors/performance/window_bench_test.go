@@ -54,16 +54,16 @@ func BenchmarkPerformanceWindow(b *testing.B) {
 	if err := batch.Send(); err != nil {
 		b.Fatal(err)
 	}
-	if err := sink.WriteLabels(ctx, lrows); err != nil {
+	if err := sink.Labels().WriteLabels(ctx, lrows); err != nil {
 		b.Fatal(err)
 	}
-	j := performance.NewJob(sink, performance.JobConfig{Window: time.Minute, Horizon: 7 * 24 * time.Hour, Threshold: 0.5, SegmentKeys: []string{"region"}}, zerolog.Nop())
+	j := performance.NewJob(sink.Labels(), performance.JobConfig{Window: time.Minute, Horizon: 7 * 24 * time.Hour, Threshold: 0.5, SegmentKeys: []string{"region"}}, zerolog.Nop())
 	for b.Loop() {
 		rows, err := j.Compute(ctx, "m", start)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := sink.WritePerformance(ctx, rows); err != nil {
+		if err := sink.Labels().WritePerformance(ctx, rows); err != nil {
 			b.Fatal(err)
 		}
 	}

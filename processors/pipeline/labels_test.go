@@ -107,7 +107,7 @@ func TestIntegrationLabelConsumer(t *testing.T) {
 	}
 	run := func(wait func() bool) *pipeline.LabelConsumer {
 		t.Helper()
-		c, err := pipeline.NewLabelConsumer(cfg, sink, zerolog.Nop())
+		c, err := pipeline.NewLabelConsumer(cfg, sink.Labels(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

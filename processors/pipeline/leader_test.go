@@ -40,7 +40,7 @@ func TestIntegrationLeader(t *testing.T) {
 	}
 	member := func() *pipeline.Processor {
 		t.Helper()
-		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix}, sink, zerolog.Nop())
+		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix}, sink.Windows(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

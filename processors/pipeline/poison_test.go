@@ -111,7 +111,7 @@ func TestIntegrationPoisonLargerThanDeadLetterLimit(t *testing.T) {
 			produce(t, brokers, topic, msgs...)
 
 			p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: "g-" + suffix,
-				CheckpointInterval: 100 * time.Millisecond}, sink, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+				CheckpointInterval: 100 * time.Millisecond}, sink.Windows(), zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,7 +37,7 @@ func TestIntegrationCorruptStoredStateIsQuarantined(t *testing.T) {
 	}
 	run := func(wantEvents, wantQuarantined uint64) *pipeline.Processor {
 		t.Helper()
-		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group, CheckpointInterval: 100 * time.Millisecond}, sink,
+		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group, CheckpointInterval: 100 * time.Millisecond}, sink.Windows(),
 			zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +103,7 @@ func TestIntegrationCorruptStoredStateIsQuarantined(t *testing.T) {
 		" FROM "+db+".vigil_model_windows FINAL WHERE topic = '"+topic+"'"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, _, err := sink.Restore(ctx, pipeline.Source{Group: group, Topic: topic, Partition: 0}); err == nil {
+	if _, _, _, _, err := sink.Windows().Restore(ctx, pipeline.Source{Group: group, Topic: topic, Partition: 0}); err == nil {
 		t.Fatal("Restore of a garbage state: no error")
 	}
 
@@ -115,7 +115,7 @@ func TestIntegrationCorruptStoredStateIsQuarantined(t *testing.T) {
 	if got := windowEvents(); got != 50 {
 		t.Errorf("after the corrupt state was quarantined the window counts %d events, want the 50 after the checkpoint", got)
 	}
-	_, _, ok, states, err := sink.Restore(ctx, pipeline.Source{Group: group, Topic: topic, Partition: 0})
+	_, _, ok, states, err := sink.Windows().Restore(ctx, pipeline.Source{Group: group, Topic: topic, Partition: 0})
 	if err != nil || !ok || len(states) != 1 || states[0].Events != 50 {
 		t.Errorf("Restore after the new state was written: ok %v, %d states, err %v; want one state of 50 events", ok, len(states), err)
 	}

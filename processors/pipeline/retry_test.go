@@ -118,7 +118,7 @@ func producerRetry(t *testing.T, encoding string, plain bool) {
 		p, err := pipeline.New(pipeline.Config{Brokers: brokers, Topic: topic, Group: group, CheckpointInterval: 200 * time.Millisecond,
 			// One model's events follow another's in a partition: none is late.
 			Window:        window.Config{Size: time.Minute, AllowedLateness: time.Hour},
-			DedupEventIDs: plain}, sink, zerolog.Nop())
+			DedupEventIDs: plain}, sink.Windows(), zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}

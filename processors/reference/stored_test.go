@@ -41,11 +41,11 @@ func TestIntegrationBuildFromStore(t *testing.T) {
 		{1, []*stats.WindowState{state("v1", "", t0, 4, 5), state("v1", "", t0.Add(time.Minute), 6)}},
 	}
 	for _, w := range writes {
-		if err := sink.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: w.part}, nil, nil, w.states, 10, 0, nil); err != nil {
+		if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: w.part}, nil, nil, w.states, 10, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p, err := reference.BuildFromStore(ctx, sink, "m", "v1", t0, t0.Add(time.Hour), reference.BuilderOptions{})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), "m", "v1", t0, t0.Add(time.Hour), reference.BuilderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestIntegrationBuildFromStore(t *testing.T) {
 	if p.Model != "m" || p.ModelVersion != "v1" || p.Rows != 6 || f == nil || f.Count != 6 || f.Mean != 3.5 || p.ID == 0 {
 		t.Errorf("profile %s %s rows %d, amount %+v; want 6 rows of v1 with mean 3.5", p.Model, p.ModelVersion, p.Rows, f)
 	}
-	_, err = reference.BuildFromStore(ctx, sink, "m", "v1", t0.Add(time.Hour), t0.Add(2*time.Hour), reference.BuilderOptions{})
+	_, err = reference.BuildFromStore(ctx, sink.Windows(), "m", "v1", t0.Add(time.Hour), t0.Add(2*time.Hour), reference.BuilderOptions{})
 	if !errors.Is(err, reference.ErrNoWindows) || !strings.Contains(err.Error(), `of m version "v1" start in [2026-03-01T13:00:00Z, 2026-03-01T14:00:00Z)`) {
 		t.Errorf("an empty range: %v", err)
 	}

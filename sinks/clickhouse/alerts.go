@@ -13,15 +13,15 @@ const alertColumns = "rule, fingerprint, model, metric, feature, segment, status
 
 // SaveAlertStates stores the state of alert series in vigil_alerts (a new
 // version of each series' row).
-func (s *Sink) SaveAlertStates(ctx context.Context, states []alerting.SeriesState) error {
+func (as *AlertStore) SaveAlertStates(ctx context.Context, states []alerting.SeriesState) error {
 	if len(states) == 0 {
 		return nil
 	}
-	conn, _, err := s.connection()
+	conn, _, err := as.s.connection()
 	if err != nil {
 		return fmt.Errorf("save alert states: %w", err)
 	}
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.cfg.Database, ddl.TableAlerts, alertColumns))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", as.s.cfg.Database, ddl.TableAlerts, alertColumns))
 	if err != nil {
 		return fmt.Errorf("save alert states: prepare insert: %w", err)
 	}
@@ -41,12 +41,12 @@ func (s *Sink) SaveAlertStates(ctx context.Context, states []alerting.SeriesStat
 }
 
 // LoadAlertStates returns the current state of every alert series.
-func (s *Sink) LoadAlertStates(ctx context.Context) ([]alerting.SeriesState, error) {
-	conn, _, err := s.connection()
+func (as *AlertStore) LoadAlertStates(ctx context.Context) ([]alerting.SeriesState, error) {
+	conn, _, err := as.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("load alert states: %w", err)
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s.%s FINAL`, alertColumns, s.cfg.Database, ddl.TableAlerts))
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s.%s FINAL`, alertColumns, as.s.cfg.Database, ddl.TableAlerts))
 	if err != nil {
 		return nil, fmt.Errorf("load alert states: %w", err)
 	}
@@ -85,7 +85,4 @@ func goTime(t time.Time) time.Time {
 	return t.UTC()
 }
 
-var (
-	_ alerting.Store  = (*Sink)(nil)
-	_ alerting.Outbox = (*Outbox)(nil)
-)
+var _ alerting.Outbox = (*Outbox)(nil)

@@ -14,15 +14,15 @@ func TestIntegrationAlertStates(t *testing.T) {
 	w := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	first := alerting.SeriesState{Rule: "R", Fingerprint: "fp", Model: "m", Metric: "psi", Feature: "amount",
 		Status: "pending", Consecutive: 1, LastWindow: w, Previous: math.NaN(), Value: 0.3, Threshold: 0.2, UpdatedAt: w.Add(time.Minute)}
-	if err := s.SaveAlertStates(ctx, []alerting.SeriesState{first}); err != nil {
+	if err := s.Alerts().SaveAlertStates(ctx, []alerting.SeriesState{first}); err != nil {
 		t.Fatal(err)
 	}
 	second := first
 	second.Status, second.Consecutive, second.LastWindow, second.Previous, second.StartsAt = "firing", 2, w.Add(time.Minute), 0.3, w.Add(time.Minute)
-	if err := s.SaveAlertStates(ctx, []alerting.SeriesState{second}); err != nil {
+	if err := s.Alerts().SaveAlertStates(ctx, []alerting.SeriesState{second}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LoadAlertStates(ctx)
+	got, err := s.Alerts().LoadAlertStates(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +34,10 @@ func TestIntegrationAlertStates(t *testing.T) {
 		g.Previous != 0.3 || g.Feature != "amount" || !g.UpdatedAt.Equal(second.UpdatedAt) {
 		t.Errorf("loaded %+v, want %+v", g, second)
 	}
-	if err := s.SaveAlertStates(ctx, []alerting.SeriesState{first}); err != nil {
+	if err := s.Alerts().SaveAlertStates(ctx, []alerting.SeriesState{first}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.LoadAlertStates(ctx)
+	got, _ = s.Alerts().LoadAlertStates(ctx)
 	if len(got) != 1 || got[0].Status != "pending" || !got[0].StartsAt.IsZero() || !math.IsNaN(got[0].Previous) {
 		t.Errorf("after saving the first again: %+v", got)
 	}

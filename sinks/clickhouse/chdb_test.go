@@ -91,17 +91,17 @@ func TestReadQueriesOnChDB(t *testing.T) {
 	t0 := time.Date(2099, 3, 14, 12, 0, 0, 0, time.UTC)
 	calls := []error{}
 	call := func(_ any, err error) { calls = append(calls, err) }
-	call(s.WindowPredictions(ctx, "fraud", t0, t0.Add(time.Minute)))
-	call(s.WindowLabels(ctx, "fraud", t0, t0.Add(time.Minute)))
-	call(s.ChangedPerformanceWindows(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(-24*time.Hour)))
-	call(s.LabelAccounts(ctx, t0.Add(-time.Hour), 7*24*time.Hour))
+	call(s.Labels().WindowPredictions(ctx, "fraud", t0, t0.Add(time.Minute)))
+	call(s.Labels().WindowLabels(ctx, "fraud", t0, t0.Add(time.Minute)))
+	call(s.Labels().ChangedPerformanceWindows(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(-24*time.Hour)))
+	call(s.Labels().LabelAccounts(ctx, t0.Add(-time.Hour), 7*24*time.Hour))
 	for _, src := range []string{alerting.SourceDrift, alerting.SourceModelWindows, alerting.SourceFeatureWindows, alerting.SourcePerformance} {
-		call(s.RecentMetrics(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(time.Hour), map[string]bool{src: true}, "v1"))
+		call(s.Alerts().RecentMetrics(ctx, time.Minute, t0.Add(-time.Hour), t0.Add(time.Hour), map[string]bool{src: true}, "v1"))
 	}
-	call(s.LastSeen(ctx))
-	call(s.PerformanceStates(ctx, "fraud", "*", "", t0, t0.Add(time.Hour)))
-	call(s.LastPerformanceWrite(ctx))
-	call(s.LoadAlertStates(ctx))
+	call(s.Alerts().LastSeen(ctx))
+	call(s.Labels().PerformanceStates(ctx, "fraud", "*", "", t0, t0.Add(time.Hour)))
+	call(s.Labels().LastPerformanceWrite(ctx))
+	call(s.Alerts().LoadAlertStates(ctx))
 	call(s.Outbox().Pending(ctx))
 	call(nil, s.Outbox().Save(ctx, webhookDelivery()))
 	call(s.Outbox().Known(ctx, "hook", []string{"a1", "b2"}))

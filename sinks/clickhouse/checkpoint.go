@@ -51,8 +51,8 @@ var (
 //
 // On servers older than 22 times are stored in whole seconds, so window
 // bounds must be whole seconds there (ErrBadInput otherwise).
-func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error {
-	conn, v, err := s.connection()
+func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeline.RawBatch, late []pipeline.LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error {
+	conn, v, err := ws.s.connection()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", src, err)
 	}
@@ -61,9 +61,9 @@ func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeli
 	}
 	began := time.Now()
 	now := time.Now().UTC()
-	w := writer{conn: conn, db: s.cfg.Database, src: src, rawInserts: s.rawInserts}
+	w := writer{conn: conn, db: ws.s.cfg.Database, src: src, rawInserts: ws.s.rawInserts}
 	nraw := 0
-	if s.cfg.RawEvents && len(raw) > 0 {
+	if ws.s.cfg.RawEvents && len(raw) > 0 {
 		if nraw, err = w.rawEvents(ctx, raw, now); err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (s *Sink) Checkpoint(ctx context.Context, src pipeline.Source, raw []pipeli
 	if err := w.checkpoint(ctx, nextOffset, watermarkMs, producers, now); err != nil {
 		return err
 	}
-	if e := s.log.Debug(); e.Enabled() {
+	if e := ws.s.log.Debug(); e.Enabled() {
 		e.Str("topic", src.Topic).Int("partition", src.Partition).Int("raw_events", nraw).Int("late_events", len(late)).
 			Int("states", len(states)).Int64("next_offset", nextOffset).Dur("took", time.Since(began)).Msg("checkpoint written")
 	}

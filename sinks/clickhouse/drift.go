@@ -21,12 +21,10 @@ var driftColumns = []string{
 // version over [Start, End) against reference RefID.
 type DriftWindow = drift.Bucket
 
-var _ drift.Store = (*Sink)(nil)
-
 // WriteDrift stores drift evaluations in vigil_drift, one row per feature,
 // as one INSERT. Writing the same window again replaces its rows.
-func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
-	conn, _, err := s.connection()
+func (ws *WindowStore) WriteDrift(ctx context.Context, windows []DriftWindow) error {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return fmt.Errorf("write drift: %w", err)
 	}
@@ -37,7 +35,7 @@ func (s *Sink) WriteDrift(ctx context.Context, windows []DriftWindow) error {
 	if n == 0 {
 		return nil
 	}
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.cfg.Database, ddl.TableDrift, strings.Join(driftColumns, ", ")))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", ws.s.cfg.Database, ddl.TableDrift, strings.Join(driftColumns, ", ")))
 	if err != nil {
 		return fmt.Errorf("write drift: prepare insert: %w", err)
 	}

@@ -90,16 +90,16 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 	}
 
 	// Before any checkpoint: nothing.
-	if _, _, ok, states, err := s.Restore(ctx, src); err != nil || ok || len(states) != 0 {
+	if _, _, ok, states, err := s.Windows().Restore(ctx, src); err != nil || ok || len(states) != 0 {
 		t.Fatalf("Restore of a new partition = ok %v, %d states, %v; want nothing", ok, len(states), err)
 	}
-	if err := s.Checkpoint(ctx, src, nil, nil, []*stats.WindowState{open, closedBefore, closedAfter, noLatency, wide}, 40, t0-5000, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{open, closedBefore, closedAfter, noLatency, wide}, 40, t0-5000, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Checkpoint(ctx, other, nil, nil, []*stats.WindowState{window("fraud", "v1", t0, 9, false, nil, 1)}, 10, t0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, other, nil, nil, []*stats.WindowState{window("fraud", "v1", t0, 9, false, nil, 1)}, 10, t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	next, wm, ok, states, err := s.Restore(ctx, src)
+	next, wm, ok, states, err := s.Windows().Restore(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +114,13 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 	// not win. The producer sequences are bytes, stored as they are with
 	// the offset they belong to.
 	producers60, producers50 := []byte{1, 0, 0xff, 'x', 0}, []byte{1, 7}
-	if err := s.Checkpoint(ctx, src, nil, nil, nil, 60, t0+1000, producers60); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 60, t0+1000, producers60); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Checkpoint(ctx, src, nil, nil, nil, 50, t0, producers50); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, nil, 50, t0, producers50); err != nil {
 		t.Fatal(err)
 	}
-	next, wm, _, states, err = s.Restore(ctx, src)
+	next, wm, _, states, err = s.Windows().Restore(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +139,13 @@ func TestIntegrationCheckpointRestore(t *testing.T) {
 		{src, 41, nil}, // no such checkpoint
 		{other, 60, nil},
 	} {
-		got, err := s.RestoreProducers(ctx, tt.src, tt.next)
+		got, err := s.Windows().RestoreProducers(ctx, tt.src, tt.next)
 		if err != nil || !bytes.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 			t.Fatalf("RestoreProducers(%s, %d) = %x, %v; want %x", tt.src, tt.next, got, err, tt.want)
 		}
 	}
 
-	if _, _, ok, _, err := s.Restore(ctx, pipeline.Source{Group: "other", Topic: "events", Partition: 3}); err != nil || ok {
+	if _, _, ok, _, err := s.Windows().Restore(ctx, pipeline.Source{Group: "other", Topic: "events", Partition: 3}); err != nil || ok {
 		t.Fatalf("Restore of another group = ok %v, %v; want no checkpoint", ok, err)
 	}
 }
@@ -164,7 +164,7 @@ func TestIntegrationRewriteReplaces(t *testing.T) {
 	}
 	for _, v := range versions {
 		st := window("fraud", "v1", t0, v.last, false, map[string]*stats.FeatureState{"amount": numFeature(v.values...)}, v.values...)
-		if err := s.Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, v.last+1, t0, nil); err != nil {
+		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, v.last+1, t0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -199,7 +199,7 @@ func TestIntegrationTornCheckpoint(t *testing.T) {
 	ctx := testContext(t)
 	src := pipeline.Source{Group: "g", Topic: "events", Partition: 1}
 	v1 := window("fraud", "v1", t0, 8, false, map[string]*stats.FeatureState{"amount": numFeature(1, 2)}, 5, 6)
-	if err := s.Checkpoint(ctx, src, nil, nil, []*stats.WindowState{v1}, 10, t0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{v1}, 10, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	v2 := window("fraud", "v1", t0, 15, true, map[string]*stats.FeatureState{"amount": numFeature(1, 2, 30)}, 5, 6, 7)
@@ -207,7 +207,7 @@ func TestIntegrationTornCheckpoint(t *testing.T) {
 	if err := w.modelWindows(ctx, []*stats.WindowState{v2}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, states, err := s.Restore(ctx, src)
+	_, _, _, states, err := s.Windows().Restore(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestIntegrationLateEventsDedupe(t *testing.T) {
 		{Offset: 6, Model: "fraud", ModelVersion: "v1", EventID: "c", EventTime: ws.Add(30 * time.Second), WindowStart: ws, Watermark: wm},
 	}
 	for i := 0; i < 2; i++ { // the second call is a replay
-		if err := s.Checkpoint(ctx, src, nil, late, nil, 7, t0, nil); err != nil {
+		if err := s.Windows().Checkpoint(ctx, src, nil, late, nil, 7, t0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -325,7 +325,7 @@ func TestIntegrationRawEvents(t *testing.T) {
 			defer folded.Release()
 			raw := []pipeline.RawBatch{{Offset: 7, Record: arrowBatch}, {Offset: 8, Offsets: []int64{8, 9}, Record: folded}}
 			for i := 0; i < 2; i++ { // the second call is a replay
-				if err := s.Checkpoint(ctx, src, raw, nil, nil, 10, t0, nil); err != nil {
+				if err := s.Windows().Checkpoint(ctx, src, raw, nil, nil, 10, t0, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -421,13 +421,13 @@ func TestIntegrationBadInput(t *testing.T) {
 	src := pipeline.Source{Group: "g", Topic: "events", Partition: 0}
 	rec := rawRecord(t, "x", "y")
 	defer rec.Release()
-	err := s.Checkpoint(ctx, src, []pipeline.RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0, nil)
+	err := s.Windows().Checkpoint(ctx, src, []pipeline.RawBatch{{Offset: 1, Offsets: []int64{1}, Record: rec}}, nil, nil, 2, t0, nil)
 	if !errors.Is(err, ErrBadInput) || IsRetryable(err) {
 		t.Fatalf("Checkpoint with 1 offset for 2 rows = %v, want permanent ErrBadInput", err)
 	}
 	if !s.ServerVersion().Modern() {
 		st := window("fraud", "v1", t0+500, 1, false, nil)
-		if err := s.Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, 2, t0, nil); !errors.Is(err, ErrBadInput) {
+		if err := s.Windows().Checkpoint(ctx, src, nil, nil, []*stats.WindowState{st}, 2, t0, nil); !errors.Is(err, ErrBadInput) {
 			t.Fatalf("Checkpoint of a sub-second window on %s = %v, want ErrBadInput", s.ServerVersion(), err)
 		}
 	}
@@ -469,7 +469,7 @@ func TestIntegrationDocumentedQueries(t *testing.T) {
 	}
 	// Partition 0 first writes an older version of window 1 that must not count.
 	old := window("fraud", "v1", t0, 3, false, feat(100, 200), 1, 1)
-	if err := s.Checkpoint(ctx, p0, nil, nil, []*stats.WindowState{old}, 4, t0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p0, nil, nil, []*stats.WindowState{old}, 4, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ws := time.UnixMilli(t0).UTC()
@@ -482,10 +482,10 @@ func TestIntegrationDocumentedQueries(t *testing.T) {
 	w1p1 := window("fraud", "v2", t0, 7, true, feat(4, 5), 50, 60)
 	w2p1 := window("fraud", "v2", t0+minute, 8, false, missingOnly(), 70, 80)
 	w1p0.Late = 2
-	if err := s.Checkpoint(ctx, p0, nil, late, []*stats.WindowState{w1p0, w2p0}, 22, t0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p0, nil, late, []*stats.WindowState{w1p0, w2p0}, 22, t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Checkpoint(ctx, p1, nil, nil, []*stats.WindowState{w1p1, w2p1}, 9, t0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, p1, nil, nil, []*stats.WindowState{w1p1, w2p1}, 9, t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	qs := docQueries(t, s.Database())

@@ -18,15 +18,15 @@ var labelColumns = []string{
 
 // WriteLabels stores labels in vigil_labels as one INSERT. Writing a message
 // again (same topic, partition and offset) replaces it.
-func (s *Sink) WriteLabels(ctx context.Context, labels []pipeline.LabelRow) error {
+func (ls *LabelStore) WriteLabels(ctx context.Context, labels []pipeline.LabelRow) error {
 	if len(labels) == 0 {
 		return nil
 	}
-	conn, _, err := s.connection()
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return fmt.Errorf("write labels: %w", err)
 	}
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.cfg.Database, ddl.TableLabels, strings.Join(labelColumns, ", ")))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", ls.s.cfg.Database, ddl.TableLabels, strings.Join(labelColumns, ", ")))
 	if err != nil {
 		return fmt.Errorf("write labels: prepare insert: %w", err)
 	}
@@ -52,8 +52,8 @@ type PredictionRow = performance.Prediction
 // WindowPredictions returns the predictions of model with event time in
 // [from, to), one per event id (a replayed event is stored twice), in event
 // time order.
-func (s *Sink) WindowPredictions(ctx context.Context, model string, from, to time.Time) ([]PredictionRow, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) WindowPredictions(ctx context.Context, model string, from, to time.Time) ([]PredictionRow, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read predictions: %w", err)
 	}
@@ -62,7 +62,7 @@ func (s *Sink) WindowPredictions(ctx context.Context, model string, from, to tim
 FROM %s.%s
 WHERE model = ? AND event_time >= ? AND event_time < ?
 ORDER BY event_time, event_id
-LIMIT 1 BY event_id`, s.cfg.Database, ddl.TableEvents), model, from.UTC(), to.UTC())
+LIMIT 1 BY event_id`, ls.s.cfg.Database, ddl.TableEvents), model, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read predictions of %s: %w", model, err)
 	}
@@ -87,12 +87,12 @@ type StoredLabel = performance.StoredLabel
 
 // WindowLabels returns the labels of the predictions of model with event
 // time in [from, to), by event id.
-func (s *Sink) WindowLabels(ctx context.Context, model string, from, to time.Time) (map[string]StoredLabel, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) WindowLabels(ctx context.Context, model string, from, to time.Time) (map[string]StoredLabel, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read labels: %w", err)
 	}
-	db := s.cfg.Database
+	db := ls.s.cfg.Database
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT event_id, max(label_time), argMax(has_class, label_time), argMax(label_class, label_time),
   argMax(has_value, label_time), argMax(label_value, label_time), uniqExact(topic, kafka_partition, kafka_offset, kafka_row)
 FROM %s.%s
@@ -128,8 +128,8 @@ type ModelWindow = performance.ModelWindow
 // starting at or after notBefore) whose performance may have changed since
 // since: those with predictions stored since then, and those with
 // predictions whose labels were stored since then.
-func (s *Sink) ChangedPerformanceWindows(ctx context.Context, window time.Duration, since, notBefore time.Time) ([]ModelWindow, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) ChangedPerformanceWindows(ctx context.Context, window time.Duration, since, notBefore time.Time) ([]ModelWindow, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("find changed performance windows: %w", err)
 	}
@@ -137,7 +137,7 @@ func (s *Sink) ChangedPerformanceWindows(ctx context.Context, window time.Durati
 	if sec < 1 || window%time.Second != 0 {
 		return nil, fmt.Errorf("find changed performance windows: window %v is not a whole number of seconds", window)
 	}
-	db := s.cfg.Database
+	db := ls.s.cfg.Database
 	q := fmt.Sprintf(`SELECT model, w FROM (
   SELECT model, toUInt32(intDiv(toUInt32(toDateTime(event_time)), %[3]d)) AS w FROM %[1]s.%[2]s
   WHERE event_time >= ? AND ingested_at >= ?
@@ -202,12 +202,12 @@ GROUP BY model
 ORDER BY model`
 
 // LabelAccounts counts the labels received since since, per model.
-func (s *Sink) LabelAccounts(ctx context.Context, since time.Time, horizon time.Duration) ([]LabelAccount, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) LabelAccounts(ctx context.Context, since time.Time, horizon time.Duration) ([]LabelAccount, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("count labels: %w", err)
 	}
-	q := strings.NewReplacer("{db}", s.cfg.Database, "{since}", "?", "{horizon}", fmt.Sprint(int64(horizon/time.Second))).Replace(LabelAccountSQL)
+	q := strings.NewReplacer("{db}", ls.s.cfg.Database, "{since}", "?", "{horizon}", fmt.Sprint(int64(horizon/time.Second))).Replace(LabelAccountSQL)
 	rows, err := conn.Query(ctx, q, since.UTC(), since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("count labels: %w", err)

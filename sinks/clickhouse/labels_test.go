@@ -47,22 +47,22 @@ func TestIntegrationLabels(t *testing.T) {
 		{Model: "m", EventID: "b", Time: t0.Add(30 * 24 * time.Hour), HasClass: true, Class: "1", Topic: "l", Offset: 3},
 		{Model: "m", EventID: "zz", Time: t0.Add(time.Hour), HasValue: true, Value: 1, Topic: "l", Offset: 4}, // unknown
 	}
-	if err := s.WriteLabels(ctx, labels); err != nil {
+	if err := s.Labels().WriteLabels(ctx, labels); err != nil {
 		t.Fatal(err)
 	}
 	// A redelivered message replaces itself.
-	if err := s.WriteLabels(ctx, labels[3:]); err != nil {
+	if err := s.Labels().WriteLabels(ctx, labels[3:]); err != nil {
 		t.Fatal(err)
 	}
 
-	preds, err := s.WindowPredictions(ctx, "m", t0, t0.Add(time.Minute))
+	preds, err := s.Labels().WindowPredictions(ctx, "m", t0, t0.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(preds) != 1 || preds[0].EventID != "a" || preds[0].Score == nil || *preds[0].Score != 0.75 || preds[0].SegmentValues[0] != "eu" {
 		t.Fatalf("predictions of the first minute = %+v, want a alone", preds)
 	}
-	got, err := s.WindowLabels(ctx, "m", t0, t0.Add(2*time.Minute))
+	got, err := s.Labels().WindowLabels(ctx, "m", t0, t0.Add(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestIntegrationLabels(t *testing.T) {
 		t.Errorf("label of b = %+v", b)
 	}
 
-	changed, err := s.ChangedPerformanceWindows(ctx, time.Minute, before, t0.Add(-time.Hour))
+	changed, err := s.Labels().ChangedPerformanceWindows(ctx, time.Minute, before, t0.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +84,12 @@ func TestIntegrationLabels(t *testing.T) {
 	if fmt.Sprint(changed) != fmt.Sprint(want) {
 		t.Errorf("changed windows = %v, want %v", changed, want)
 	}
-	changed, err = s.ChangedPerformanceWindows(ctx, time.Minute, time.Now().Add(time.Hour), t0.Add(-time.Hour))
+	changed, err = s.Labels().ChangedPerformanceWindows(ctx, time.Minute, time.Now().Add(time.Hour), t0.Add(-time.Hour))
 	if err != nil || len(changed) != 0 {
 		t.Errorf("changed windows since the future = %v, %v; want none", changed, err)
 	}
 
-	acc, err := s.LabelAccounts(ctx, before, 7*24*time.Hour)
+	acc, err := s.Labels().LabelAccounts(ctx, before, 7*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,8 +48,8 @@ var PerformanceMetrics = []string{
 // versions of a model share a window, the value of the version with the most
 // events (values, labelled predictions) is returned. They come as alerting Observations, Reference NaN (the
 // evaluator's caller knows the references).
-func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]alerting.Observation, error) {
-	out, err := s.recentMetrics(ctx, window, from, to, sources, version)
+func (as *AlertStore) RecentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]alerting.Observation, error) {
+	out, err := as.recentMetrics(ctx, window, from, to, sources, version)
 	if err != nil {
 		return nil, err
 	}
@@ -61,13 +61,13 @@ func (s *Sink) RecentMetrics(ctx context.Context, window time.Duration, from, to
 	return obs, nil
 }
 
-func (s *Sink) recentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]metricValue, error) {
-	conn, _, err := s.connection()
+func (as *AlertStore) recentMetrics(ctx context.Context, window time.Duration, from, to time.Time, sources map[string]bool, version string) ([]metricValue, error) {
+	conn, _, err := as.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
 	sec := int64(window / time.Second)
-	db := s.cfg.Database
+	db := as.s.cfg.Database
 	span := func(table string) string {
 		return fmt.Sprintf(`FROM %s.%s FINAL WHERE window_end > ? AND window_end <= ? AND (? = '' OR model_version = ?)
   AND toUInt32(toDateTime(window_end)) - toUInt32(toDateTime(window_start)) = %d`, db, table, sec)
@@ -281,12 +281,12 @@ GROUP BY model, model_version, feature, segment, window_start, window_end`, span
 
 // LastSeen returns, per model, the end of its newest stored window with
 // events (for "no data" alerts).
-func (s *Sink) LastSeen(ctx context.Context) (map[string]time.Time, error) {
-	conn, _, err := s.connection()
+func (as *AlertStore) LastSeen(ctx context.Context) (map[string]time.Time, error) {
+	conn, _, err := as.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read last windows: %w", err)
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT model, max(window_end) FROM %s.%s WHERE events > 0 GROUP BY model", s.cfg.Database, ddl.TableModelWindows))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT model, max(window_end) FROM %s.%s WHERE events > 0 GROUP BY model", as.s.cfg.Database, ddl.TableModelWindows))
 	if err != nil {
 		return nil, fmt.Errorf("read last windows: %w", err)
 	}

@@ -37,7 +37,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	}
 	from := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	all := map[string]bool{alerting.SourceDrift: true, alerting.SourceModelWindows: true, alerting.SourceFeatureWindows: true, alerting.SourcePerformance: true}
-	got, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), all, "")
+	got, err := s.Alerts().RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), all, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +66,10 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 	if m := byName["psiamount"]; !m.WindowStart.Equal(from) || !m.WindowEnd.Equal(from.Add(time.Minute)) {
 		t.Errorf("psi window %v..%v", m.WindowStart, m.WindowEnd)
 	}
-	if got, _ := s.RecentMetrics(ctx, time.Minute, from.Add(time.Minute), from.Add(time.Hour), all, ""); len(got) != 0 {
+	if got, _ := s.Alerts().RecentMetrics(ctx, time.Minute, from.Add(time.Minute), from.Add(time.Hour), all, ""); len(got) != 0 {
 		t.Errorf("metrics of later windows: %+v", got)
 	}
-	v1, err := s.RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), map[string]bool{alerting.SourceDrift: true}, "v1")
+	v1, err := s.Alerts().RecentMetrics(ctx, time.Minute, from, from.Add(time.Minute), map[string]bool{alerting.SourceDrift: true}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ SELECT 'm', 'v1', '', '2026-03-01 12:00:00', '2026-03-01 12:01:00', 5, 0.8, nan,
 			t.Errorf("psi of version v1 = %v, want 0.5", m.Value)
 		}
 	}
-	seen, err := s.LastSeen(ctx)
+	seen, err := s.Alerts().LastSeen(ctx)
 	if err != nil || !seen["m"].Equal(from.Add(time.Minute)) {
 		t.Errorf("LastSeen = %v, %v", seen, err)
 	}

@@ -27,15 +27,15 @@ var performanceColumns = []string{
 
 // WritePerformance stores performance windows in vigil_performance as one
 // INSERT; a window written again replaces its row (the newest version wins).
-func (s *Sink) WritePerformance(ctx context.Context, windows []PerformanceWindow) error {
+func (ls *LabelStore) WritePerformance(ctx context.Context, windows []PerformanceWindow) error {
 	if len(windows) == 0 {
 		return nil
 	}
-	conn, _, err := s.connection()
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return fmt.Errorf("write performance: %w", err)
 	}
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", s.cfg.Database, ddl.TablePerformance, strings.Join(performanceColumns, ", ")))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", ls.s.cfg.Database, ddl.TablePerformance, strings.Join(performanceColumns, ", ")))
 	if err != nil {
 		return fmt.Errorf("write performance: prepare insert: %w", err)
 	}
@@ -101,14 +101,14 @@ func (s *Sink) WritePerformance(ctx context.Context, windows []PerformanceWindow
 
 // LastPerformanceWrite returns when vigil_performance was last written (the
 // zero time when it is empty): where a restarted performance job resumes.
-func (s *Sink) LastPerformanceWrite(ctx context.Context) (time.Time, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) LastPerformanceWrite(ctx context.Context) (time.Time, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read last performance write: %w", err)
 	}
 	var n uint64
 	var t time.Time
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(), max(computed_at) FROM %s.%s", s.cfg.Database, ddl.TablePerformance)).Scan(&n, &t); err != nil {
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(), max(computed_at) FROM %s.%s", ls.s.cfg.Database, ddl.TablePerformance)).Scan(&n, &t); err != nil {
 		return time.Time{}, fmt.Errorf("read last performance write: %w", err)
 	}
 	if n == 0 {
@@ -120,15 +120,15 @@ func (s *Sink) LastPerformanceWrite(ctx context.Context) (time.Time, error) {
 // PerformanceStates reads the stored performance windows of model (every
 // version when version is "*") and segment ("*": every segment) that start
 // in [from, to), oldest first.
-func (s *Sink) PerformanceStates(ctx context.Context, model, version, segment string, from, to time.Time) ([]PerformanceWindow, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) PerformanceStates(ctx context.Context, model, version, segment string, from, to time.Time) ([]PerformanceWindow, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read performance: %w", err)
 	}
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model_version, segment, window_start, window_end, state
 FROM %s.%s FINAL
 WHERE model = ? AND (? = '*' OR model_version = ?) AND (? = '*' OR segment = ?) AND window_start >= ? AND window_start < ?
-ORDER BY window_start, model_version, segment`, s.cfg.Database, ddl.TablePerformance),
+ORDER BY window_start, model_version, segment`, ls.s.cfg.Database, ddl.TablePerformance),
 		model, version, version, segment, segment, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read performance of %s: %w", model, err)
@@ -162,5 +162,3 @@ func nonNilU(s []uint64) []uint64 {
 	}
 	return s
 }
-
-var _ performance.Store = (*Sink)(nil)

@@ -35,17 +35,17 @@ func TestIntegrationPerformance(t *testing.T) {
 		{Model: "m", ModelVersion: "v1", Segment: "region=eu", Start: w0, End: w0.Add(time.Minute), State: multi},
 		{Model: "m", ModelVersion: "v2", Start: w0.Add(time.Minute), End: w0.Add(2 * time.Minute), State: reg},
 	}
-	if last, err := s.LastPerformanceWrite(ctx); err != nil || !last.IsZero() {
+	if last, err := s.Labels().LastPerformanceWrite(ctx); err != nil || !last.IsZero() {
 		t.Fatalf("last write of an empty table = %v, %v", last, err)
 	}
 	before := time.Now().Add(-time.Second)
-	if err := s.WritePerformance(ctx, windows); err != nil {
+	if err := s.Labels().WritePerformance(ctx, windows); err != nil {
 		t.Fatal(err)
 	}
-	if last, err := s.LastPerformanceWrite(ctx); err != nil || last.Before(before.Truncate(time.Second)) || last.After(time.Now()) {
+	if last, err := s.Labels().LastPerformanceWrite(ctx); err != nil || last.Before(before.Truncate(time.Second)) || last.After(time.Now()) {
 		t.Fatalf("last write = %v, %v; want about now", last, err)
 	}
-	got, err := s.PerformanceStates(ctx, "m", "*", "*", w0, w0.Add(time.Hour))
+	got, err := s.Labels().PerformanceStates(ctx, "m", "*", "*", w0, w0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +72,10 @@ WHERE model = 'm' AND model_version = 'v1' AND segment = ''`, s.Database())).Sca
 	// Rewritten with one more labelled pair: the newest row wins.
 	bin.AddPrediction()
 	bin.AddBinary(0.95, true, 10)
-	if err := s.WritePerformance(ctx, windows[:1]); err != nil {
+	if err := s.Labels().WritePerformance(ctx, windows[:1]); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.PerformanceStates(ctx, "m", "v1", "", w0, w0.Add(time.Hour))
+	got, err = s.Labels().PerformanceStates(ctx, "m", "v1", "", w0, w0.Add(time.Hour))
 	if err != nil || len(got) != 1 || got[0].State.Metrics().Labeled != 6 {
 		t.Fatalf("after rewrite: %+v, %v", got, err)
 	}

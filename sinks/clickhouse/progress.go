@@ -10,27 +10,27 @@ import (
 // CheckpointedOffsets returns the sum over partitions of the next offsets
 // checkpointed for group on topic: how far the processor got, comparable with
 // the sum of the topic's end offsets.
-func (s *Sink) CheckpointedOffsets(ctx context.Context, group, topic string) (int64, error) {
-	conn, _, err := s.connection()
+func (ws *WindowStore) CheckpointedOffsets(ctx context.Context, group, topic string) (int64, error) {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return 0, fmt.Errorf("read checkpoints: %w", err)
 	}
 	var n int64
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT toInt64(sum(next_offset)) FROM %s.%s FINAL WHERE consumer_group = ? AND topic = ?",
-		s.cfg.Database, ddl.TableCheckpoints), group, topic).Scan(&n); err != nil {
+		ws.s.cfg.Database, ddl.TableCheckpoints), group, topic).Scan(&n); err != nil {
 		return 0, fmt.Errorf("read checkpoints of %s on %s: %w", group, topic, err)
 	}
 	return n, nil
 }
 
 // StoredLabels returns how many label messages of topic vigil_labels holds.
-func (s *Sink) StoredLabels(ctx context.Context, topic string) (uint64, error) {
-	conn, _, err := s.connection()
+func (ls *LabelStore) StoredLabels(ctx context.Context, topic string) (uint64, error) {
+	conn, _, err := ls.s.connection()
 	if err != nil {
 		return 0, fmt.Errorf("count labels: %w", err)
 	}
 	var n uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE topic = ?", s.cfg.Database, ddl.TableLabels), topic).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s WHERE topic = ?", ls.s.cfg.Database, ddl.TableLabels), topic).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count labels of %s: %w", topic, err)
 	}
 	return n, nil
@@ -38,13 +38,13 @@ func (s *Sink) StoredLabels(ctx context.Context, topic string) (uint64, error) {
 
 // LateEventCount returns how many late events of a model version
 // vigil_late_events holds.
-func (s *Sink) LateEventCount(ctx context.Context, model, version string) (uint64, error) {
-	conn, _, err := s.connection()
+func (ws *WindowStore) LateEventCount(ctx context.Context, model, version string) (uint64, error) {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return 0, fmt.Errorf("count late events: %w", err)
 	}
 	var n uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE model = ? AND model_version = ?", s.cfg.Database, ddl.TableLateEvents),
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE model = ? AND model_version = ?", ws.s.cfg.Database, ddl.TableLateEvents),
 		model, version).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count late events of %s %s: %w", model, version, err)
 	}

@@ -24,11 +24,11 @@ func TestIntegrationProgress(t *testing.T) {
 		next int64
 		late []pipeline.LateEvent
 	}{{0, 4, nil}, {0, 10, late}, {1, 7, nil}, {0, 9, nil}} { // partition 0's newest checkpoint is 10 (offsets only grow)
-		if err := s.Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: c.part}, nil, c.late, nil, c.next, 0, nil); err != nil {
+		if err := s.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: c.part}, nil, c.late, nil, c.next, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Checkpoint(ctx, pipeline.Source{Group: "other", Topic: "t", Partition: 0}, nil, nil, nil, 100, 0, nil); err != nil {
+	if err := s.Windows().Checkpoint(ctx, pipeline.Source{Group: "other", Topic: "t", Partition: 0}, nil, nil, nil, 100, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	labels := []pipeline.LabelRow{
@@ -36,19 +36,19 @@ func TestIntegrationProgress(t *testing.T) {
 		{Model: "m", EventID: "a", Time: ws, HasValue: true, Value: 1, Topic: "t.labels", Offset: 2}, // sent twice: two messages
 		{Model: "m", EventID: "b", Time: ws, HasValue: true, Value: 0, Topic: "other.labels", Offset: 1},
 	}
-	if err := s.WriteLabels(ctx, labels); err != nil {
+	if err := s.Labels().WriteLabels(ctx, labels); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.CheckpointedOffsets(ctx, "g", "t"); err != nil || n != 17 {
+	if n, err := s.Windows().CheckpointedOffsets(ctx, "g", "t"); err != nil || n != 17 {
 		t.Errorf("checkpointed offsets %d, %v; want 17 (10 + 7)", n, err)
 	}
-	if n, err := s.CheckpointedOffsets(ctx, "g", "none"); err != nil || n != 0 {
+	if n, err := s.Windows().CheckpointedOffsets(ctx, "g", "none"); err != nil || n != 0 {
 		t.Errorf("checkpointed offsets of an unknown topic %d, %v; want 0", n, err)
 	}
-	if n, err := s.StoredLabels(ctx, "t.labels"); err != nil || n != 2 {
+	if n, err := s.Labels().StoredLabels(ctx, "t.labels"); err != nil || n != 2 {
 		t.Errorf("stored labels %d, %v; want 2", n, err)
 	}
-	if n, err := s.LateEventCount(ctx, "m", "v1"); err != nil || n != 2 {
+	if n, err := s.Windows().LateEventCount(ctx, "m", "v1"); err != nil || n != 2 {
 		t.Errorf("late events of v1 %d, %v; want 2", n, err)
 	}
 }

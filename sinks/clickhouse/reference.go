@@ -19,8 +19,8 @@ var referenceColumns = []string{
 // Writing a profile with the same model, version and ID again replaces it.
 // Errors wrapping ErrBadInput (no model, no ID, a profile that does not
 // encode) are permanent.
-func (s *Sink) WriteReference(ctx context.Context, p *reference.Profile) error {
-	conn, _, err := s.connection()
+func (rs *ReferenceStore) WriteReference(ctx context.Context, p *reference.Profile) error {
+	conn, _, err := rs.s.connection()
 	if err != nil {
 		return fmt.Errorf("write reference: %w", err)
 	}
@@ -31,7 +31,7 @@ func (s *Sink) WriteReference(ctx context.Context, p *reference.Profile) error {
 	if err != nil {
 		return fmt.Errorf("write reference %s/%s: %w: %v", p.Model, p.ModelVersion, ErrBadInput, err)
 	}
-	db := s.cfg.Database
+	db := rs.s.cfg.Database
 	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", db, ddl.TableReferences, strings.Join(referenceColumns, ", ")))
 	if err != nil {
 		return fmt.Errorf("write reference %s/%s: prepare insert into %s.%s: %w", p.Model, p.ModelVersion, db, ddl.TableReferences, err)
@@ -44,7 +44,7 @@ func (s *Sink) WriteReference(ctx context.Context, p *reference.Profile) error {
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("write reference %s/%s: insert into %s.%s: %w", p.Model, p.ModelVersion, db, ddl.TableReferences, err)
 	}
-	s.log.Info().Str("model", p.Model).Str("model_version", p.ModelVersion).Uint64("reference_id", p.ID).
+	rs.s.log.Info().Str("model", p.Model).Str("model_version", p.ModelVersion).Uint64("reference_id", p.ID).
 		Str("source", p.Source).Uint64("rows", p.Rows).Int("bytes", len(data)).Msg("reference written")
 	return nil
 }
@@ -54,12 +54,12 @@ func (s *Sink) WriteReference(ctx context.Context, p *reference.Profile) error {
 // decode (for example one written by a newer Vigil) is logged and left out,
 // so that it cannot stop the references of other models from loading. It
 // has the shape of reference.LoadFunc.
-func (s *Sink) LatestReferences(ctx context.Context) (map[[2]string]*reference.Profile, error) {
-	conn, _, err := s.connection()
+func (rs *ReferenceStore) LatestReferences(ctx context.Context) (map[[2]string]*reference.Profile, error) {
+	conn, _, err := rs.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read references: %w", err)
 	}
-	db := s.cfg.Database
+	db := rs.s.cfg.Database
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, max(reference_id), argMax(profile, reference_id)
 FROM %s.%s FINAL GROUP BY model, model_version`, db, ddl.TableReferences))
 	if err != nil {
@@ -77,12 +77,12 @@ FROM %s.%s FINAL GROUP BY model, model_version`, db, ddl.TableReferences))
 		}
 		p := new(reference.Profile)
 		if err := p.UnmarshalBinary([]byte(data)); err != nil {
-			s.log.Error().Err(err).Str("model", model).Str("model_version", version).Uint64("reference_id", id).
+			rs.s.log.Error().Err(err).Str("model", model).Str("model_version", version).Uint64("reference_id", id).
 				Msg("cannot decode the latest reference; the model version has none")
 			continue
 		}
 		if p.Model != model || p.ModelVersion != version || p.ID != id {
-			s.log.Error().Str("model", model).Str("model_version", version).Uint64("reference_id", id).
+			rs.s.log.Error().Str("model", model).Str("model_version", version).Uint64("reference_id", id).
 				Str("profile", fmt.Sprintf("%s/%s#%d", p.Model, p.ModelVersion, p.ID)).
 				Msg("stored reference does not match its row; the model version has none")
 			continue
@@ -98,12 +98,12 @@ FROM %s.%s FINAL GROUP BY model, model_version`, db, ddl.TableReferences))
 // ListReferences returns the metadata of every stored reference, by model,
 // model version and id. CreatedAt has the precision of the table's column:
 // seconds on ClickHouse older than 22.
-func (s *Sink) ListReferences(ctx context.Context) ([]reference.Meta, error) {
-	conn, _, err := s.connection()
+func (rs *ReferenceStore) ListReferences(ctx context.Context) ([]reference.Meta, error) {
+	conn, _, err := rs.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("list references: %w", err)
 	}
-	db := s.cfg.Database
+	db := rs.s.cfg.Database
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, model_version, reference_id, created_at, source, rows
 FROM %s.%s FINAL ORDER BY model, model_version, reference_id`, db, ddl.TableReferences))
 	if err != nil {
@@ -125,5 +125,3 @@ FROM %s.%s FINAL ORDER BY model, model_version, reference_id`, db, ddl.TableRefe
 	}
 	return out, nil
 }
-
-var _ reference.WindowStore = (*Sink)(nil)

@@ -50,7 +50,7 @@ func TestReferencesIntegration(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
 
-	none, err := s.LatestReferences(ctx)
+	none, err := s.References().LatestReferences(ctx)
 	if err != nil || len(none) != 0 {
 		t.Fatalf("LatestReferences of an empty table = %v, %v", none, err)
 	}
@@ -61,11 +61,11 @@ func TestReferencesIntegration(t *testing.T) {
 	// Written out of id order, and one twice: the largest id wins, the
 	// rewrite replaces.
 	for _, p := range []*reference.Profile{newer, old, v4, churn, newer} {
-		if err := s.WriteReference(ctx, p); err != nil {
+		if err := s.References().WriteReference(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	latest, err := s.LatestReferences(ctx)
+	latest, err := s.References().LatestReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestReferencesIntegration(t *testing.T) {
 		t.Errorf("amount of the latest reference = %+v", f)
 	}
 
-	list, err := s.ListReferences(ctx)
+	list, err := s.References().ListReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestReferencesIntegration(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	latest, err = s.LatestReferences(ctx)
+	latest, err = s.References().LatestReferences(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +142,10 @@ func TestReferencesIntegration(t *testing.T) {
 func TestReferenceWatcherIntegration(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
-	if err := s.WriteReference(ctx, testReference(t, "fraud", "3", 1, 1)); err != nil {
+	if err := s.References().WriteReference(ctx, testReference(t, "fraud", "3", 1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	w, err := reference.NewWatcher(s.LatestReferences, zerolog.New(zerolog.NewTestWriter(t)), reference.WithPollInterval(50*time.Millisecond))
+	w, err := reference.NewWatcher(s.References().LatestReferences, zerolog.New(zerolog.NewTestWriter(t)), reference.WithPollInterval(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestReferenceWatcherIntegration(t *testing.T) {
 	if p := w.Current("fraud", "3"); p == nil || p.ID != 1 {
 		t.Fatalf("after Start: %v", p)
 	}
-	if err := s.WriteReference(ctx, testReference(t, "fraud", "3", 2, 2)); err != nil {
+	if err := s.References().WriteReference(ctx, testReference(t, "fraud", "3", 2, 2)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -176,7 +176,7 @@ func TestWriteReferenceRejects(t *testing.T) {
 	s := startSink(t, nil)
 	ctx := testContext(t)
 	for _, p := range []*reference.Profile{nil, {}, {Meta: reference.Meta{Model: "m"}}} {
-		if err := s.WriteReference(ctx, p); !errors.Is(err, ErrBadInput) {
+		if err := s.References().WriteReference(ctx, p); !errors.Is(err, ErrBadInput) {
 			t.Errorf("WriteReference(%v) = %v, want ErrBadInput", p, err)
 		}
 	}

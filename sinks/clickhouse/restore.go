@@ -28,12 +28,12 @@ import (
 //
 // When ok is false no states are returned: the partition never completed a
 // checkpoint, so replaying it from its start rebuilds every window.
-func (s *Sink) Restore(ctx context.Context, src pipeline.Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
-	conn, _, err := s.connection()
+func (ws *WindowStore) Restore(ctx context.Context, src pipeline.Source) (nextOffset, watermarkMs int64, ok bool, states []*stats.WindowState, err error) {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return 0, 0, false, nil, fmt.Errorf("restore %s: %w", src, err)
 	}
-	db := s.cfg.Database
+	db := ws.s.cfg.Database
 	row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT next_offset, watermark_ms FROM %s.%s
 WHERE consumer_group = ? AND topic = ? AND kafka_partition = ?
 ORDER BY next_offset DESC, written_at DESC LIMIT 1`, db, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition))
@@ -88,7 +88,7 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 			return 0, 0, false, nil, fmt.Errorf("restore %s: rewrite feature rows written after the checkpoint: %w", src, err)
 		}
 	}
-	s.log.Debug().Str("topic", src.Topic).Int("partition", src.Partition).Int64("next_offset", nextOffset).
+	ws.s.log.Debug().Str("topic", src.Topic).Int("partition", src.Partition).Int64("next_offset", nextOffset).
 		Int("states", len(states)).Int("rewritten", len(torn)).Msg("partition restored")
 	if corrupt != nil {
 		return nextOffset, watermarkMs, true, states, corrupt
@@ -99,15 +99,15 @@ ORDER BY model, model_version, segment, window_start`, cols, cols, db, ddl.Table
 // RestoreProducers returns the producer sequences stored in the checkpoint
 // row of src at nextOffset (the one Restore returned), or nil when there is
 // none or it has none (written before migration 13).
-func (s *Sink) RestoreProducers(ctx context.Context, src pipeline.Source, nextOffset int64) ([]byte, error) {
-	conn, _, err := s.connection()
+func (ws *WindowStore) RestoreProducers(ctx context.Context, src pipeline.Source, nextOffset int64) ([]byte, error) {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("restore producer sequences of %s: %w", src, err)
 	}
 	var producers string
 	row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT producers FROM %s.%s
 WHERE consumer_group = ? AND topic = ? AND kafka_partition = ? AND next_offset = ?
-ORDER BY written_at DESC LIMIT 1`, s.cfg.Database, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition), nextOffset)
+ORDER BY written_at DESC LIMIT 1`, ws.s.cfg.Database, ddl.TableCheckpoints), src.Group, src.Topic, uint32(src.Partition), nextOffset)
 	if err := row.Scan(&producers); err != nil {
 		if isNoRows(err) {
 			return nil, nil

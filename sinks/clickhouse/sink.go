@@ -6,6 +6,10 @@
 // It speaks the native protocol only (clickhouse-go/v2), which works with
 // every server from 18.16 on. A Sink is safe for concurrent use: each
 // partition goroutine calls Checkpoint and Restore for its own Source.
+//
+// The Sink connects, migrates and closes; what it stores is reached through
+// one store per consumer's port (stores.go): Windows, Labels, Alerts,
+// References and Outbox.
 package clickhouse
 
 import (
@@ -129,12 +133,6 @@ var _ interface {
 	Start(context.Context) error
 	Shutdown(context.Context) error
 } = (*Sink)(nil)
-
-// The ports of processors/pipeline that the sink implements.
-var (
-	_ pipeline.WindowStore = (*Sink)(nil)
-	_ pipeline.LabelStore  = (*Sink)(nil)
-)
 
 // New validates cfg and returns a Sink; it does not connect (Start does).
 func New(cfg Config, log zerolog.Logger) (*Sink, error) {

@@ -56,13 +56,13 @@ func TestLifecycleWithoutServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := s.Checkpoint(ctx, pipeline.Source{Topic: "t"}, nil, nil, nil, 1, 1, nil); !errors.Is(err, ErrNotStarted) {
+	if err := s.Windows().Checkpoint(ctx, pipeline.Source{Topic: "t"}, nil, nil, nil, 1, 1, nil); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Checkpoint before Start = %v, want ErrNotStarted", err)
 	}
-	if _, _, _, _, err := s.Restore(ctx, pipeline.Source{Topic: "t"}); !errors.Is(err, ErrNotStarted) {
+	if _, _, _, _, err := s.Windows().Restore(ctx, pipeline.Source{Topic: "t"}); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Restore before Start = %v, want ErrNotStarted", err)
 	}
-	if _, err := s.RestoreProducers(ctx, pipeline.Source{Topic: "t"}, 1); !errors.Is(err, ErrNotStarted) {
+	if _, err := s.Windows().RestoreProducers(ctx, pipeline.Source{Topic: "t"}, 1); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("RestoreProducers before Start = %v, want ErrNotStarted", err)
 	}
 	for i := 0; i < 2; i++ {

@@ -17,15 +17,15 @@ import (
 // ordered by window start. Merge
 // the states of one window (stats.WindowState.Merge) to get the window over
 // all partitions, and the windows of an hour to get the hour.
-func (s *Sink) WindowStates(ctx context.Context, model, version string, from, to time.Time) ([]*stats.WindowState, error) {
-	conn, _, err := s.connection()
+func (ws *WindowStore) WindowStates(ctx context.Context, model, version string, from, to time.Time) ([]*stats.WindowState, error) {
+	conn, _, err := ws.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read window states of %s: %w", model, err)
 	}
 	q := fmt.Sprintf(`SELECT `+windowStateColumns+`
 FROM %s.%s FINAL
 WHERE model = ? AND (? = '' OR model_version = ?) AND window_start >= ? AND window_start < ?
-ORDER BY window_start, model_version, segment, topic, kafka_partition`, s.cfg.Database, ddl.TableModelWindows)
+ORDER BY window_start, model_version, segment, topic, kafka_partition`, ws.s.cfg.Database, ddl.TableModelWindows)
 	rows, err := conn.Query(ctx, q, model, version, version, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read window states of %s: %w", model, err)
