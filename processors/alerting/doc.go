@@ -3,12 +3,14 @@
 // one alert series at a time, through a pending/firing/resolved state
 // machine whose state the caller persists. The Evaluator does no I/O and
 // starts no goroutines. The Runner drives it through ports it declares and
-// imports no sink: it reads the statistics (Store, the ClickHouse sink) and
-// feeds them in as Observations, hands the returned Notifications, which
-// carry this package's own Alert, to a Dispatcher (sinks/webhook, whose
-// receivers render an Alert as it is) after asking the Outbox what it holds
-// already, then stores the states: outbox first, then states, so that a
-// crash in between re-sends nothing.
+// imports no sink: it reads the statistics and keeps the series states
+// (Store, the ClickHouse sink's alert store), reads the reference profiles
+// (ReferenceSource, its reference store), feeds the statistics in as
+// Observations, hands the returned Notifications, which carry this
+// package's own Alert, to a Dispatcher (sinks/webhook, whose receivers
+// render an Alert as it is) after asking the Outbox what it holds already,
+// then stores the states: outbox first, then states, so that a crash in
+// between re-sends nothing.
 //
 // # Rules file
 //

@@ -100,4 +100,12 @@
 // statsmodels' multipletests 'bonferroni' and 'fdr_bh' (adjusted values and
 // reject flags), taking finite p-values in [0, 1]. DriftShare is the share
 // of drifted features; Evidently flags the dataset at >= 0.5.
+//
+// # Ports
+//
+// The functions above are pure computation. Buckets and the Job read and
+// write through ports this package declares (job.go, buckets.go), which
+// sinks/clickhouse's stores implement: WindowStore (the stored window
+// states), Store (those plus WriteDrift, vigil_drift) and ReferenceSource
+// (the newest reference profile of each model version).
 package drift

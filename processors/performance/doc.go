@@ -54,4 +54,11 @@
 // A State is not safe for concurrent use: one goroutine owns it while it is
 // fed and merged. Metrics and AppendBinary only read it. States keep no
 // reference to their inputs.
+//
+// # Ports
+//
+// The Job (job.go) reads and writes through Store, which it declares and
+// sinks/clickhouse's label store implements: the windows that got
+// predictions or labels, a window's predictions and labels, and
+// vigil_performance.
 package performance

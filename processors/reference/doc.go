@@ -28,4 +28,7 @@
 // A Profile is immutable once built or decoded: it is shared read-only
 // between goroutines (the Watcher hands the same pointer to every caller).
 // A Builder is not safe for concurrent use; a Watcher is.
+//
+// BuildFromStore reads the window states through WindowStore (stored.go),
+// which sinks/clickhouse's window store implements.
 package reference

@@ -227,7 +227,9 @@ func (s *Sink) ServerVersion() ddl.ServerVersion {
 	return s.version
 }
 
-// Conn is the connection pool, for queries; nil before Start and after Shutdown.
+// Conn is the connection pool, for ad-hoc queries: tests and the benchmarks
+// read tables back and drop their databases with it; Vigil's stages use the
+// stores. nil before Start and after Shutdown.
 func (s *Sink) Conn() driver.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
