@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -508,11 +507,7 @@ func (d *Dispatcher) deliver(del Delivery) {
 		wait := d.backoff(attempt, retryAfter)
 		d.retried.Add(1)
 		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("notification not delivered, retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-d.runCtx.Done():
-			t.Stop()
+		if backoff.Sleep(d.runCtx, wait) != nil {
 			d.keepUndelivered(del)
 			return
 		}
@@ -746,15 +741,11 @@ func retryable(err error) bool {
 	return !errors.As(err, &p)
 }
 
-// backoff is "full jitter": uniform in [0, min(max, base*2^(attempt-1))],
-// raised to a 429's Retry-After, capped at BackoffMax.
+// backoff is internal/backoff's policy (full jitter: uniform in
+// [0, min(max, base*2^(attempt-1))]), raised to a 429's Retry-After, capped
+// at BackoffMax.
 func (d *Dispatcher) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceiling := d.cfg.BackoffBase
-	for i := 1; i < attempt && ceiling < d.cfg.BackoffMax; i++ {
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, d.cfg.BackoffMax)
-	wait := time.Duration(rand.Int64N(int64(ceiling) + 1))
+	wait := backoff.Policy{Base: d.cfg.BackoffBase, Max: d.cfg.BackoffMax}.Delay(attempt)
 	return min(max(wait, retryAfter), d.cfg.BackoffMax)
 }
 
