@@ -201,3 +201,61 @@ func TestIntegrationPoisonLargerThanDeadLetterLimit(t *testing.T) {
 		})
 	}
 }
+
+// The label consumer creates its dead-letter topic with the label topic's
+// max.message.bytes: a 3 MB malformed label message is copied whole, and
+// the label behind it is stored.
+func TestIntegrationLabelPoisonLargerThanDefaultLimit(t *testing.T) {
+	brokers := []string{testenv.Kafka(t)}
+	ctx := context.Background()
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	topic, db := "vigil-lpoison-"+suffix, "vigil_lpoison_"+suffix
+	sink := testSink(t, db)
+	if err := kafkatopic.EnsureWithConfig(ctx, brokers, topic, 1, map[string]string{kafkatopic.MaxMessageBytes: strconv.Itoa(20 << 20)}); err != nil {
+		t.Fatal(err)
+	}
+	jsonHdr := []kafka.Header{{Key: wire.HeaderEncoding, Value: []byte(wire.EncodingJSON)}}
+	poison := bytes.Repeat([]byte("[not a label"), 256<<10) // 3 MB
+	l := schemas.ValueLabel("e1", "m", 1, time.Date(2026, 3, 1, 15, 0, 0, 0, time.UTC))
+	produce(t, brokers, topic,
+		kafka.Message{Key: []byte("m"), Value: poison, Headers: jsonHdr},
+		kafka.Message{Key: []byte("m"), Value: wire.AppendLabelJSON(nil, &l), Headers: jsonHdr})
+
+	c, err := pipeline.NewLabelConsumer(pipeline.LabelConfig{Brokers: brokers, Topic: topic, Group: "g-" + suffix,
+		FlushInterval: 100 * time.Millisecond}, sink.Labels(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for c.Counters.Labels.Load() < 1 {
+		if time.Now().After(deadline) {
+			_ = c.Shutdown(ctx)
+			t.Fatalf("labels %d, malformed %d, write errors %d after 60s: the consumer stalled", c.Counters.Labels.Load(), c.Counters.Malformed.Load(), c.Counters.WriteErrors.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m, tr := c.Counters.Malformed.Load(), c.Counters.DeadLettersTruncated.Load(); m != 1 || tr != 0 {
+		t.Errorf("malformed %d, truncated %d; want 1 and 0", m, tr)
+	}
+	dlq := c.Config().DeadLetterTopic
+	if n, err := kafkatopic.MaxMessageBytesOf(ctx, brokers, dlq); err != nil || n != 20<<20 {
+		t.Errorf("dead-letter topic max.message.bytes %d (%v), want %d", n, err, 20<<20)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: dlq, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	m, err := r.ReadMessage(rctx)
+	if err != nil {
+		t.Fatalf("read dead letter: %v", err)
+	}
+	if !bytes.Equal(m.Value, poison) {
+		t.Errorf("dead letter of %d bytes, want the whole %d", len(m.Value), len(poison))
+	}
+}
