@@ -45,7 +45,7 @@ type JobConfig struct {
 // per model version and segment. The join state is the store itself, so the
 // job survives restarts and gives the same rows whichever process runs it;
 // several processes running it write the same rows (the newest version
-// wins). See docs/DESIGN.md, "Labels and performance".
+// wins). See docs/PERFORMANCE.md, "How the join works".
 //
 // A Job is run by one goroutine at a time (a lifecycle.Periodic).
 type Job struct {

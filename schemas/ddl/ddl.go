@@ -163,7 +163,7 @@ var alterations = []alteration{
 		// processors/pipeline (producer sequences, and event ids with
 		// --dedup-event-ids), stored in the row of the
 		// offset they belong to so that a restart still skips a retried
-		// message (docs/DESIGN.md, "Producer idempotence"). Rows written
+		// message (docs/RELIABILITY.md, "Producer idempotence"). Rows written
 		// before the migration read as '': no producer known.
 		modern: "ALTER TABLE %s." + TableCheckpoints + " ADD COLUMN IF NOT EXISTS producers String CODEC(ZSTD)",
 		// 18.16 has no IF NOT EXISTS here; the migration runs once (recorded

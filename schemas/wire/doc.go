@@ -50,7 +50,7 @@ const (
 	// HeaderProducer holds the id of the SDK producer that wrote the
 	// message: 32 lower-case hex digits (16 random bytes per
 	// ingest.Producer). With HeaderSequence it identifies a message across
-	// retries (docs/DESIGN.md, "Producer idempotence").
+	// retries (docs/RELIABILITY.md, "Producer idempotence").
 	HeaderProducer = "vigil-producer"
 	// HeaderSequence holds the message's sequence number of its producer in
 	// decimal, from 1, increasing in the order the producer writes.
