@@ -10,9 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/alerting"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // member is the leadership the test gives one process.
@@ -30,17 +29,7 @@ func (m *member) leadership() (int32, bool) {
 func TestIntegrationFence(t *testing.T) {
 	ctx := context.Background()
 	db := "vigil_fence_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	sink, err := clickhouse.New(clickhouse.Config{Addr: testenv.ClickHouse(t), Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink := testsink.Open(t, db, nil)
 	const wait = 300 * time.Millisecond
 	var ma, mb member
 	ma.gen.Store(-1)

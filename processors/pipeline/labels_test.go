@@ -15,10 +15,10 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 func TestLabelConfig(t *testing.T) {
@@ -43,22 +43,11 @@ func TestLabelConfig(t *testing.T) {
 // restarted consumer does not store anything twice.
 func TestIntegrationLabelConsumer(t *testing.T) {
 	brokers := []string{testenv.Kafka(t)}
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	topic := "vigil-labels-" + suffix
 	db := "vigil_labels_" + suffix
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink := testsink.Open(t, db, nil)
 	if err := kafkatopic.Ensure(ctx, brokers, topic, 2); err != nil {
 		t.Fatal(err)
 	}

@@ -12,29 +12,18 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/pipeline"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // Of two members of a group on the real Kafka, exactly one leads (consumes
 // partition 0); when it leaves, the other takes over.
 func TestIntegrationLeader(t *testing.T) {
 	brokers := []string{testenv.Kafka(t)}
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	topic, db := "vigil-leader-"+suffix, "vigil_leader_"+suffix
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink := testsink.Open(t, db, nil)
 	if err := kafkatopic.Ensure(ctx, brokers, topic, 4); err != nil {
 		t.Fatal(err)
 	}

@@ -14,29 +14,11 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
-	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
-
-// testSink starts a sink on a database of its own, dropped at the end.
-func testSink(t *testing.T, db string) *clickhouse.Sink {
-	t.Helper()
-	ctx := context.Background()
-	sink, err := clickhouse.New(clickhouse.Config{Addr: testenv.ClickHouse(t), Database: db, User: "default"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
-	return sink
-}
 
 // produce writes msgs to topic in one call, allowing messages up to 32 MB.
 func produce(t *testing.T, brokers []string, topic string, msgs ...kafka.Message) {
@@ -91,7 +73,7 @@ func TestIntegrationPoisonLargerThanDeadLetterLimit(t *testing.T) {
 			ctx := context.Background()
 			suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 			topic, dlq, db := "vigil-poison-"+suffix, "vigil-poison-"+suffix+".dlq", "vigil_poison_"+suffix
-			sink := testSink(t, db)
+			sink := testsink.Open(t, db, nil)
 			if err := kafkatopic.EnsureWithConfig(ctx, brokers, topic, 1, map[string]string{kafkatopic.MaxMessageBytes: strconv.Itoa(20 << 20)}); err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +192,7 @@ func TestIntegrationLabelPoisonLargerThanDefaultLimit(t *testing.T) {
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	topic, db := "vigil-lpoison-"+suffix, "vigil_lpoison_"+suffix
-	sink := testSink(t, db)
+	sink := testsink.Open(t, db, nil)
 	if err := kafkatopic.EnsureWithConfig(ctx, brokers, topic, 1, map[string]string{kafkatopic.MaxMessageBytes: strconv.Itoa(20 << 20)}); err != nil {
 		t.Fatal(err)
 	}

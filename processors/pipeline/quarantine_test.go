@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 )
 
@@ -23,7 +24,7 @@ func TestIntegrationCorruptStoredStateIsQuarantined(t *testing.T) {
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	topic, db, group := "vigil-corrupt-"+suffix, "vigil_corrupt_"+suffix, "g-"+suffix
-	sink := testSink(t, db)
+	sink := testsink.Open(t, db, nil)
 	if err := kafkatopic.Ensure(ctx, brokers, topic, 1); err != nil {
 		t.Fatal(err)
 	}

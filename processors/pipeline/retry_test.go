@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ml/vigil/ingest"
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/testenv"
+	"github.com/vigil-ml/vigil/internal/testenv/testsink"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas"
@@ -37,7 +38,6 @@ func TestIntegrationProducerRetry(t *testing.T) {
 
 func producerRetry(t *testing.T, encoding string, plain bool) {
 	brokers := []string{testenv.Kafka(t)}
-	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	suffix := encoding + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	if plain {
@@ -45,17 +45,7 @@ func producerRetry(t *testing.T, encoding string, plain bool) {
 	}
 	topic, db, group := "vigil-retry-"+suffix, "vigil_retry_"+suffix, "g-"+suffix
 	const partitions = 2
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default", RawEvents: true}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		_ = sink.Shutdown(ctx)
-	})
+	sink := testsink.Open(t, db, func(c *clickhouse.Config) { c.RawEvents = true })
 	if err := kafkatopic.Ensure(ctx, brokers, topic, partitions); err != nil {
 		t.Fatal(err)
 	}

@@ -19,10 +19,20 @@ import (
 // database.
 func Start(t testing.TB, prefix string) (*clickhouse.Sink, string) {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
-	ctx := context.Background()
 	db := prefix + "_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db, User: "default"}, zerolog.Nop())
+	return Open(t, db, nil), db
+}
+
+// Open starts a sink on the real ClickHouse in database db, dropped when the
+// test ends; configure, when not nil, changes the sink's config first.
+func Open(t testing.TB, db string, configure func(*clickhouse.Config)) *clickhouse.Sink {
+	t.Helper()
+	cfg := clickhouse.Config{Addr: testenv.ClickHouse(t), Database: db, User: "default"}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ctx := context.Background()
+	sink, err := clickhouse.New(cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,5 +43,5 @@ func Start(t testing.TB, prefix string) (*clickhouse.Sink, string) {
 		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 		_ = sink.Shutdown(ctx)
 	})
-	return sink, db
+	return sink
 }
