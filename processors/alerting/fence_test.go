@@ -30,7 +30,7 @@ func TestIntegrationFence(t *testing.T) {
 	ctx := context.Background()
 	db := "vigil_fence_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	sink := testsink.Open(t, db, nil)
-	const wait = 300 * time.Millisecond
+	const wait = time.Second // long enough for a fenced(a) query to complete on a loaded machine
 	var ma, mb member
 	ma.gen.Store(-1)
 	mb.gen.Store(-1)
@@ -58,12 +58,25 @@ func TestIntegrationFence(t *testing.T) {
 	mb.gen.Store(2)
 	done := make(chan time.Duration)
 	go func() { began := time.Now(); _ = b.Acquire(ctx); done <- time.Since(began) }()
-	deadline := time.Now().Add(wait)
-	for !fenced(a) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// Poll until b's Acquire returns (it waits out the wait after writing
+	// its lease): a must be seen fenced while b still waits. Under load the
+	// lease write itself may take longer than the wait, so no deadline of
+	// our own.
+	var took time.Duration
+	aFencedAfterTakeover := false
+	for got := false; !got; {
+		if fenced(a) {
+			aFencedAfterTakeover = true
+			took, got = <-done, true
+			break
+		}
+		select {
+		case took = <-done:
+			got = true
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	aFencedAfterTakeover := fenced(a)
-	if took := <-done; !aFencedAfterTakeover || took < wait || fenced(b) {
+	if !aFencedAfterTakeover || took < wait || fenced(b) {
 		t.Fatalf("takeover by b: a fenced within the wait %v, b took %s (want >= %s), b fenced %v", aFencedAfterTakeover, took, wait, fenced(b))
 	}
 	// a, expelled but still believing it leads generation 1, does not take
