@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -564,9 +563,4 @@ func (p *partition) done(cb *checkpointBatch) {
 	p.lastCheckpoint = cb.nextOffset
 	p.heldEvents, p.heldBytes = 0, 0
 	p.counters.Checkpoints.Add(1)
-}
-
-// checkpointer writes prepared checkpoints.
-type checkpointer interface {
-	write(ctx context.Context, cb *checkpointBatch) error
 }

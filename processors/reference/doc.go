@@ -25,9 +25,8 @@
 // fine for files of a few million rows. Category keys are copied; no
 // record memory is retained.
 //
-// A Profile is immutable once built or decoded: it is shared read-only
-// between goroutines (the Watcher hands the same pointer to every caller).
-// A Builder is not safe for concurrent use; a Watcher is.
+// A Profile is immutable once built or decoded: it may be shared read-only
+// between goroutines. A Builder is not safe for concurrent use.
 //
 // BuildFromStore reads the window states through WindowStore (stored.go),
 // which sinks/clickhouse's window store implements.

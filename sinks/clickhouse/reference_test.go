@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/vigil-ml/vigil/processors/reference"
 )
 
@@ -134,41 +132,6 @@ func TestReferencesIntegration(t *testing.T) {
 	}
 	if latest[[2]string{"fraud", "4"}] != nil || latest[[2]string{"fraud", "3"}] == nil || len(latest) != 2 {
 		t.Errorf("after a corrupt row: %v", latest)
-	}
-}
-
-// TestReferenceWatcherIntegration: a reference written while the watcher
-// runs takes effect at the next poll.
-func TestReferenceWatcherIntegration(t *testing.T) {
-	s := startSink(t, nil)
-	ctx := testContext(t)
-	if err := s.References().WriteReference(ctx, testReference(t, "fraud", "3", 1, 1)); err != nil {
-		t.Fatal(err)
-	}
-	w, err := reference.NewWatcher(s.References().LatestReferences, zerolog.New(zerolog.NewTestWriter(t)), reference.WithPollInterval(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := w.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	}()
-	if p := w.Current("fraud", "3"); p == nil || p.ID != 1 {
-		t.Fatalf("after Start: %v", p)
-	}
-	if err := s.References().WriteReference(ctx, testReference(t, "fraud", "3", 2, 2)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Current("fraud", "3").ID != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the new reference did not take effect")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
