@@ -66,7 +66,9 @@ func NewRegistry() *prometheus.Registry {
 func NewServer(addr string, reg *prometheus.Registry, tlsConfig *tls.Config, log zerolog.Logger) *Server {
 	s := &Server{addr: addr, tls: tlsConfig, reg: reg, log: log.With().Str("component", "http").Logger(), mux: http.NewServeMux(), checks: map[string]Check{}}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: promLogger{s.log}}))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	return s
 }
