@@ -9,12 +9,13 @@ import (
 // appConfig is the application's config of c (internal/app).
 func (c *Config) appConfig() app.Config {
 	return app.Config{
-		Sink:        c.sinkConfig(),
-		Processor:   c.pipelineConfig(),
-		Partitions:  c.Kafka.Partitions,
-		Labels:      c.labelConfig(),
-		Drift:       app.DriftConfig{Interval: c.Drift.Interval, Lookback: c.Drift.Lookback, Options: c.driftOptions()},
-		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
+		Sink:         c.sinkConfig(),
+		Processor:    c.pipelineConfig(),
+		Partitions:   c.Kafka.Partitions,
+		Labels:       c.labelConfig(),
+		Drift:        app.DriftConfig{Interval: c.Drift.Interval, Lookback: c.Drift.Lookback, Options: c.driftOptions()},
+		Multivariate: app.MultivariateConfig{Refresh: c.Multivariate.Refresh},
+		Performance:  app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
 		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
 			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
 	}

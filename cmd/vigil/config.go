@@ -50,6 +50,11 @@ type Config struct {
 		// entry wins. Only in the file: a list has no flag.
 		Overrides []driftOverride
 	}
+	Multivariate struct {
+		// Refresh: how often the processor reloads the references'
+		// multivariate models it scores events with; 0: it scores none.
+		Refresh time.Duration
+	}
 	Labels struct {
 		Topic string // default <kafka.topic>.labels
 		Group string
@@ -118,6 +123,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMemory < 0 {
 		errs = append(errs, errors.New("max_memory must be >= 0 (0: no limit)"))
+	}
+	if c.Multivariate.Refresh < 0 {
+		errs = append(errs, errors.New("multivariate.refresh must be >= 0 (0: score no event)"))
 	}
 	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
 		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
@@ -68,6 +69,8 @@ var options = []option{
 	opt("drift-interval", "drift.interval", time.Minute, "how often vigil process stores the drift of recent windows in vigil_drift (0: never)", func(c *Config) *time.Duration { return &c.Drift.Interval }),
 	opt("drift-lookback", "drift.lookback", time.Hour, "windows starting this long ago or later are (re)evaluated", func(c *Config) *time.Duration { return &c.Drift.Lookback }),
 	opt("", "drift.overrides", []driftOverride(nil), "per model and feature drift method and threshold, a list of {model, feature, method, threshold, from_reference}; the last matching entry wins", func(c *Config) *[]driftOverride { return &c.Drift.Overrides }),
+
+	opt("multivariate-refresh", "multivariate.refresh", multivariate.DefaultRefresh, "how often the processor reloads the references' multivariate models (PCA reconstruction error, docs/DRIFT.md) it scores events with; the drift job stores the windows' errors in vigil_multivariate_drift (0: score none)", func(c *Config) *time.Duration { return &c.Multivariate.Refresh }),
 
 	opt("label-topic", "labels.topic", "", "labels (ground truth) topic; must differ from --topic", func(c *Config) *string { return &c.Labels.Topic }).defaultText("<topic>.labels"),
 	opt("label-group", "labels.group", pipeline.DefaultLabelGroup, "label consumer group", func(c *Config) *string { return &c.Labels.Group }),

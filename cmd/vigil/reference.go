@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -41,6 +42,7 @@ func referenceCommand() *cli.Command {
 					&cli.StringFlag{Name: "version", Aliases: []string{"model-version"}, Usage: "model version the reference is for (default: none)"},
 					&cli.IntFlag{Name: "bins", Value: reference.DefaultBins, Usage: "equal-frequency bins of numeric features"},
 					&cli.IntFlag{Name: "chunk-rows", Usage: "split a FILE into chunks of N consecutive rows and store, per feature and distance method, the mean and std of each chunk's drift score against the whole reference, for drift.overrides' from_reference thresholds (0: off; needs at least 2*N rows)"},
+					&cli.Float64Flag{Name: "variance-share", Value: multivariate.DefaultVarianceShare, Usage: "multivariate drift: fit a PCA on a FILE's features keeping the fewest components that explain more than this share of the variance, thresholds from --chunk-rows chunks (or 10 chunks); 0: fit none"},
 					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
@@ -85,11 +87,18 @@ func runReferenceBuild(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	bopts := reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer}
+	if share := c.Float64("variance-share"); share != 0 {
+		fit, err := multivariate.NewProfileFitter(multivariate.FitOptions{VarianceShare: share, ChunkRows: c.Int("chunk-rows")})
+		if err != nil {
+			return fmt.Errorf("reference build: --variance-share: %w", err)
+		}
+		bopts.Multivariate = fit
+	}
 	began := time.Now()
 	p, err := reference.BuildFromFile(ctx, path,
 		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
-		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
-		reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
+		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")}, bopts)
 	if err != nil {
 		return err
 	}
@@ -207,7 +216,22 @@ func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := printMultivariate(out, p); err != nil {
+		return err
+	}
 	return printChunkThresholds(out, p)
+}
+
+// printMultivariate says what multivariate model the profile holds.
+func printMultivariate(out io.Writer, p *reference.Profile) error {
+	m, err := multivariate.ModelOf(p)
+	if err != nil || m == nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "\nmultivariate: %d columns, %d principal components (%.1f%% of the variance), mean reconstruction error %s;\n"+
+		"  thresholds from %d chunks of %d rows (mean -/+ 3 std of the chunk means): %s .. %s\n",
+		len(m.Columns), len(m.Components), 100*m.Explained, num(m.MeanError), m.Chunks, m.ChunkRows, num(m.Lower), num(m.Upper))
+	return err
 }
 
 // printChunkThresholds lists the thresholds from_reference overrides would

@@ -10,7 +10,10 @@
 //	topic             the prediction topic, created when missing
 //	processor         processors/pipeline.Processor: predictions -> window states
 //	label consumer    processors/pipeline.LabelConsumer: labels -> vigil_labels
+//	multivariate      processors/multivariate.Scorer: the references' models, loaded
+//	                  before the processor and every Multivariate.Refresh
 //	drift job         processors/drift.Job, every Drift.Interval
+//	multivariate job  processors/multivariate.Job, every Drift.Interval
 //	performance job   processors/performance.Job, every Performance.Interval
 //	alert runner      processors/alerting.Runner and its sinks/webhook dispatcher,
 //	alert loop        every Alerts.Interval (only with Alerts.Rules)
@@ -35,6 +38,7 @@ import (
 	"github.com/vigil-ml/vigil/internal/lifecycle"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -47,11 +51,15 @@ type Config struct {
 	Sink      clickhouse.Config
 	Processor pipeline.Config
 	// Partitions of the prediction topic when Vigil creates it.
-	Partitions  int
-	Labels      pipeline.LabelConfig
-	Drift       DriftConfig
-	Performance PerformanceConfig
-	Alerts      AlertsConfig
+	Partitions int
+	Labels     pipeline.LabelConfig
+	Drift      DriftConfig
+	// Multivariate drift: the processor scores events with the references'
+	// models, and a job, on Drift's interval and lookback, stores the
+	// windows' results.
+	Multivariate MultivariateConfig
+	Performance  PerformanceConfig
+	Alerts       AlertsConfig
 }
 
 // DriftConfig configures the drift job.
@@ -59,6 +67,16 @@ type DriftConfig struct {
 	Interval time.Duration // how often; 0: never
 	Lookback time.Duration // windows that started this long ago or later are (re)evaluated
 	Options  drift.Options
+}
+
+// MultivariateConfig configures the multivariate drift of the processor
+// and its job.
+type MultivariateConfig struct {
+	// Refresh is how often every processor reloads the multivariate models
+	// of the references in force (processors/multivariate.Scorer; default
+	// multivariate.DefaultRefresh in the CLI); 0: the
+	// processor scores no event, and the job stores nothing.
+	Refresh time.Duration
 }
 
 // PerformanceConfig configures the performance job.
@@ -99,8 +117,9 @@ func (c Config) Grace() time.Duration {
 
 // App is the running stack of `vigil process`.
 type App struct {
-	sink  *clickhouse.Sink
-	group *lifecycle.Group
+	sink   *clickhouse.Sink
+	group  *lifecycle.Group
+	scorer *multivariate.Scorer // nil when the processor scores no event
 }
 
 // Start builds the stack of cfg and starts it, sink first. On failure what
@@ -109,6 +128,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	sink, err := clickhouse.New(cfg.Sink, log)
 	if err != nil {
 		return nil, err
+	}
+	var scorer *multivariate.Scorer
+	if cfg.Multivariate.Refresh > 0 {
+		scorer = multivariate.NewScorer(sink.References(), log)
+		cfg.Processor.Observer = scorer
 	}
 	proc, err := pipeline.New(cfg.Processor, sink.Windows(), log)
 	if err != nil {
@@ -124,11 +148,23 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 		p := cfg.Processor.WithDefaults()
 		return kafkatopic.Ensure(ctx, p.Brokers, p.Topic, cfg.Partitions)
 	}}, 0)
+	if scorer != nil {
+		// Load the models before the first event is counted (a failure is
+		// logged: the processor counts without them until a refresh works).
+		g.Add("multivariate models", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
+			scorer.Pass(ctx)
+			return nil
+		}}, 0)
+		g.Add("multivariate refresh", lifecycle.NewPeriodic(cfg.Multivariate.Refresh, scorer.Pass), 0)
+	}
 	g.Add("processor", proc, 0)
 	g.Add("label consumer", labels, 0)
 	// The periodic jobs run in the group's leader only.
 	leader := lifecycle.WithGate(proc.Leader)
 	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
+	if scorer != nil {
+		g.Add("multivariate job", lifecycle.NewPeriodic(cfg.Drift.Interval, multivariate.NewJob(sink.Windows(), sink.References(), cfg.Drift.Lookback, log).Pass, leader), 0)
+	}
 	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.Performance.Job, log).Pass, leader), 0)
 	if cfg.Alerts.Rules != "" {
 		runner, err := NewAlertRunner(sink, cfg, proc.Leadership, log)
@@ -142,12 +178,22 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	if err := g.Start(ctx); err != nil {
 		return nil, err
 	}
-	return &App{sink: sink, group: g}, nil
+	return &App{sink: sink, group: g, scorer: scorer}, nil
 }
 
 // Sink is the stack's ClickHouse sink (for the demo, which writes a
 // reference and watches the checkpoints).
 func (a *App) Sink() *clickhouse.Sink { return a.sink }
+
+// RefreshModels reloads the references' multivariate models now, without
+// waiting for Multivariate.Refresh (the demo, right after it writes its
+// reference); nothing when the processor scores no event.
+func (a *App) RefreshModels(ctx context.Context) error {
+	if a.scorer == nil {
+		return nil
+	}
+	return a.scorer.Refresh(ctx)
+}
 
 // Shutdown stops the stack in reverse, each stage within its budget;
 // idempotent.

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/internal/tableprint"
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -78,6 +79,9 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 		return err
 	}
 	if err := a.Sink().References().WriteReference(ctx, ref); err != nil {
+		return err
+	}
+	if err := a.RefreshModels(ctx); err != nil { // score every event with the reference's PCA
 		return err
 	}
 
@@ -181,6 +185,17 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 	}
 	fmt.Fprintf(out, "\nDrift against the reference built from the model's training sample (Evidently's default method and threshold per feature; from %s.vigil_drift):\n\n", db)
 	if err := printDrift(out, buckets); err != nil {
+		return err
+	}
+	mv, err := multivariate.Windows(ctx, sink.Windows(), refs[[2]string{Model, model.version}], start, end2)
+	if err != nil {
+		return err
+	}
+	if err := sink.Windows().WriteMultivariate(ctx, mv); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nMultivariate drift: the mean PCA reconstruction error of each window's events (NannyML's method; from %s.vigil_multivariate_drift):\n\n", db)
+	if err := printMultivariate(out, mv); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nDrift of amount by region (segment states kept with --segment-keys region):\n\n")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
@@ -18,7 +19,10 @@ import (
 // stretch of windows in the middle, its input "amount" arrives 2.5 times too
 // large (a unit change upstream, say): the model's scores inflate while the
 // real fraud rate does not move, so the amount drifts and the precision
-// drops; then the upstream is fixed and both recover.
+// drops; then the upstream is fixed and both recover. Older accounts spend
+// more (the log amount grows with account_age_days), so the shift also
+// breaks the relation between the two: what the multivariate drift (the
+// PCA reconstruction error) sees.
 type demoModel struct {
 	rng     *rand.Rand
 	version string
@@ -35,8 +39,8 @@ func demoScore(amount float64, isNew bool) float64 {
 // come later: fraud or not, drawn from the model's own probability of the
 // true (unshifted) amount.
 func (m *demoModel) event(i int, t time.Time, shifted bool) (schemas.Event, bool) {
-	amount := math.Exp(3.5 + 0.6*m.rng.NormFloat64())
 	age := float64(m.rng.IntN(2000))
+	amount := math.Exp(3 + age/2000 + 0.35*m.rng.NormFloat64())
 	isNew := age < 30
 	fraud := m.rng.Float64() < demoScore(amount, isNew)
 	if shifted {
@@ -89,10 +93,14 @@ func demoReference(m *demoModel, before time.Time) (*reference.Profile, error) {
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
+	fit, err := multivariate.NewProfileFitter(multivariate.FitOptions{ChunkRows: 500})
+	if err != nil {
+		return nil, err
+	}
 	rb, err := reference.NewBuilder(reference.Meta{
 		Model: "fraud-demo", ModelVersion: m.version, ID: reference.NewID(time.Now()),
 		CreatedAt: time.Now().UTC(), Source: "demo training sample",
-	}, reference.BuilderOptions{})
+	}, reference.BuilderOptions{Multivariate: fit})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -124,6 +125,20 @@ func printDrift(out io.Writer, buckets []drift.Bucket) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t\n", b.Start.UTC().Format("2006-01-02 15:04:05"), strings.Join(features, " | "), b.Drift.Share, verdict(b.Drift.Drifted))
+	}
+	return tw.Flush()
+}
+
+// printMultivariate prints the multivariate drift of the windows of all
+// events (the query of docs/DRIFT.md, "Multivariate drift").
+func printMultivariate(out io.Writer, results []multivariate.Result) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "window_start	events	reconstruction_error	lower	upper	verdict	")
+	for _, r := range results {
+		if r.Segment != "" {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", r.Start.Format("2006-01-02 15:04:05"), r.N, score(r.Score), score(r.Lower), score(r.Upper), verdict(r.Drifted))
 	}
 	return tw.Flush()
 }

@@ -452,7 +452,9 @@ func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Opti
 	var w WindowDrift
 	names := make([]string, 0, len(st.Features))
 	for name := range st.Features {
-		names = append(names, name)
+		if !stats.IsDerived(name) { // processors/multivariate's, evaluated there
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range ref.FeatureNames() {

@@ -48,6 +48,10 @@ type Config struct {
 	// Counters.DedupOverflow and not deduplicated). Only events of the same
 	// model version and window are compared.
 	DedupEventIDs bool
+	// Observer, when set, derives more from every range of rows added to a
+	// window state (processors/multivariate's reconstruction errors). Nil:
+	// none.
+	Observer RowObserver
 }
 
 // Segment slicing limits (stats.SegmentCap applies them).

@@ -318,7 +318,7 @@ func (p *partition) fold(pj *pendingJSON) {
 	}
 	rec := pj.b.NewRecord()
 	st := p.state(pj.key)
-	st.AddRange(rec, 0, n)
+	p.add(st, rec, 0, n)
 	addMismatches(st, rec.Schema())
 	touched := p.addSegments(rec, 0, n, pj.key, []*stats.WindowState{st})
 	for _, t := range touched {
@@ -364,7 +364,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 		switch runFate {
 		case fateAdd:
 			st := p.state(runKey)
-			st.AddRange(rec, runStart, hi)
+			p.add(st, rec, runStart, hi)
 			touched = p.addSegments(rec, runStart, hi, runKey, append(touched, st))
 			if !added {
 				// Type-mismatch counts are per record: attribute them to the
@@ -421,6 +421,14 @@ func recordBytes(rec arrow.Record) int64 {
 	return n
 }
 
+// add adds rows [lo, hi) of rec to st, and gives them to the observer.
+func (p *partition) add(st *stats.WindowState, rec arrow.Record, lo, hi int) {
+	st.AddRange(rec, lo, hi)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.AddRange(st, rec, lo, hi)
+	}
+}
+
 // addSegments adds rows [lo, hi) of rec, all of window base, to the states
 // of their segment values for every configured segment key, and returns
 // touched with those states appended. Rows without the tag are in no segment.
@@ -444,7 +452,7 @@ func (p *partition) addSegments(rec arrow.Record, lo, hi int, base stats.Key, to
 				j++
 			}
 			st := p.segmentState(base, key, v)
-			st.AddRange(rec, i, j)
+			p.add(st, rec, i, j)
 			touched = append(touched, st)
 			i = j
 		}

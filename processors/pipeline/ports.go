@@ -33,6 +33,17 @@ type WindowStore interface {
 	Checkpoint(ctx context.Context, src Source, raw []RawBatch, late []LateEvent, states []*stats.WindowState, nextOffset, watermarkMs int64, producers []byte) error
 }
 
+// RowObserver derives more from the rows a partition counts than
+// processors/stats' summaries: AddRange is called on the partition's
+// goroutine right after rows [lo, hi) of rec were added to st (a segment's
+// state too), and may add derived features (stats.DerivedFeaturePrefix) to
+// st, which are checkpointed and restored with it. It must be safe for
+// concurrent use by the partitions and must not retain rec.
+// processors/multivariate's Scorer implements it.
+type RowObserver interface {
+	AddRange(st *stats.WindowState, rec arrow.Record, lo, hi int)
+}
+
 // LabelStore is where the label consumer writes labels before it commits
 // their offsets. Writing a message again must replace it.
 type LabelStore interface {

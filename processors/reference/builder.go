@@ -47,6 +47,20 @@ type BuilderOptions struct {
 	// drift package's ChunkScorer is the one to use: it is a field here only
 	// because drift imports this package.
 	ChunkScorer func(p *FeatureProfile, chunk *stats.FeatureState) map[string]float64
+
+	// Multivariate, when set, is given every record added and, at Finish,
+	// fills Profile.Multivariate (processors/multivariate's Fitter; an
+	// interface here because that package imports this one).
+	// BuildFromWindowsOptions ignores it.
+	Multivariate MultivariateFitter
+}
+
+// MultivariateFitter fits a model on every row of the reference
+// (processors/multivariate.ProfileFitter).
+type MultivariateFitter interface {
+	Add(rec arrow.Record) error
+	// Finish returns the encoded model, nil when there is none to fit.
+	Finish() ([]byte, error)
 }
 
 // Builder builds a Profile from Arrow records in the layout of
@@ -106,6 +120,12 @@ func (b *Builder) Add(rec arrow.Record) error {
 	}
 	b.state.AddRange(rec, 0, n)
 	b.addChunks(rec, n)
+	if b.opts.Multivariate != nil {
+		if err := b.opts.Multivariate.Add(rec); err != nil {
+			b.err = err
+			return err
+		}
+	}
 	sc := rec.Schema()
 	for i := range sc.NumFields() {
 		col, ok := rec.Column(i).(*array.Float64)
@@ -195,6 +215,13 @@ func (b *Builder) Finish() (*Profile, error) {
 		delete(b.values, f.Name)
 	}
 	b.scoreChunks(p)
+	if b.opts.Multivariate != nil {
+		mv, err := b.opts.Multivariate.Finish()
+		if err != nil {
+			return nil, err
+		}
+		p.Multivariate = mv
+	}
 	b.values, b.state, b.chunks = nil, nil, nil
 	b.err = errors.New("reference: builder already finished")
 	return p, nil
@@ -256,6 +283,9 @@ func profileOf(meta Meta, st *stats.WindowState) *Profile {
 	meta.Rows = st.Events
 	p := &Profile{Meta: meta, Features: make([]FeatureProfile, 0, len(st.Features))}
 	for name, fs := range st.Features {
+		if stats.IsDerived(name) {
+			continue // not a feature of the events (processors/multivariate's errors)
+		}
 		f := FeatureProfile{
 			Name: name, Kind: fs.Kind, Missing: fs.Missing(), TypeMismatch: fs.TypeMismatch,
 			Mean: math.NaN(), Std: math.NaN(), Min: math.NaN(), Max: math.NaN(),

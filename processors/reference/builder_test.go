@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -333,8 +334,82 @@ func TestEncodingRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := new(Profile).UnmarshalBinary([]byte("VREF\x03")); !errors.Is(err, ErrCorrupt) {
+	if err := new(Profile).UnmarshalBinary([]byte("VREF\x04")); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("future version: %v", err)
+	}
+}
+
+// fixedFitter stands for processors/multivariate's fitter (which imports
+// this package): it counts the rows it is given and returns them as its
+// model.
+type fixedFitter struct{ rows int64 }
+
+func (f *fixedFitter) Add(rec arrow.Record) error { f.rows += rec.NumRows(); return nil }
+func (f *fixedFitter) Finish() ([]byte, error) {
+	if f.rows == 0 {
+		return nil, nil
+	}
+	return []byte(fmt.Sprintf("rows=%d", f.rows)), nil
+}
+
+// TestMultivariateSection: the builder hands every record to the
+// multivariate fitter and stores its model in the profile, which encodes as
+// version 3 (with or without chunk scores) and round-trips; a profile
+// without one keeps its old version byte for byte.
+func TestMultivariateSection(t *testing.T) {
+	evs := fraudEvents(40)
+	tests := []struct {
+		name    string
+		opts    BuilderOptions
+		version byte
+	}{
+		{"no model", BuilderOptions{}, 1},
+		{"model", BuilderOptions{Multivariate: &fixedFitter{}}, 3},
+		{"model and chunks", BuilderOptions{Multivariate: &fixedFitter{}, ChunkRows: 10, ChunkScorer: meanScorer}, 3},
+		{"chunks only", BuilderOptions{ChunkRows: 10, ChunkScorer: meanScorer}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := build(t, records(t, evs, 7), tt.opts)
+			if tt.opts.Multivariate != nil && string(p.Multivariate) != "rows=40" {
+				t.Fatalf("multivariate model %q, want rows=40", p.Multivariate)
+			}
+			data, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data[4] != tt.version {
+				t.Errorf("version %d, want %d", data[4], tt.version)
+			}
+			var q Profile
+			if err := q.UnmarshalBinary(data); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(q.Multivariate, p.Multivariate) {
+				t.Errorf("decoded model %q, want %q", q.Multivariate, p.Multivariate)
+			}
+			if len(q.Feature("amount").ChunkScores) != len(p.Feature("amount").ChunkScores) {
+				t.Error("chunk scores lost")
+			}
+			for n := 0; n < len(data); n++ {
+				if err := new(Profile).UnmarshalBinary(data[:n]); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("truncated to %d bytes: %v", n, err)
+				}
+			}
+		})
+	}
+	// A version 3 profile needs a section, and only known ones.
+	p := build(t, records(t, evs, 7), BuilderOptions{Multivariate: &fixedFitter{}})
+	data, _ := p.MarshalBinary()
+	tag := bytes.LastIndex(data, []byte(sectionMultivariate))
+	bad := bytes.Clone(data)
+	bad[tag] = 'x'
+	if err := new(Profile).UnmarshalBinary(bad); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "unknown section") {
+		t.Errorf("unknown section: %v", err)
+	}
+	none := append(bytes.Clone(data[:tag-2]), 0)
+	if err := new(Profile).UnmarshalBinary(none); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("no section: %v", err)
 	}
 }
 
@@ -347,6 +422,11 @@ func FuzzUnmarshalProfile(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte("VREF\x01"))
 	chunked := build(f, records(f, fraudEvents(20), 7), BuilderOptions{Bins: 3, ChunkRows: 5, ChunkScorer: meanScorer})
+	if data, err = chunked.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	chunked.Multivariate = []byte("model")
 	if data, err = chunked.MarshalBinary(); err != nil {
 		f.Fatal(err)
 	}

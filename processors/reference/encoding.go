@@ -38,13 +38,18 @@ import (
 //	  if kind is string or bool:
 //	    uvarint  other
 //	    uvarint  number of values, then per value, sorted: string, uvarint count
-//	  version 2 only:
+//	  version 2 and 3:
 //	    uvarint  number of chunk-score methods, then per method, sorted:
 //	             string name, uvarint chunks, float mean, float std
+//	version 3 only:
+//	  uvarint  number of sections (at least 1), then per section, sorted
+//	           by tag: string tag, string bytes; the one tag so far is
+//	           "multivariate" (Profile.Multivariate)
 //
 // A profile without ChunkScores is written as version 1, byte for byte what
 // builds before version 2 wrote; version 2 with no ChunkScores at all is
-// rejected, so that every profile has one encoding.
+// rejected, and version 3 is written only for a profile with sections, so
+// that every profile has one encoding.
 // Decoding checks the invariants a profile holds (sorted unique names,
 // increasing edges, bin counts adding up to count, sorted finite quantiles,
 // at most stats.MaxCategories values), so a decoded profile is safe to use.
@@ -52,8 +57,11 @@ const (
 	encodingMagic = "VREF"
 	// encodingVersion is the newest version; encodingVersionNoChunks the
 	// one profiles without ChunkScores keep.
-	encodingVersion         = 2
+	encodingVersion         = 3
+	encodingVersionChunks   = 2
 	encodingVersionNoChunks = 1
+	// sectionMultivariate tags Profile.Multivariate in version 3.
+	sectionMultivariate = "multivariate"
 )
 
 // ErrCorrupt is returned by UnmarshalBinary for data that is not an encoded
@@ -70,8 +78,11 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("encode reference profile %s/%s: %w", p.Model, p.ModelVersion, err)
 	}
 	version := byte(encodingVersionNoChunks)
-	if p.hasChunkScores() {
+	switch {
+	case len(p.Multivariate) > 0:
 		version = encodingVersion
+	case p.hasChunkScores():
+		version = encodingVersionChunks
 	}
 	dst = append(dst, encodingMagic...)
 	dst = append(dst, version)
@@ -128,6 +139,11 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 				dst = appendFloats(dst, cs.Mean, cs.Std)
 			}
 		}
+	}
+	if version >= 3 {
+		dst = binary.AppendUvarint(dst, 1)
+		dst = appendString(dst, sectionMultivariate)
+		dst = appendString(dst, string(p.Multivariate))
 	}
 	return dst, nil
 }
@@ -237,8 +253,31 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 			}
 		}
 	}
-	if version >= 2 && !q.hasChunkScores() {
+	if version == encodingVersionChunks && !q.hasChunkScores() {
 		d.fail("version %d without chunk scores", version)
+	}
+	if version >= 3 {
+		ns := d.count(2)
+		if ns == 0 {
+			d.fail("version %d without sections", version)
+		}
+		prev := ""
+		for i := range ns {
+			tag, body := d.string(), d.string()
+			if i > 0 && tag <= prev {
+				d.fail("sections not sorted and unique at %q", tag)
+			}
+			prev = tag
+			switch tag {
+			case sectionMultivariate:
+				if body == "" {
+					d.fail("empty %s section", tag)
+				}
+				q.Multivariate = []byte(body)
+			default:
+				d.fail("unknown section %q (upgrade vigil)", tag)
+			}
+		}
 	}
 	if d.Rest() != 0 {
 		d.fail("%d bytes of trailing data", d.Rest())

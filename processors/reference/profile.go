@@ -44,6 +44,9 @@ type Profile struct {
 	Meta
 	// Features are sorted by name; see Feature for a lookup.
 	Features []FeatureProfile
+	// Multivariate is the encoded multivariate model fitted on the same
+	// rows (processors/multivariate.Model), nil when none was fitted.
+	Multivariate []byte
 }
 
 // FeatureProfile summarises one feature of the reference.

@@ -15,6 +15,16 @@ import (
 // probability column: proba.<class> becomes feature "__proba.<class>".
 const ProbaFeaturePrefix = "__proba."
 
+// DerivedFeaturePrefix starts the names of features no event carries:
+// summaries another package derives from a window's rows and keeps in the
+// window's state so that they merge and are stored with it (the
+// reconstruction errors of processors/multivariate). AddRange never creates
+// them and leaves their Missing alone; drift and references skip them.
+const DerivedFeaturePrefix = "__derived."
+
+// IsDerived reports whether a feature name is a derived one.
+func IsDerived(name string) bool { return strings.HasPrefix(name, DerivedFeaturePrefix) }
+
 // NewWindowState returns an empty state for the window key.WindowStart to
 // endMs (exclusive).
 func NewWindowState(key Key, endMs int64) *WindowState {
@@ -75,8 +85,9 @@ func (w *WindowState) AddRange(rec arrow.Record, lo, hi int) {
 	// Missing does not depend on how events were cut into batches.
 	w.epoch++
 	defer func() {
-		for _, fs := range w.Features {
+		for name, fs := range w.Features {
 			switch {
+			case IsDerived(name):
 			case fs.seen == newInThisCall: // missing in the earlier rows
 				fs.addMissing(before)
 			case fs.seen != w.epoch: // no column in this batch
@@ -263,7 +274,7 @@ func (w *WindowState) Merge(o *WindowState) {
 	}
 	// A feature one side lacks was missing in all of that side's events.
 	for name, f := range w.Features {
-		if o.Features[name] == nil {
+		if o.Features[name] == nil && !IsDerived(name) {
 			f.addMissing(o.Events)
 		}
 	}
@@ -273,7 +284,9 @@ func (w *WindowState) Merge(o *WindowState) {
 		} else {
 			c := of.Clone()
 			c.seen = 0
-			c.addMissing(w.Events)
+			if !IsDerived(name) {
+				c.addMissing(w.Events)
+			}
 			w.Features[name] = c
 		}
 	}

@@ -37,6 +37,8 @@ const (
 	TableAlerts         = "vigil_alerts"
 	TableNotifications  = "vigil_notifications"
 	TableLeases         = "vigil_leases"
+	// TableMultivariateDrift holds processors/multivariate's results.
+	TableMultivariateDrift = "vigil_multivariate_drift"
 )
 
 // Defaults of Options.
@@ -199,6 +201,66 @@ ORDER BY (scope, epoch, member)`,
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (scope, epoch, member)`,
+	},
+	{
+		version: 15,
+		name:    "create " + TableMultivariateDrift,
+		table:   TableMultivariateDrift,
+		// One row per multivariate drift evaluation of [window_start,
+		// window_end), segment, feature and method: the mean PCA
+		// reconstruction error (feature '__multivariate') of
+		// processors/multivariate against the model of reference_id.
+		// Re-evaluating replaces the row; the newest computed_at wins.
+		modern: "CREATE TABLE IF NOT EXISTS %s." + TableMultivariateDrift + `
+(
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    segment LowCardinality(String),
+    window_start DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    window_end DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    feature LowCardinality(String),
+    method LowCardinality(String),
+    reference_id UInt64,
+    score Float64,
+    sampling_error Float64,
+    lower_threshold Float64,
+    upper_threshold Float64,
+    drifted UInt8,
+    n UInt64,
+    events UInt64,
+    p50 Float64,
+    p95 Float64,
+    components UInt32,
+    computed_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, segment, window_start, window_end, feature, method)`,
+		plain: "CREATE TABLE IF NOT EXISTS %s." + TableMultivariateDrift + `
+(
+    model String,
+    model_version String,
+    segment String,
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    feature String,
+    method String,
+    reference_id UInt64,
+    score Float64,
+    sampling_error Float64,
+    lower_threshold Float64,
+    upper_threshold Float64,
+    drifted UInt8,
+    n UInt64,
+    events UInt64,
+    p50 Float64,
+    p95 Float64,
+    components UInt32,
+    computed_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, segment, window_start, window_end, feature, method)`,
 	},
 }
 

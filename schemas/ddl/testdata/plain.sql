@@ -315,3 +315,29 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_leases
 ENGINE = ReplacingMergeTree
 ORDER BY (scope, epoch, member);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_multivariate_drift
+(
+    model String,
+    model_version String,
+    segment String,
+    window_start DateTime('UTC'),
+    window_end DateTime('UTC'),
+    feature String,
+    method String,
+    reference_id UInt64,
+    score Float64,
+    sampling_error Float64,
+    lower_threshold Float64,
+    upper_threshold Float64,
+    drifted UInt8,
+    n UInt64,
+    events UInt64,
+    p50 Float64,
+    p95 Float64,
+    components UInt32,
+    computed_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, model_version, segment, window_start, window_end, feature, method);
+

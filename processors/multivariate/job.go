@@ -1,0 +1,135 @@
+package multivariate
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
+)
+
+// WindowStore reads the stored window states (drift.WindowStore; the
+// ClickHouse sink's window store).
+type WindowStore interface {
+	// WindowStates returns the states of model (version "": every
+	// version) whose windows start in [from, to), one per partition.
+	WindowStates(ctx context.Context, model, version string, from, to time.Time) ([]*stats.WindowState, error)
+}
+
+// Store is where the Job reads window states and writes its results
+// (vigil_multivariate_drift); the ClickHouse sink's window store
+// implements it.
+type Store interface {
+	WindowStore
+	// WriteMultivariate stores results, replacing earlier results of the
+	// same windows.
+	WriteMultivariate(ctx context.Context, results []Result) error
+}
+
+// Windows merges the stored states of one model version whose windows
+// start in [from, to) over partitions, per window and segment, and
+// evaluates each against the reference's model: oldest window first, then
+// by segment. A reference without a model gives nothing.
+func Windows(ctx context.Context, store WindowStore, ref *reference.Profile, from, to time.Time) ([]Result, error) {
+	m, err := ModelOf(ref)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	states, err := store.WindowStates(ctx, ref.Model, ref.ModelVersion, from, to)
+	if err != nil {
+		return nil, err
+	}
+	merged := MergeWindows(states)
+	out := make([]Result, 0, len(merged))
+	for _, st := range merged {
+		out = append(out, Evaluate(m, ref.ID, st))
+	}
+	return out, nil
+}
+
+// MergeWindows merges states of the same model version, window and
+// segment (the partitions' states), sorted by window start, version and
+// segment. The states are merged into copies.
+func MergeWindows(states []*stats.WindowState) []*stats.WindowState {
+	merged := map[stats.Key]*stats.WindowState{}
+	for _, st := range states {
+		m := merged[st.Key]
+		if m == nil {
+			m = stats.NewWindowState(st.Key, st.WindowEnd)
+			merged[st.Key] = m
+		}
+		if m.WindowEnd != st.WindowEnd {
+			continue // a window of another size under the same start: not mergeable
+		}
+		m.Merge(st)
+	}
+	out := make([]*stats.WindowState, 0, len(merged))
+	for _, m := range merged {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Key, out[j].Key
+		if a.WindowStart != b.WindowStart {
+			return a.WindowStart < b.WindowStart
+		}
+		if a.ModelVersion != b.ModelVersion {
+			return a.ModelVersion < b.ModelVersion
+		}
+		return a.Segment < b.Segment
+	})
+	return out
+}
+
+// Job keeps vigil_multivariate_drift current: each pass evaluates the
+// stored windows that started within lookback, for every model version
+// whose reference in force has a multivariate model, and stores one
+// Result per window and segment (replacing the previous evaluation).
+type Job struct {
+	store    Store
+	refs     ReferenceSource
+	lookback time.Duration
+	log      zerolog.Logger
+}
+
+// NewJob returns a job over store evaluating the windows of the last
+// lookback against the references of refs.
+func NewJob(store Store, refs ReferenceSource, lookback time.Duration, log zerolog.Logger) *Job {
+	return &Job{store: store, refs: refs, lookback: lookback, log: log.With().Str("component", "multivariate").Logger()}
+}
+
+// Pass is one periodic pass: RunOnce, its failure logged.
+func (j *Job) Pass(ctx context.Context) {
+	if n, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		j.log.Warn().Err(err).Msg("evaluate multivariate drift")
+	} else if e := j.log.Debug(); e.Enabled() {
+		e.Int("windows", n).Msg("multivariate drift evaluated")
+	}
+}
+
+// RunOnce evaluates and stores the recent windows; it returns how many
+// results it stored.
+func (j *Job) RunOnce(ctx context.Context) (int, error) {
+	refs, err := j.refs.LatestReferences(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	n := 0
+	for _, ref := range refs {
+		rs, err := Windows(ctx, j.store, ref, now.Add(-j.lookback), now)
+		if err != nil {
+			return n, err
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		if err := j.store.WriteMultivariate(ctx, rs); err != nil {
+			return n, err
+		}
+		n += len(rs)
+	}
+	return n, nil
+}
