@@ -75,6 +75,10 @@ SELECT 'n1', 'oncall', 'firing', ['AmountDrift'], ['fraud'], ['a1b2'], ['c3d4'],
   'delivered', '', '2099-03-14 12:01:06', 2`,
 	`INSERT INTO vigil.vigil_leases (scope, epoch, member, generation, taken_at)
 SELECT 'alerts/g', 1, 'host-1-ab12', 3, '2099-03-14 12:00:00'`,
+	`INSERT INTO vigil.vigil_multivariate_drift (model, model_version, segment, window_start, window_end, feature, method,
+  reference_id, score, sampling_error, lower_threshold, upper_threshold, drifted, n, events, p50, p95, components, computed_at)
+SELECT 'fraud', 'v1', '', '2099-03-14 12:00:00', '2099-03-14 12:01:00', '__multivariate', 'pca_reconstruction_error',
+  4077172800000000, 1.84, 0.03, 1.21, 1.36, 1, 500, 500, 1.6, 3.9, 2, '2099-03-14 12:02:00'`,
 }
 
 // sampleCheck counts the rows of every table after FINAL: "1\t1\t...".
@@ -90,7 +94,8 @@ const sampleCheck = `SELECT
   (SELECT count() FROM vigil.vigil_performance FINAL),
   (SELECT count() FROM vigil.vigil_alerts FINAL),
   (SELECT count() FROM vigil.vigil_notifications FINAL),
-  (SELECT count() FROM vigil.vigil_leases FINAL)`
+  (SELECT count() FROM vigil.vigil_leases FINAL),
+  (SELECT count() FROM vigil.vigil_multivariate_drift FINAL)`
 
 // docQueries returns the example queries of docs/TABLES.md.
 func docQueries(t *testing.T) []string {
@@ -197,7 +202,7 @@ func TestMigrateIntegration(t *testing.T) {
 			t.Fatalf("%v\n%s", err, q)
 		}
 	}
-	var counts [12]uint64
+	var counts [13]uint64
 	dst := make([]any, len(counts))
 	for i := range counts {
 		dst[i] = &counts[i]
@@ -205,7 +210,7 @@ func TestMigrateIntegration(t *testing.T) {
 	if err := conn.QueryRow(ctx, inDatabase(sampleCheck, db)).Scan(dst...); err != nil {
 		t.Fatal(err)
 	}
-	if counts != [12]uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1} {
+	if counts != [13]uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1} {
 		t.Fatalf("rows per table after FINAL = %v, want one each", counts)
 	}
 	for _, q := range docQueries(t) {
@@ -332,7 +337,7 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	want := []string{
-		"1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1",
+		"1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1",
 		"2099-03-14 12:00:10.250",
 		"vigil_events",
 		"vigil_labels",
