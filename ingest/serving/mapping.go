@@ -85,11 +85,11 @@ type FeatureMapping struct {
 // (classes "0".."k-1" unless Classes names them), the label their argmax
 // and, when k = 2, the score the probability of the second class.
 type PredictionMapping struct {
-	Score         string   `yaml:"score"`         // output: probability of the positive class, one per row
-	Label         string   `yaml:"label"`         // output: the predicted class, one per row (an integer i is Classes[i] when Classes is set)
-	Value         string   `yaml:"value"`         // output: a regressor's prediction, one per row
-	Probabilities string   `yaml:"probabilities"` // output: k class probabilities per row
-	Classes       []string `yaml:"classes"`       // the classes of Probabilities' columns (and of integer labels)
+	Score         string   `yaml:"score"`          // output: probability of the positive class, one per row
+	Label         string   `yaml:"label"`          // output: the predicted class, one per row (an integer i is Classes[i] when Classes is set)
+	Value         string   `yaml:"value"`          // output: a regressor's prediction, one per row
+	Probabilities string   `yaml:"probabilities"`  // output: k class probabilities per row
+	Classes       []string `yaml:"classes"`        // the classes of Probabilities' columns (and of integer labels)
 	PositiveClass string   `yaml:"positive_class"` // with Probabilities: the score is this class's probability
 }
 

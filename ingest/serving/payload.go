@@ -33,7 +33,9 @@ func (t *tensor) width() int {
 }
 func (t *tensor) row(i int) []schemas.Value { w := t.width(); return t.values[i*w : (i+1)*w] }
 
-func (t *tensor) isFloat() bool { return t.datatype == "FP16" || t.datatype == "FP32" || t.datatype == "FP64" }
+func (t *tensor) isFloat() bool {
+	return t.datatype == "FP16" || t.datatype == "FP32" || t.datatype == "FP64"
+}
 func (t *tensor) isNumeric() bool {
 	return t.isFloat() || (t.datatype != "BOOL" && t.datatype != "BYTES")
 }

@@ -19,8 +19,10 @@ import (
 //	Infer{Input,Output}Tensor: name 1, datatype 2, shape 3, parameters 4, contents 5
 //	InferTensorContents: bool 1, int 2, int64 3, uint 4, uint64 5, fp32 6, fp64 7, bytes 8
 
-func decodeRequestProto(b []byte) (inferMessage, error)  { return decodeInferProto(b, 5, 7, "request") }
-func decodeResponseProto(b []byte) (inferMessage, error) { return decodeInferProto(b, 5, 6, "response") }
+func decodeRequestProto(b []byte) (inferMessage, error) { return decodeInferProto(b, 5, 7, "request") }
+func decodeResponseProto(b []byte) (inferMessage, error) {
+	return decodeInferProto(b, 5, 6, "response")
+}
 
 // stripSchemaRegistry removes the Confluent schema-registry framing
 // (magic byte 0, a 4-byte schema id, the message-index list) that Seldon
