@@ -28,7 +28,11 @@ type Bucket struct {
 	Start, End          time.Time
 	Events              uint64
 	RefID               uint64
-	Drift               WindowDrift
+	// RefSegment is the segment of the reference the bucket was compared
+	// with: Segment when the reference has a profile of it, else "" (the
+	// whole reference).
+	RefSegment string
+	Drift      WindowDrift
 }
 
 // BucketQuery selects the windows Buckets merges.
