@@ -455,8 +455,8 @@ models:
       classes: ["no", "yes"]
       positive_class: "yes"
 `, want: []schemas.Event{
-			{ID: "r-1-0", Model: "people", Time: now, Features: people(0), Prediction: schemas.Prediction{Score: 0.75, HasScore: true, Label: "yes", Probabilities: []schemas.ClassProbability{{"no", 0.25}, {"yes", 0.75}}}},
-			{ID: "r-1-1", Model: "people", Time: now, Features: people(1), Prediction: schemas.Prediction{Score: 0.5, HasScore: true, Label: "no", Probabilities: []schemas.ClassProbability{{"no", 0.5}, {"yes", 0.5}}}},
+			{ID: "r-1-0", Model: "people", Time: now, Features: people(0), Prediction: schemas.Prediction{Score: 0.75, HasScore: true, Label: "yes", Probabilities: []schemas.ClassProbability{{Class: "no", P: 0.25}, {Class: "yes", P: 0.75}}}},
+			{ID: "r-1-1", Model: "people", Time: now, Features: people(1), Prediction: schemas.Prediction{Score: 0.5, HasScore: true, Label: "no", Probabilities: []schemas.ClassProbability{{Class: "no", P: 0.5}, {Class: "yes", P: 0.5}}}},
 		}},
 		{name: "one row, event_id request", body: pair([]byte(`{"id":"only","inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3],"parameters":{"columns":["a","b","c"]}}]}`), []byte(`{"outputs":[{"name":"y","shape":[1],"datatype":"BOOL","data":[true]}]}`)), mapping: `
 default:
