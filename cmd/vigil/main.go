@@ -57,6 +57,8 @@ func newApp() *cli.App {
 			},
 			referenceCommand(),
 			queryCommand(),
+			reportCommand(),
+			uiCommand(),
 			alertsCommand(),
 			{
 				Name:  "config",
