@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -48,6 +49,12 @@ func newApp() *cli.App {
 				Usage:  "create or upgrade the ClickHouse tables, then exit",
 				Flags:  configFlags(),
 				Action: runMigrate,
+			},
+			{
+				Name:   "bridge",
+				Usage:  "read a serving stack's inference topics (MLServer, Seldon Core v2), pair requests with responses and publish them as prediction events, until interrupted",
+				Flags:  bridgeFlags(),
+				Action: runBridge,
 			},
 			{
 				Name:   "demo",
@@ -154,6 +161,20 @@ func runMigrate(c *cli.Context) error {
 		return err
 	}
 	return app.Migrate(c.Context, cfg.sinkConfig(), log)
+}
+
+func runBridge(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	bc := cfg.bridgeConfig()
+	if bc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunBridge(ctx, bc, log)
 }
 
 func runProcess(c *cli.Context) error {
