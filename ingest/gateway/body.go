@@ -159,7 +159,7 @@ func splitItems(dst [][]byte, body []byte, ndjson bool, maxItems int) ([][]byte,
 			} else {
 				body = nil
 			}
-			line = bytes.TrimSpace(line)
+			line = trimSpace(line)
 			if len(line) == 0 {
 				continue
 			}
@@ -170,7 +170,7 @@ func splitItems(dst [][]byte, body []byte, ndjson bool, maxItems int) ([][]byte,
 		}
 		return dst, nil
 	}
-	body = bytes.TrimSpace(body)
+	body = trimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
 		if len(body) > 0 {
 			dst = append(dst, body)
@@ -258,4 +258,16 @@ func splitArray(dst [][]byte, body []byte, maxItems int) ([][]byte, error) {
 		}
 	}
 	return dst, errSyntax{"body: JSON array not closed (truncated body?)"}
+}
+
+// trimSpace trims JSON's whitespace (RFC 8259: space, tab, CR, LF) from b.
+func trimSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
