@@ -44,6 +44,12 @@ func newApp() *cli.App {
 				Action: runProcess,
 			},
 			{
+				Name:   "gateway",
+				Usage:  "run the HTTP ingest gateway (POST /v1/events, /v1/labels; /metrics, /healthz, /readyz) publishing to Kafka until interrupted",
+				Flags:  gatewayFlags(),
+				Action: runGateway,
+			},
+			{
 				Name:   "migrate",
 				Usage:  "create or upgrade the ClickHouse tables, then exit",
 				Flags:  configFlags(),
@@ -165,4 +171,17 @@ func runProcess(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 	return app.Run(ctx, cfg.appConfig(), log)
+}
+
+func runGateway(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(int64(cfg.MaxMemory))
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunGateway(ctx, cfg.gatewayConfig(), nil, log)
 }
