@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -56,6 +57,12 @@ func newApp() *cli.App {
 				Action: runMigrate,
 			},
 			{
+				Name:   "bridge",
+				Usage:  "read a serving stack's inference topics (MLServer, Seldon Core v2), pair requests with responses and publish them as prediction events, until interrupted",
+				Flags:  bridgeFlags(),
+				Action: runBridge,
+			},
+			{
 				Name:   "demo",
 				Usage:  "run a simulated model service through the whole pipeline and print the per-window table",
 				Flags:  demoFlags(),
@@ -63,6 +70,8 @@ func newApp() *cli.App {
 			},
 			referenceCommand(),
 			queryCommand(),
+			reportCommand(),
+			uiCommand(),
 			alertsCommand(),
 			{
 				Name:  "config",
@@ -160,6 +169,20 @@ func runMigrate(c *cli.Context) error {
 	return app.Migrate(c.Context, cfg.sinkConfig(), log)
 }
 
+func runBridge(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	bc := cfg.bridgeConfig()
+	if bc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunBridge(ctx, bc, log)
+}
+
 func runProcess(c *cli.Context) error {
 	cfg, log, err := setup(c)
 	if err != nil {
@@ -181,7 +204,11 @@ func runGateway(c *cli.Context) error {
 	if cfg.MaxMemory > 0 {
 		debug.SetMemoryLimit(int64(cfg.MaxMemory))
 	}
+	gc := cfg.gatewayConfig()
+	if gc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	return app.RunGateway(ctx, cfg.gatewayConfig(), nil, log)
+	return app.RunGateway(ctx, gc, log)
 }

@@ -88,19 +88,20 @@ func TestOptionTable(t *testing.T) {
 			t.Errorf("help of %s has a backtick: %q", o.flag+o.yaml, o.help)
 		}
 	}
-	// Every flag of the demo and the gateway is an option: those for every
-	// command + the command's own.
-	gatewayOnly := 0
+	// Every flag of the demo, the gateway and the bridge is an option: those
+	// for every command + the command's own.
+	only := map[string]int{}
 	for _, o := range options {
-		if o.command == "gateway" {
-			gatewayOnly++
-		}
+		only[o.command]++
 	}
-	if got, want := len(demoFlags()), len(options)-1-gatewayOnly; got != want {
-		t.Errorf("demo has %d flags, want %d (every option but drift.overrides and the gateway's)", got, want)
+	if got, want := len(demoFlags()), len(options)-1-only["gateway"]-only["bridge"]; got != want {
+		t.Errorf("demo has %d flags, want %d (every option but drift.overrides and those of vigil gateway and vigil bridge)", got, want)
 	}
-	if got, want := len(gatewayFlags()), len(options)-1-2; got != want || gatewayOnly != 11 {
-		t.Errorf("gateway has %d flags (%d its own), want %d (every option but drift.overrides and the demo's 2), 11 its own", got, gatewayOnly, want)
+	if got, want := len(gatewayFlags()), len(configFlags())+only["gateway"]; got != want || only["gateway"] != 11 {
+		t.Errorf("gateway has %d flags (%d of its own), want %d (11 of its own)", got, only["gateway"], want)
+	}
+	if got, want := len(bridgeFlags()), len(configFlags())+only["bridge"]; got != want || only["bridge"] != 9 {
+		t.Errorf("bridge has %d flags (%d of its own), want %d (9 of its own)", got, only["bridge"], want)
 	}
 }
 
@@ -252,9 +253,9 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 				{"variable alone", env, nil, envV},
 				{"flag over variable and file", env, []string{"--config", file, "--" + o.flag + "=" + flagS}, flagV},
 			}
-			command := "demo" // it has every option of every command and its own
-			if o.command == "gateway" {
-				command = "gateway"
+			command := "demo" // every option but those of one other command
+			if o.command != "" {
+				command = o.command
 			}
 			for _, tt := range tests {
 				c, _ := resolveCmd(t, command, tt.env, tt.args...) // a value may not validate: only precedence counts here
@@ -265,8 +266,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 50 {
-		t.Errorf("checked %d options, want 50", n)
+	if n != 62 {
+		t.Errorf("checked %d options, want 62", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-ml/vigil/ingest"
 	"github.com/vigil-ml/vigil/ingest/gateway"
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/auth"
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/lifecycle"
@@ -36,6 +37,9 @@ type GatewayConfig struct {
 	// Handler holds the limits (its Tokens are loaded from Tokens).
 	Handler  gateway.Config
 	Producer GatewayProducerConfig
+	// Serving converts the bodies of /v1/cloudevents and /v1/oip/{model}
+	// (ingest/serving); nil: those routes are not mounted (404).
+	Serving *serving.Config
 }
 
 // GatewayProducerConfig are the SDK options of the gateway's producer that
@@ -77,6 +81,7 @@ func (c GatewayProducerConfig) options(log zerolog.Logger) []ingest.Option {
 //	topics        the prediction and label topics, created when missing
 //	producer      ingest.Producer (its goroutines run from construction): Shutdown flushes it
 //	http server   internal/observe with the routes of ingest/gateway; /readyz: Kafka answers for the topic
+//	pair sweep    drops request/response halves older than the serving ttl (with Serving)
 //
 // Shutdown stops them in reverse: the server stops accepting and drains
 // its requests, then the producer delivers what it holds (a loss is
@@ -86,10 +91,8 @@ type Gateway struct {
 	server *observe.Server
 }
 
-// StartGateway builds the stack of cfg and starts it. A serving-format
-// converter (ingest/serving) is given as conv (nil: its routes are not
-// mounted).
-func StartGateway(ctx context.Context, cfg GatewayConfig, conv gateway.Converter, log zerolog.Logger) (*Gateway, error) {
+// StartGateway builds the stack of cfg and starts it.
+func StartGateway(ctx context.Context, cfg GatewayConfig, log zerolog.Logger) (*Gateway, error) {
 	log = log.With().Str("component", "gateway").Logger()
 	if cfg.LabelTopic == "" {
 		cfg.LabelTopic = ingest.DefaultLabelTopic(cfg.Topic)
@@ -98,7 +101,6 @@ func StartGateway(ctx context.Context, cfg GatewayConfig, conv gateway.Converter
 		cfg.Addr = gateway.DefaultAddr
 	}
 	hc := cfg.Handler
-	hc.Converter = conv
 	if cfg.Tokens != "" {
 		toks, err := auth.Load(cfg.Tokens)
 		if err != nil {
@@ -119,6 +121,14 @@ func StartGateway(ctx context.Context, cfg GatewayConfig, conv gateway.Converter
 	}
 
 	reg := observe.NewRegistry()
+	var conv *serving.Converter
+	if cfg.Serving != nil {
+		var err error
+		if conv, err = serving.New(*cfg.Serving, reg, log); err != nil {
+			return nil, err
+		}
+		hc.Converter = conv
+	}
 	prod, err := ingest.NewProducer(cfg.Brokers, cfg.Topic, append(cfg.Producer.options(log), ingest.WithLabelTopic(cfg.LabelTopic))...)
 	if err != nil {
 		return nil, err
@@ -148,6 +158,9 @@ func StartGateway(ctx context.Context, cfg GatewayConfig, conv gateway.Converter
 	}}, 0)
 	g.Add("producer", lifecycle.Funcs{OnShutdown: closeProducer}, 0)
 	g.Add("http server", srv, 0)
+	if conv != nil {
+		g.Add("pair sweep", lifecycle.NewPeriodic(max(time.Second, cfg.Serving.PendingTTL/4), func(context.Context) { conv.Sweep() }), 0)
+	}
 	if err := g.Start(ctx); err != nil {
 		_ = closeProducer(context.Background()) // when the topics failed, the group never started (so never stops) it
 		return nil, err
@@ -215,8 +228,8 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.server.Registry() }
 func (g *Gateway) Shutdown(ctx context.Context) error { return g.group.Shutdown(ctx) }
 
 // RunGateway runs the gateway until ctx ends, then stops it.
-func RunGateway(ctx context.Context, cfg GatewayConfig, conv gateway.Converter, log zerolog.Logger) error {
-	g, err := StartGateway(ctx, cfg, conv, log)
+func RunGateway(ctx context.Context, cfg GatewayConfig, log zerolog.Logger) error {
+	g, err := StartGateway(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
