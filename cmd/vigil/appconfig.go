@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/sinks/webhook"
@@ -17,6 +18,24 @@ func (c *Config) appConfig() app.Config {
 		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
 		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
 			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
+	}
+}
+
+// bridgeConfig is vigil bridge's part of c; the mapping file is read by
+// the caller (loadBridgeConfig).
+func (c *Config) bridgeConfig() app.BridgeConfig {
+	b := c.Bridge
+	return app.BridgeConfig{
+		Bridge: serving.BridgeConfig{
+			Brokers: c.Kafka.Brokers, Group: b.Group, Format: b.Format,
+			RequestTopic: b.RequestTopic, ResponseTopic: b.ResponseTopic,
+			SeldonPrefix: b.SeldonPrefix, SeldonNamespace: b.SeldonNamespace, SeldonModels: b.SeldonModels,
+			CommitInterval: b.CommitInterval,
+		},
+		Serving:    serving.Config{MaxPending: c.Serving.MaxPending, PendingTTL: c.Serving.PendingTTL},
+		Topic:      c.Kafka.Topic,
+		Partitions: c.Kafka.Partitions,
+		Addr:       b.Addr,
 	}
 }
 

@@ -80,6 +80,20 @@ type Config struct {
 		Level  string
 		Format string // auto, json, console
 	}
+	// Serving is the conversion of serving-stack payloads (vigil gateway, vigil bridge).
+	Serving struct {
+		Mapping    string // per-model mapping file (YAML); "" = the defaults
+		MaxPending int
+		PendingTTL time.Duration
+	}
+	// Bridge is read by vigil bridge only.
+	Bridge struct {
+		Format, Group, RequestTopic, ResponseTopic string
+		SeldonPrefix, SeldonNamespace              string
+		SeldonModels                               []string
+		CommitInterval                             time.Duration
+		Addr                                       string
+	}
 	// Demo is read by vigil demo only.
 	Demo struct {
 		Windows         int

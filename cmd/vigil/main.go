@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -50,6 +51,12 @@ func newApp() *cli.App {
 				Action: runMigrate,
 			},
 			{
+				Name:   "bridge",
+				Usage:  "read a serving stack's inference topics (MLServer, Seldon Core v2), pair requests with responses and publish them as prediction events, until interrupted",
+				Flags:  bridgeFlags(),
+				Action: runBridge,
+			},
+			{
 				Name:   "demo",
 				Usage:  "run a simulated model service through the whole pipeline and print the per-window table",
 				Flags:  demoFlags(),
@@ -57,6 +64,8 @@ func newApp() *cli.App {
 			},
 			referenceCommand(),
 			queryCommand(),
+			reportCommand(),
+			uiCommand(),
 			alertsCommand(),
 			{
 				Name:  "config",
@@ -152,6 +161,20 @@ func runMigrate(c *cli.Context) error {
 		return err
 	}
 	return app.Migrate(c.Context, cfg.sinkConfig(), log)
+}
+
+func runBridge(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	bc := cfg.bridgeConfig()
+	if bc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunBridge(ctx, bc, log)
 }
 
 func runProcess(c *cli.Context) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
@@ -85,12 +86,32 @@ var options = []option{
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),
 
+	opt("serving-mapping", "serving.mapping", "", "per-model mapping of serving payloads to events (YAML, see docs/INGEST.md); none: tensors named by tensor, the first output is the prediction", func(c *Config) *string { return &c.Serving.Mapping }),
+	opt("serving-max-pending", "serving.max_pending", servingDefaults.MaxPending, "request or response halves that may wait for their other half; when full the oldest is dropped and counted", func(c *Config) *int { return &c.Serving.MaxPending }),
+	opt("serving-pending-ttl", "serving.pending_ttl", servingDefaults.PendingTTL, "how long a request or response half waits for its other half before it is dropped and counted", func(c *Config) *time.Duration { return &c.Serving.PendingTTL }),
+
+	opt("bridge-format", "bridge.format", bridgeDefaults.Format, "whose topics vigil bridge reads: mlserver (its Kafka server's request and response topics) or seldon (Seldon Core v2 model topics)", func(c *Config) *string { return &c.Bridge.Format }).only("bridge"),
+	opt("bridge-group", "bridge.group", bridgeDefaults.Group, "consumer group of vigil bridge", func(c *Config) *string { return &c.Bridge.Group }).only("bridge"),
+	opt("bridge-request-topic", "bridge.request_topic", bridgeDefaults.RequestTopic, "mlserver: the topic of inference requests (MLServer's kafka_topic_input)", func(c *Config) *string { return &c.Bridge.RequestTopic }).only("bridge"),
+	opt("bridge-response-topic", "bridge.response_topic", bridgeDefaults.ResponseTopic, "mlserver: the topic of inference responses (MLServer's kafka_topic_output)", func(c *Config) *string { return &c.Bridge.ResponseTopic }).only("bridge"),
+	opt("seldon-prefix", "bridge.seldon_prefix", bridgeDefaults.SeldonPrefix, "seldon: the topic prefix (Seldon's kafka topicPrefix)", func(c *Config) *string { return &c.Bridge.SeldonPrefix }).only("bridge"),
+	opt("seldon-namespace", "bridge.seldon_namespace", bridgeDefaults.SeldonNamespace, "seldon: the Kubernetes namespace in the topic names", func(c *Config) *string { return &c.Bridge.SeldonNamespace }).only("bridge"),
+	opt("seldon-models", "bridge.seldon_models", []string(nil), "seldon: the models whose <prefix>.<namespace>.model.<model>.inputs and .outputs topics to read, comma separated", func(c *Config) *[]string { return &c.Bridge.SeldonModels }).only("bridge"),
+	opt("bridge-commit-interval", "bridge.commit_interval", bridgeDefaults.CommitInterval, "how often vigil bridge flushes its producer and commits the offsets of what it delivered", func(c *Config) *time.Duration { return &c.Bridge.CommitInterval }).only("bridge"),
+	opt("bridge-http-addr", "bridge.http_addr", "127.0.0.1:9465", "address of vigil bridge's /metrics, /healthz and /readyz", func(c *Config) *string { return &c.Bridge.Addr }).only("bridge"),
+
 	opt("demo-windows", "demo.windows", 12, "windows of simulated traffic; the shift starts half-way", func(c *Config) *int { return &c.Demo.Windows }).only("demo"),
 	opt("demo-events-per-window", "demo.events_per_window", 2000, "simulated predictions per window", func(c *Config) *int { return &c.Demo.EventsPerWindow }).only("demo"),
 }
 
 // clickhouseDefaults are the sink's defaults, for the clickhouse.* rows.
 var clickhouseDefaults = clickhouse.DefaultConfig()
+
+// servingDefaults and bridgeDefaults are ingest/serving's, for the serving.* and bridge.* rows.
+var (
+	servingDefaults = serving.DefaultConfig()
+	bridgeDefaults  = serving.DefaultBridgeConfig()
+)
 
 // option is one row of the table; build it with opt.
 type option struct {
@@ -149,6 +170,9 @@ func defaultConfig() Config {
 // configFlags are the flags of the options of every command, built anew on
 // each call (a urfave/cli flag keeps its parsed value).
 func configFlags() []cli.Flag { return flagsOf("") }
+
+// bridgeFlags are configFlags and the flags of the options of vigil bridge only.
+func bridgeFlags() []cli.Flag { return append(configFlags(), flagsOf("bridge")...) }
 
 // demoFlags are configFlags and the flags of the options of vigil demo only.
 func demoFlags() []cli.Flag { return append(configFlags(), flagsOf("demo")...) }
@@ -479,6 +503,12 @@ the file. A duration is written like ` + "`90s`, `1m`, `168h`" + `.
 	b.WriteString("\nOptions of `vigil demo` only:\n\n| flag | variable | YAML key | default | meaning |\n|---|---|---|---|---|\n")
 	for _, o := range options {
 		if o.command == "demo" {
+			row(o)
+		}
+	}
+	b.WriteString("\nOptions of `vigil bridge` only:\n\n| flag | variable | YAML key | default | meaning |\n|---|---|---|---|---|\n")
+	for _, o := range options {
+		if o.command == "bridge" {
 			row(o)
 		}
 	}

@@ -88,8 +88,17 @@ func TestOptionTable(t *testing.T) {
 		}
 	}
 	// Every flag of the demo is an option: 28 for every command + 2 of the demo.
-	if got, want := len(demoFlags()), len(options)-1; got != want {
-		t.Errorf("demo has %d flags, want %d (every option but drift.overrides)", got, want)
+	bridgeOnly := 0
+	for _, o := range options {
+		if o.command == "bridge" {
+			bridgeOnly++
+		}
+	}
+	if got, want := len(demoFlags()), len(options)-1-bridgeOnly; got != want {
+		t.Errorf("demo has %d flags, want %d (every option but drift.overrides and those of vigil bridge)", got, want)
+	}
+	if got, want := len(bridgeFlags()), len(configFlags())+bridgeOnly; got != want || bridgeOnly != 9 {
+		t.Errorf("bridge has %d flags (%d of its own), want %d (9 of its own)", got, bridgeOnly, want)
 	}
 }
 
@@ -241,8 +250,12 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 				{"variable alone", env, nil, envV},
 				{"flag over variable and file", env, []string{"--config", file, "--" + o.flag + "=" + flagS}, flagV},
 			}
+			command := "demo" // every option but those of one other command
+			if o.command != "" {
+				command = o.command
+			}
 			for _, tt := range tests {
-				c, _ := resolveCmd(t, "demo", tt.env, tt.args...) // a value may not validate: only precedence counts here
+				c, _ := resolveCmd(t, command, tt.env, tt.args...) // a value may not validate: only precedence counts here
 				got := reflect.ValueOf(o.field(&c)).Elem().Interface()
 				if !reflect.DeepEqual(got, tt.want) {
 					t.Errorf("%s: %s = %#v, want %#v", tt.name, o.yaml, got, tt.want)
@@ -250,8 +263,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 36 {
-		t.Errorf("checked %d options, want 36", n)
+	if n != 48 {
+		t.Errorf("checked %d options, want 48", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})

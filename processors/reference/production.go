@@ -121,6 +121,7 @@ func BuildFromWindowsOptions(meta Meta, opts BuilderOptions, states []*stats.Win
 		f.Edges = s.binEdges(opts.Bins, f.Min, f.Max)
 		f.Hist = s.histogram(f.Edges)
 		f.Quantiles = s.quantileSummary(int(min(s.n, QuantileSummarySize)), f.Max)
+		f.RankError = fs.Values.RankErrorBound()
 	}
 	return p, nil
 }

@@ -95,6 +95,14 @@ type FeatureProfile struct {
 	Hist      []uint64  // len(Edges)+1 counts; nil when Edges is
 	Quantiles []float64 // sorted quantile summary, see above; nil when unknown
 	Exact     bool      // Quantiles holds every value (Count <= QuantileSummarySize)
+	// RankError bounds the error of the CDF that Hist and Quantiles stand
+	// for against the reference's values, at any point, as a share of Count
+	// (on top of the 1/M of a quantile summary that is not Exact): 0 for a
+	// profile built from a file, the merged value sketch's RankErrorBound
+	// for one built from production windows that held more than
+	// stats.ExactCap values; NaN when unknown (a production profile stored
+	// before profiles carried it). Drift error bounds use it.
+	RankError float64
 
 	// String and bool only.
 	Counts map[string]uint64 // count per value, at most stats.MaxCategories entries

@@ -83,6 +83,10 @@ type FeatureState struct {
 	// Values summarises the distribution of the finite values of a Number
 	// feature (empty for other kinds); see ValuesComplete.
 	Values ValueSketch
+	// Bins counts the finite values of a Number feature in coarse buckets
+	// instead, when the window keeps no value sketches
+	// (WindowState.NoValues); see BinsComplete.
+	Bins CoarseHistogram
 
 	seen uint64 // WindowState.epoch of the last AddRange that had a column for it
 }
@@ -102,7 +106,9 @@ type WindowState struct {
 	// NoValues turns off the value summaries (FeatureState.Values) of new
 	// values: they are what KS and Wasserstein drift need, and most of
 	// AddRange's cost once a window holds more than ExactCap values of a
-	// feature. Features added to without them report !ValuesComplete.
+	// feature. Features added to without them report !ValuesComplete; their
+	// values are counted in FeatureState.Bins instead (BinsComplete), from
+	// which the histogram distances are computed.
 	NoValues bool
 
 	scratch *addScratch // AddRange's reusable buffers; nil until first used

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -262,6 +263,11 @@ func featuresEqual(a, b map[string]*stats.FeatureState) bool {
 		na, nb := fa.Num, fb.Num
 		if na.Count != nb.Count || na.Missing != nb.Missing || na.NaN != nb.NaN || na.Inf != nb.Inf ||
 			!sameFloat(na.Sum, nb.Sum) || !sameFloat(na.M2, nb.M2) || !sameFloat(na.Min, nb.Min) || !sameFloat(na.Max, nb.Max) {
+			return false
+		}
+		ba, _ := fa.Bins.AppendBinary(nil)
+		bb, _ := fb.Bins.AppendBinary(nil)
+		if !bytes.Equal(ba, bb) {
 			return false
 		}
 		ca, cb := fa.Cat, fb.Cat
