@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
@@ -94,7 +95,9 @@ func runReferenceBuild(c *cli.Context) error {
 		return err
 	}
 	log.Info().Str("file", path).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
-	if !c.Bool("dry-run") {
+	if c.Bool("dry-run") {
+		warnReference(log, p, nil)
+	} else {
 		sink, err := clickhouse.New(cfg.sinkConfig(), log)
 		if err != nil {
 			return err
@@ -102,12 +105,32 @@ func runReferenceBuild(c *cli.Context) error {
 		if err := sink.Start(ctx); err != nil {
 			return err
 		}
+		seen, err := sink.Windows().FeatureNames(ctx, p.Model, p.ModelVersion, time.Now().Add(-featureLookback))
+		if err != nil {
+			log.Warn().Err(err).Msg("cannot compare the reference's columns with the production features")
+		}
+		warnReference(log, p, seen)
 		err = sink.References().WriteReference(ctx, p)
 		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 			return err
 		}
 	}
 	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+// featureLookback is how far back `reference build` looks for the features
+// of the production events to compare the reference's columns with.
+const featureLookback = 7 * 24 * time.Hour
+
+// warnReference logs reference.Warnings at warn (seen: the production
+// features, nil when unknown or none stored).
+func warnReference(log zerolog.Logger, p *reference.Profile, seen []string) {
+	if len(seen) == 0 {
+		seen = nil
+	}
+	for _, w := range reference.Warnings(p, seen) {
+		log.Warn().Msg(w)
+	}
 }
 
 // runReferenceBuildFromProduction builds the reference from the stored
@@ -154,6 +177,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 	}
 	if err == nil {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
+		warnReference(log, p, nil)
 	}
 	if err == nil && !c.Bool("dry-run") {
 		err = sink.References().WriteReference(ctx, p)
