@@ -263,8 +263,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 48 {
-		t.Errorf("checked %d options, want 48", n)
+	if n != 50 {
+		t.Errorf("checked %d options, want 50", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})
