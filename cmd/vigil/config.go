@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
+	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -75,6 +76,20 @@ type Config struct {
 		// TakeoverWait: a member taking the alert lease over from another
 		// waits this long before it sends (docs/ALERTS.md, "Fencing").
 		TakeoverWait time.Duration
+	}
+	// HTTP is the HTTP server of the long-running commands.
+	HTTP struct {
+		Addr            string // "": the command's default (gateway.DefaultAddr for vigil gateway)
+		TLSCert, TLSKey string // both or neither
+	}
+	// Gateway is read by vigil gateway only.
+	Gateway struct {
+		Tokens                               string // bearer tokens file; "": no authentication
+		MaxBodyBytes, MaxEvents, MaxFeatures int
+		RetryAfter                           time.Duration
+		Encoding                             string
+		Buffer, LabelBuffer, BatchSize       int
+		Linger, BlockTimeout                 time.Duration
 	}
 	Log struct {
 		Level  string
@@ -164,6 +179,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Labels.Topic == c.Kafka.Topic && c.Labels.Topic != "" {
 		errs = append(errs, errors.New("labels.topic must differ from kafka.topic"))
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		errs = append(errs, errors.New("http.tls_cert and http.tls_key go together: set both or neither"))
+	}
+	if err := c.gatewayHandlerConfig().WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Gateway.Encoding != wire.EncodingArrow && c.Gateway.Encoding != wire.EncodingJSON {
+		errs = append(errs, fmt.Errorf("gateway.encoding %q is not %s or %s", c.Gateway.Encoding, wire.EncodingArrow, wire.EncodingJSON))
+	}
+	if c.Gateway.Buffer < 1 || c.Gateway.LabelBuffer < 1 || c.Gateway.BatchSize < 1 || c.Gateway.Linger <= 0 || c.Gateway.BlockTimeout <= 0 {
+		errs = append(errs, errors.New("gateway.buffer, gateway.label_buffer, gateway.batch_size, gateway.linger and gateway.block_timeout must be positive"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":
