@@ -231,9 +231,43 @@ func (s *ValueSketch) flush() {
 		s.levels = make([][]uint64, 1, 8)
 	}
 	s.sortBuf()
-	s.levels[0] = mergeInto(s.levels[0], s.buf)
+	top := len(s.levels) - 1
+	if len(s.levels[0])+len(s.buf) < levelCaps[min(top, valueSketchMaxLevels-1)] {
+		s.levels[0] = mergeInto(s.levels[0], s.buf)
+	} else {
+		// Level 0 is compacted at once (compress would): merge it with the
+		// buffer in scratch memory and compact from there, instead of
+		// growing level 0 to hold both and shrinking it again each time.
+		if top == 0 {
+			s.levels = append(s.levels, nil)
+		}
+		sp := mergeScratch.Get().(*[]uint64)
+		merged := mergeSorted((*sp)[:0], s.levels[0], s.buf)
+		s.levels[0] = s.compactFrom(0, merged, s.levels[0][:0])
+		*sp = merged
+		mergeScratch.Put(sp)
+	}
 	s.buf = s.buf[:0]
 	s.compress()
+}
+
+var mergeScratch = sync.Pool{New: func() any { return new([]uint64) }}
+
+// mergeSorted appends the merge of sorted a and b to dst.
+func mergeSorted(dst, a, b []uint64) []uint64 {
+	dst = slices.Grow(dst, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] <= b[j] {
+			dst = append(dst, a[i])
+			i++
+		} else {
+			dst = append(dst, b[j])
+			j++
+		}
+	}
+	dst = append(dst, a[i:]...)
+	return append(dst, b[j:]...)
 }
 
 // compress compacts, from the bottom up, every level over its capacity.
@@ -258,6 +292,14 @@ func (s *ValueSketch) compress() {
 // them up at twice the weight.
 func (s *ValueSketch) compact(h int) {
 	lv := s.levels[h]
+	s.levels[h] = s.compactFrom(h, lv, lv[:0])
+}
+
+// compactFrom compacts the sorted values lv of level h (see compact) into
+// level h+1, which must exist, and returns level h's new contents: the
+// value left over, appended to rest, whose memory may be lv's (rest is
+// then lv[:0]). lv's memory may be reused in place.
+func (s *ValueSketch) compactFrom(h int, lv, rest []uint64) []uint64 {
 	skip := len(lv) & 1
 	part := lv[skip:]
 	off := int(s.next() & 1)
@@ -266,16 +308,15 @@ func (s *ValueSketch) compact(h int) {
 		half = append(half, part[i])
 	}
 	s.levels[h+1] = mergeInto(s.levels[h+1], half)
-	// A level's capacity shrinks as levels are added above it: give back
-	// memory a level no longer needs, so that the heap stays flat in n.
-	if c := levelCaps[min(len(s.levels)-1-h, valueSketchMaxLevels-1)]; cap(lv) > 2*c {
-		s.levels[h] = append(make([]uint64, 0, c), lv[:skip]...)
-	} else {
-		s.levels[h] = lv[:skip]
-	}
 	w := math.Ldexp(1, h)
 	s.errSum += w
 	s.errSq += w * w
+	// A level's capacity shrinks as levels are added above it: give back
+	// memory a level no longer needs, so that the heap stays flat in n.
+	if c := levelCaps[min(len(s.levels)-1-h, valueSketchMaxLevels-1)]; cap(rest) > 2*c {
+		return append(make([]uint64, 0, c), lv[:skip]...)
+	}
+	return append(rest, lv[:skip]...)
 }
 
 // next advances the splitmix64 generator.
@@ -489,40 +530,56 @@ func (s *ValueSketch) WeightedValues() (values []float64, weights []uint64) {
 	return values, weights
 }
 
-// sortKeys sorts keys: an LSD radix sort on bytes, skipping bytes that all
-// keys share, for long slices.
+// sortKeys sorts keys: for long slices an LSD radix sort on bytes,
+// skipping bytes that all keys share.
 func sortKeys(keys []uint64) {
 	if len(keys) < 256 {
 		slices.Sort(keys)
 		return
 	}
-	sp := radixScratch.Get().(*[]uint64)
-	tmp := slices.Grow((*sp)[:0], len(keys))[:len(keys)]
-	var counts [8][256]uint32
+	const (
+		digits = 8
+		width  = 8
+		mask   = 1<<width - 1
+	)
+	sc := radixScratch.Get().(*radixBuffers)
+	tmp := slices.Grow(sc.tmp[:0], len(keys))[:len(keys)]
+	counts := &sc.counts
+	clear(counts[:])
 	for _, k := range keys {
-		counts[0][byte(k)]++
-		counts[1][byte(k>>8)]++
-		counts[2][byte(k>>16)]++
-		counts[3][byte(k>>24)]++
-		counts[4][byte(k>>32)]++
-		counts[5][byte(k>>40)]++
-		counts[6][byte(k>>48)]++
-		counts[7][byte(k>>56)]++
+		counts[0][k&mask]++
+		counts[1][k>>width&mask]++
+		counts[2][k>>(2*width)&mask]++
+		counts[3][k>>(3*width)&mask]++
+		counts[4][k>>(4*width)&mask]++
+		counts[5][k>>(5*width)&mask]++
+		counts[6][k>>(6*width)&mask]++
+		counts[7][k>>(7*width)]++
+	}
+	// A digit that every key has needs no pass; the counts become starting
+	// positions in one loop over the tables (independent sums, which the
+	// CPU adds up in parallel).
+	var skip [digits]bool
+	for d := range digits {
+		skip[d] = counts[d][keys[0]>>(width*d)&mask] == uint32(len(keys))
+	}
+	var sums [digits]uint32
+	for i := range counts[0] {
+		for d := range digits {
+			n := counts[d][i]
+			counts[d][i] = sums[d]
+			sums[d] += n
+		}
 	}
 	src, dst := keys, tmp
-	for d := range 8 {
+	for d := range digits {
+		if skip[d] {
+			continue
+		}
 		c := &counts[d]
-		shift := uint(8 * d)
-		if c[byte(src[0]>>shift)] == uint32(len(src)) {
-			continue // every key has this byte
-		}
-		var sum uint32
-		for i, n := range c {
-			c[i] = sum
-			sum += n
-		}
+		shift := uint(width * d)
 		for _, k := range src {
-			b := byte(k >> shift)
+			b := k >> shift & mask
 			dst[c[b]] = k
 			c[b]++
 		}
@@ -531,11 +588,18 @@ func sortKeys(keys []uint64) {
 	if &src[0] != &keys[0] {
 		copy(keys, src)
 	}
-	*sp = tmp
-	radixScratch.Put(sp)
+	sc.tmp = tmp
+	radixScratch.Put(sc)
 }
 
-var radixScratch = sync.Pool{New: func() any { return new([]uint64) }}
+// radixBuffers is sortKeys' scratch: the other half of the ping-pong and
+// the digit counts.
+type radixBuffers struct {
+	tmp    []uint64
+	counts [8][1 << 8]uint32
+}
+
+var radixScratch = sync.Pool{New: func() any { return new(radixBuffers) }}
 
 // MarshalBinary encodes s; see AppendBinary.
 func (s *ValueSketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
