@@ -45,6 +45,12 @@ func newApp() *cli.App {
 				Action: runProcess,
 			},
 			{
+				Name:   "gateway",
+				Usage:  "run the HTTP ingest gateway (POST /v1/events, /v1/labels; /metrics, /healthz, /readyz) publishing to Kafka until interrupted",
+				Flags:  gatewayFlags(),
+				Action: runGateway,
+			},
+			{
 				Name:   "migrate",
 				Usage:  "create or upgrade the ClickHouse tables, then exit",
 				Flags:  configFlags(),
@@ -188,4 +194,21 @@ func runProcess(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 	return app.Run(ctx, cfg.appConfig(), log)
+}
+
+func runGateway(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(int64(cfg.MaxMemory))
+	}
+	gc := cfg.gatewayConfig()
+	if gc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunGateway(ctx, gc, log)
 }
