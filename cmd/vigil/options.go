@@ -20,6 +20,8 @@ import (
 	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -63,6 +65,8 @@ var options = []option{
 	opt("window", "window.size", window.DefaultSize, "tumbling window size", func(c *Config) *time.Duration { return &c.Window.Size }),
 	opt("allowed-lateness", "window.allowed_lateness", window.DefaultAllowedLateness, "how long after a window's end its events are still counted", func(c *Config) *time.Duration { return &c.Window.AllowedLateness }),
 	opt("checkpoint-interval", "checkpoint_interval", pipeline.DefaultCheckpointInterval, "how often window states are written to ClickHouse", func(c *Config) *time.Duration { return &c.CheckpointInterval }),
+	opt("exact-values", "exact_values", stats.ExactCap, "values of a numeric feature a window, or a merge of windows, keeps exactly before a KLL sketch takes over (drift is exactly scipy's up to it; 8 bytes per value per open window, feature and segment); 1.."+strconv.Itoa(stats.MaxExactCap), func(c *Config) *int { return &c.ExactValues }),
+	opt("reference-exact-values", "reference.exact_values", reference.DefaultExactValues, "values of a numeric feature a reference profile keeps exactly (more: that many quantiles); 8 bytes each in the stored profile and in every process that loads it", func(c *Config) *int { return &c.Reference.ExactValues }),
 	opt("value-sketches", "value_sketches", !pipeline.Config{}.NoValueSketches, "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)", func(c *Config) *bool { return &c.ValueSketches }),
 	opt("segment-keys", "segment_keys", []string(nil), "segment tags (comma separated, e.g. region) to keep window states and drift per value of", func(c *Config) *[]string { return &c.SegmentKeys }),
 	opt("max-held-bytes", "max_held_bytes", pipeline.DefaultMaxHeldBytes, "memory budget in bytes of what the processor holds for its next checkpoints (decoded rows, late rows, dead letters), over all its partitions; a partition that holds its share checkpoints early", func(c *Config) *int { return &c.MaxHeldBytes }),
@@ -283,7 +287,11 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	for _, o := range options {
 		o.fromFlag(c, &cfg)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// Process-wide: every command merges window states with the same cap.
+	return cfg, stats.SetExactCap(cfg.ExactValues)
 }
 
 // logLevelDefault is the context key of a command's own default log level.

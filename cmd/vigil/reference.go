@@ -90,7 +90,7 @@ func runReferenceBuild(c *cli.Context) error {
 	p, err := reference.BuildFromFile(ctx, path,
 		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
 		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
-		reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
+		reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues})
 	if errors.Is(err, reference.ErrNoWindows) {
 		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
 	}

@@ -18,9 +18,10 @@ import (
 // Wasserstein-1) against a reference, and merges so that the summary of an
 // hour or a day can be built from stored 1-minute windows.
 //
-// Exact mode: while it holds at most ExactCap values, it keeps them all;
-// CDF, Quantile and WeightedValues are then exact and the merge of exact
-// sketches stays exact while the total is at most ExactCap.
+// Exact mode: while it holds at most ExactCap values (or the cap
+// SetExactCap configures), it keeps them all; CDF, Quantile and
+// WeightedValues are then exact and the merge of exact sketches stays exact
+// while the total is at most the cap.
 //
 // Sketched mode (beyond ExactCap values): a KLL sketch (Karnin, Lang and
 // Liberty, FOCS 2016) with k = ValueSketchK. Level h holds sorted values of
@@ -75,6 +76,41 @@ const (
 
 const valueSketchVersion = 1
 
+// MaxExactCap bounds SetExactCap: 65536 values, 512 KiB per exact sketch.
+const MaxExactCap = 1 << 16
+
+// exactCap is the number of values a ValueSketch keeps exactly
+// (SetExactCap); ExactCap unless configured.
+var exactCap = ExactCap
+
+// SetExactCap sets how many values a ValueSketch keeps exactly before it
+// turns into a KLL sketch (ExactCap, 2048, by default), between 1 and
+// MaxExactCap. Exact mode costs 8 bytes per value (n <= cap); once
+// sketched, the intake buffer is ExactCap values again, so a sketched
+// sketch's memory does not depend on the cap. It is process-wide
+// configuration: call it at start-up, before any sketch is used (it is not
+// safe for use concurrently with sketches). Sketches decoded from a process
+// with a larger cap stay exact until they grow.
+func SetExactCap(n int) error {
+	if n < 1 || n > MaxExactCap {
+		return fmt.Errorf("value sketch exact cap %d: want 1..%d", n, MaxExactCap)
+	}
+	exactCap = n
+	return nil
+}
+
+// ExactCapInUse returns the cap SetExactCap set (ExactCap by default).
+func ExactCapInUse() int { return exactCap }
+
+// bufCap is the size at which the intake buffer is flushed: the exact cap
+// in exact mode, ExactCap once sketched.
+func (s *ValueSketch) bufCap() int {
+	if s.levels == nil {
+		return exactCap
+	}
+	return ExactCap
+}
+
 var (
 	_ encoding.BinaryMarshaler   = (*ValueSketch)(nil)
 	_ encoding.BinaryUnmarshaler = (*ValueSketch)(nil)
@@ -116,7 +152,7 @@ func (s *ValueSketch) Add(v float64) {
 	if v-v != 0 {
 		return
 	}
-	if len(s.buf) == ExactCap {
+	if len(s.buf) >= s.bufCap() {
 		s.flush()
 	}
 	s.buf = append(s.buf, valueKey(v))
@@ -127,10 +163,10 @@ func (s *ValueSketch) Add(v float64) {
 // AddFloat64s adds the finite values of vs.
 func (s *ValueSketch) AddFloat64s(vs []float64) {
 	for len(vs) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := vs[:min(len(vs), ExactCap-len(s.buf))]
+		part := vs[:min(len(vs), s.bufCap()-len(s.buf))]
 		vs = vs[len(part):]
 		n := len(s.buf)
 		buf := slices.Grow(s.buf, len(part))[:n+len(part)]
@@ -151,10 +187,10 @@ func (s *ValueSketch) AddFloat64s(vs []float64) {
 // validity bitmap where bit offset+i belongs to vs[i].
 func (s *ValueSketch) addValid(vs []float64, valid []byte, offset int) {
 	for len(vs) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := vs[:min(len(vs), ExactCap-len(s.buf))]
+		part := vs[:min(len(vs), s.bufCap()-len(s.buf))]
 		n := len(s.buf)
 		buf := slices.Grow(s.buf, len(part))[:n+len(part)]
 		for i, v := range part {
@@ -177,10 +213,10 @@ func (s *ValueSketch) addValid(vs []float64, valid []byte, offset int) {
 // addKeys adds keys of weight 1.
 func (s *ValueSketch) addKeys(keys []uint64) {
 	for len(keys) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := keys[:min(len(keys), ExactCap-len(s.buf))]
+		part := keys[:min(len(keys), s.bufCap()-len(s.buf))]
 		keys = keys[len(part):]
 		s.buf = append(s.buf, part...)
 		s.n += uint64(len(part))
@@ -625,7 +661,7 @@ func (s *ValueSketch) UnmarshalBinary(data []byte) error {
 		if d.Err() == nil && nlevels > valueSketchMaxLevels {
 			d.Fail("%d levels, at most %d allowed", nlevels, valueSketchMaxLevels)
 		}
-		n.buf = decodeKeys(&d, ExactCap)
+		n.buf = decodeKeys(&d, MaxExactCap)
 		n.sorted = true
 		if d.Err() == nil && nlevels > 0 {
 			n.levels = make([][]uint64, nlevels)
@@ -707,8 +743,10 @@ func (s *ValueSketch) check() error {
 		return fmt.Errorf("%w: values weigh %d, count is %d", ErrCorruptValueSketch, total, s.n)
 	case !(s.errSum >= 0 && s.errSum <= math.MaxFloat64 && s.errSq >= 0 && s.errSq <= math.MaxFloat64):
 		return fmt.Errorf("%w: compaction sums %v, %v", ErrCorruptValueSketch, s.errSum, s.errSq)
-	case s.levels == nil && s.n > ExactCap:
-		return fmt.Errorf("%w: %d values in exact mode, at most %d", ErrCorruptValueSketch, s.n, ExactCap)
+	case s.levels == nil && s.n > MaxExactCap:
+		return fmt.Errorf("%w: %d values in exact mode, at most %d", ErrCorruptValueSketch, s.n, MaxExactCap)
+	case s.levels != nil && len(s.buf) > MaxExactCap:
+		return fmt.Errorf("%w: %d values in the intake buffer, at most %d", ErrCorruptValueSketch, len(s.buf), MaxExactCap)
 	}
 	return nil
 }
