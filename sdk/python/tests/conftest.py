@@ -74,11 +74,13 @@ def topic(kafka: str) -> Iterator[str]:
 def consume_all(brokers: str, topic: str, want: Optional[int] = None, idle: float = 3.0, limit: float = 60.0) -> List[Any]:
     """Every message of topic, from the beginning: until want messages came
     (then a short wait for any extra), or nothing came for idle seconds."""
-    from confluent_kafka import Consumer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": brokers, "group.id": unique("pysdk-read"), "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
-    c.subscribe([topic])
+    # Assigned, not subscribed: no group join to wait for.
+    parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
     out: List[Any] = []
     end = time.monotonic() + limit
     last = time.monotonic()
