@@ -37,7 +37,8 @@ def med(bench, key):
     v = [r[key] for r in rows if r["bench"] == bench and key in r]
     return statistics.median(v) if v else None
 fig = {
-    "record() alone, us/call": med("record_alone", "us_per_call"),
+    "record() alone, 20 features, us/call": med("record_alone", "us_per_call"),
+    "record() alone, 4 features, us/call": med("record_alone", "us_per_call_4_features"),
     "record() with the batcher sending to Kafka, us/call": med("record_kafka", "us_per_call"),
     "record() to Kafka, events/s (until close)": med("record_kafka", "events_per_s"),
     "record_frame() caller, rows/s": med("frame", "caller_rows_per_s"),

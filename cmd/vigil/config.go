@@ -88,6 +88,10 @@ type Config struct {
 		Addr            string // "": the command's default (gateway.DefaultAddr for vigil gateway)
 		TLSCert, TLSKey string // both or neither
 	}
+	// UI is the UI at /ui/ (vigil ui).
+	UI struct {
+		Tokens string // bearer tokens file; "": no authentication
+	}
 	// Gateway is read by vigil gateway only.
 	Gateway struct {
 		Tokens                               string // bearer tokens file; "": no authentication

@@ -263,7 +263,7 @@ func TestBrowserReportAndUI(t *testing.T) {
 	}
 
 	// The live UI.
-	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, zerolog.Nop()))
+	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, nil, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	ui := newBrowser(t, srv.URL+"/")
 	ui.run(t, "open the model list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`a.model-link`)))

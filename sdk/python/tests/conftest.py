@@ -5,7 +5,9 @@ service is not configured is skipped; in CI (CI set) it fails."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -113,3 +115,14 @@ def free_port() -> int:
 
 def headers(m: Any) -> Dict[str, bytes]:
     return dict(m.headers() or [])
+
+
+@pytest.fixture(scope="session")
+def vigil_bin(tmp_path_factory) -> Path:
+    if shutil.which("go") is None:
+        pytest.fail("go is needed to build cmd/vigil for the end-to-end test")
+    out = tmp_path_factory.mktemp("bin") / "vigil"
+    subprocess.run(["go", "build", "-o", str(out), "./cmd/vigil"], cwd=REPO, check=True, timeout=600)
+    return out
+
+
