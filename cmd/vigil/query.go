@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -116,20 +117,57 @@ func versionText(v string) string {
 
 func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "window_start\tversion\tsegment\tfeature\tmethod\tscore\tthreshold\tdrift\tpsi\tjs\tks_p\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
+	fmt.Fprintln(tw, "window_start\tversion\tsegment\tfeature\tmethod\tscore\t±bound\tthreshold\tdrift\tpsi\tjs\tks_p\tks_method\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
 	for _, b := range buckets {
 		for _, d := range b.Drift.Features {
 			if len(only) > 0 && !contains(only, d.Feature) {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-				b.Start.Format("2006-01-02 15:04:05"), b.ModelVersion, b.Segment, d.Feature, d.Method, num(d.Score), num(d.Threshold), yes(d.Drifted),
-				num(d.PSI), num(d.JensenShannon), num(d.KSPValue), num(d.WassersteinNorm), num(d.MissingRate), num(d.OutOfRangeRate), num(d.NewCategoryRate))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				b.Start.Format("2006-01-02 15:04:05"), b.ModelVersion, b.Segment, d.Feature, d.Method, num(d.Score), bound(d.Bounds.Score), num(d.Threshold), yes(d.Drifted),
+				withBound(d.PSI, d.Bounds.PSI), withBound(d.JensenShannon, d.Bounds.JensenShannon), num(d.KSPValue), dash(d.KSMethod),
+				withBound(d.WassersteinNorm, d.Bounds.WassersteinNorm), num(d.MissingRate), withBound(d.OutOfRangeRate, d.Bounds.OutOfRangeRate), num(d.NewCategoryRate))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t(dataset)\tshare\t%s\t%s\t%s\t\t\t\t\t\t\t\t\n",
+		for _, d := range b.Drift.Skipped {
+			if len(only) > 0 && !contains(only, d.Feature) {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t(not evaluated: %s)\t\t\t\t\t\t\t\t\t\t%s\t\t\t\n",
+				b.Start.Format("2006-01-02 15:04:05"), b.ModelVersion, b.Segment, d.Feature, d.Reason, num(d.MissingRate))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t(dataset)\tshare\t%s\t\t%s\t%s\t\t\t\t\t\t\t\t\t\n",
 			b.Start.Format("2006-01-02 15:04:05"), b.ModelVersion, b.Segment, num(b.Drift.Share), num(drift.EvidentlyDriftShare), yes(b.Drift.Drifted))
 	}
 	tw.Flush()
+}
+
+// bound prints an error bound: "exact" for 0, "?" when unknown.
+func bound(b float64) string {
+	switch {
+	case b == 0:
+		return "exact"
+	case math.IsNaN(b):
+		return "?"
+	}
+	return "±" + num(b)
+}
+
+// withBound prints a number and, when it is not exact, its bound.
+func withBound(v, b float64) string {
+	if b == 0 || math.IsNaN(v) {
+		return num(v)
+	}
+	if math.IsNaN(b) {
+		return num(v) + "±?"
+	}
+	return num(v) + "±" + num(b)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func contains(xs []string, x string) bool {

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
@@ -45,6 +46,7 @@ func referenceCommand() *cli.Command {
 					&cli.Float64Flag{Name: "variance-share", Value: multivariate.DefaultVarianceShare, Usage: "multivariate drift: fit a PCA on a FILE's features keeping the fewest components that explain more than this share of the variance, thresholds from --chunk-rows chunks (or 10 chunks); 0: fit none"},
 					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
+					&cli.StringFlag{Name: "segment", Usage: "a segment key (e.g. region): also profile the rows of each of its values (from the column s.KEY of events, or a string column KEY, which is then not a feature; with --from-production, the stored segment states of vigil process --segment-keys KEY); segment drift then compares each segment with its own profile"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
 					&cli.BoolFlag{Name: "from-production", Usage: "build from the model version's stored window states whose window starts in [--from, --to) instead of a FILE"},
 					&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "with --from-production: first window start (RFC 3339)"},
@@ -63,6 +65,9 @@ func referenceCommand() *cli.Command {
 }
 
 func runReferenceBuild(c *cli.Context) error {
+	if seg := c.String("segment"); strings.ContainsAny(seg, "=,") {
+		return fmt.Errorf("reference build: --segment %q: want a segment key, such as region (no '=' or ',')", seg)
+	}
 	if c.Bool("from-production") {
 		return runReferenceBuildFromProduction(c)
 	}
@@ -87,7 +92,7 @@ func runReferenceBuild(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	bopts := reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer}
+	bopts := reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer, Segment: c.String("segment")}
 	if share := c.Float64("variance-share"); share != 0 {
 		fit, err := multivariate.NewProfileFitter(multivariate.FitOptions{VarianceShare: share, ChunkRows: c.Int("chunk-rows")})
 		if err != nil {
@@ -103,7 +108,9 @@ func runReferenceBuild(c *cli.Context) error {
 		return err
 	}
 	log.Info().Str("file", path).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
-	if !c.Bool("dry-run") {
+	if c.Bool("dry-run") {
+		warnReference(log, p, nil)
+	} else {
 		sink, err := clickhouse.New(cfg.sinkConfig(), log)
 		if err != nil {
 			return err
@@ -111,12 +118,32 @@ func runReferenceBuild(c *cli.Context) error {
 		if err := sink.Start(ctx); err != nil {
 			return err
 		}
+		seen, err := sink.Windows().FeatureNames(ctx, p.Model, p.ModelVersion, time.Now().Add(-featureLookback))
+		if err != nil {
+			log.Warn().Err(err).Msg("cannot compare the reference's columns with the production features")
+		}
+		warnReference(log, p, seen)
 		err = sink.References().WriteReference(ctx, p)
 		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 			return err
 		}
 	}
 	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+// featureLookback is how far back `reference build` looks for the features
+// of the production events to compare the reference's columns with.
+const featureLookback = 7 * 24 * time.Hour
+
+// warnReference logs reference.Warnings at warn (seen: the production
+// features, nil when unknown or none stored).
+func warnReference(log zerolog.Logger, p *reference.Profile, seen []string) {
+	if len(seen) == 0 {
+		seen = nil
+	}
+	for _, w := range reference.Warnings(p, seen) {
+		log.Warn().Msg(w)
+	}
 }
 
 // runReferenceBuildFromProduction builds the reference from the stored
@@ -157,12 +184,13 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, Segment: c.String("segment")})
 	if errors.Is(err, reference.ErrNoWindows) {
 		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
 	}
 	if err == nil {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
+		warnReference(log, p, nil)
 	}
 	if err == nil && !c.Bool("dry-run") {
 		err = sink.References().WriteReference(ctx, p)
@@ -215,6 +243,13 @@ func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(p.Segments) > 0 {
+		fmt.Fprintf(out, "\nsegment profiles (%d):", len(p.Segments))
+		for _, sp := range p.Segments {
+			fmt.Fprintf(out, " %s (%d rows)", sp.Segment, sp.Rows)
+		}
+		fmt.Fprintln(out)
 	}
 	if err := printMultivariate(out, p); err != nil {
 		return err

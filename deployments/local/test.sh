@@ -2,7 +2,7 @@
 # The test command of the README (`make test`, called by .ci/run): start the
 # real services the tests need unless they answer, then vet, run every test
 # (unit, integration against real Kafka 4.x and ClickHouse, modern DDL on
-# chDB) and a short run of every fuzz target (first, so that go test's summary ends the output). The services stay up; stop them
+# chDB; the Python SDK's pytest suite) and a short run of every fuzz target (first, so that go test's summary ends the output). The services stay up; stop them
 # with deployments/local/down.sh.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +39,9 @@ for pkg in $(go list ./...); do
     fuzz_once "$target" "$pkg" || fuzz_once "$target" "$pkg"
   done
 done
+
+echo "== pytest: the Python SDK (sdk/python, venv from deployments/local/python.sh)"
+"$here/python.sh" test -q -p no:cacheprovider
 
 echo "== go test (VIGIL_KAFKA=$VIGIL_KAFKA VIGIL_CLICKHOUSE=$VIGIL_CLICKHOUSE)"
 go test -count=1 -timeout 30m ./...

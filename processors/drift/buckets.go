@@ -28,7 +28,11 @@ type Bucket struct {
 	Start, End          time.Time
 	Events              uint64
 	RefID               uint64
-	Drift               WindowDrift
+	// RefSegment is the segment of the reference the bucket was compared
+	// with: Segment when the reference has a profile of it, else "" (the
+	// whole reference).
+	RefSegment string
+	Drift      WindowDrift
 }
 
 // BucketQuery selects the windows Buckets merges.
@@ -54,6 +58,24 @@ func Buckets(ctx context.Context, store WindowStore, refs map[[2]string]*referen
 	if err != nil {
 		return nil, err
 	}
+	return EvaluateBuckets(MergeBuckets(states, q), refs, opts)
+}
+
+// MergedBucket is the merged window state of one bucket, model version and
+// segment, before evaluation: what Buckets evaluates, kept for callers that
+// also show the distributions behind a verdict (internal/report).
+type MergedBucket struct {
+	Model, ModelVersion, Segment string
+	Start, End                   time.Time
+	State                        *stats.WindowState
+}
+
+// MergeBuckets merges the states q selects (q.By, q.Every; q.Model,
+// q.Version and the range are the reader's) over partitions and into
+// buckets, oldest bucket first, then by version and segment. It re-keys the
+// states it merges (their key becomes the bucket's): read them again for
+// another merge.
+func MergeBuckets(states []*stats.WindowState, q BucketQuery) []MergedBucket {
 	type key struct {
 		start            int64
 		version, segment string
@@ -92,17 +114,39 @@ func Buckets(ctx context.Context, store WindowStore, refs map[[2]string]*referen
 		}
 		return order[i].segment < order[j].segment
 	})
-	var out []Bucket
-	for _, k := range order {
-		ref := refs[[2]string{q.Model, k.version}]
-		if ref == nil {
-			return nil, fmt.Errorf("model %s version %q: %w", q.Model, k.version, ErrNoReference)
-		}
+	out := make([]MergedBucket, len(order))
+	for i, k := range order {
 		m := merged[k]
+		out[i] = MergedBucket{Model: q.Model, ModelVersion: k.version, Segment: k.segment,
+			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), State: m}
+	}
+	return out
+}
+
+// EvaluateBuckets evaluates each merged bucket against its model version's
+// reference in refs (by model and version), in the order given. A
+// segment's bucket is compared with the reference's profile of that
+// segment when the reference has one (reference.Profile.ForSegment), else
+// with the whole reference (Bucket.RefSegment says which).
+func EvaluateBuckets(merged []MergedBucket, refs map[[2]string]*reference.Profile, opts Options) ([]Bucket, error) {
+	out := make([]Bucket, 0, len(merged))
+	for _, m := range merged {
+		ref := refs[[2]string{m.Model, m.ModelVersion}]
+		if ref == nil {
+			return nil, fmt.Errorf("model %s version %q: %w", m.Model, m.ModelVersion, ErrNoReference)
+		}
+		refSegment := ""
+		if m.Segment != "" {
+			// A segment's windows against the reference's profile of the
+			// same segment, when it has one.
+			if sp := ref.ForSegment(m.Segment); sp != nil {
+				ref, refSegment = sp, m.Segment
+			}
+		}
 		out = append(out, Bucket{
-			Model: q.Model, ModelVersion: k.version, Segment: k.segment,
-			Start: time.UnixMilli(k.start).UTC(), End: time.UnixMilli(m.WindowEnd).UTC(), Events: m.Events, RefID: ref.ID,
-			Drift: EvaluateWindowWith(ref, m, opts),
+			Model: m.Model, ModelVersion: m.ModelVersion, Segment: m.Segment,
+			Start: m.Start, End: m.End, Events: m.State.Events, RefID: ref.ID,
+			RefSegment: refSegment, Drift: EvaluateWindowWith(ref, m.State, opts),
 		})
 	}
 	return out, nil

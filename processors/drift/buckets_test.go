@@ -140,6 +140,20 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 		t.Errorf("stored row: %s %v %d over %d min, share %v; want %s %v 1 over 60 min, share %v", method, score, drifted, minutes, share, x.Method, x.Score, shareW)
 	}
 
+	// With every value held, the row is exact and says how KS was computed.
+	var (
+		exact, evaluated uint8
+		bound            float64
+		ksMethod, source string
+	)
+	if err := sink.Conn().QueryRow(ctx, "SELECT exact, score_bound, ks_method, value_source, evaluated FROM "+db+
+		".vigil_drift FINAL WHERE model = 'm' AND feature = 'x'").Scan(&exact, &bound, &ksMethod, &source, &evaluated); err != nil {
+		t.Fatal(err)
+	}
+	if exact != 1 || bound != 0 || ksMethod != "exact" || source != "values" || evaluated != 1 {
+		t.Errorf("stored row: exact %d, score bound %v, ks method %q, source %q, evaluated %d; want 1, 0, exact, values, 1", exact, bound, ksMethod, source, evaluated)
+	}
+
 	// The job of `vigil process` stores every recent stored window.
 	job := drift.NewJob(sink.Windows(), sink.References(), drift.Options{}, time.Since(hour)+time.Hour, zerolog.Nop())
 	n, err := job.RunOnce(ctx)

@@ -45,9 +45,23 @@ func KS2SampMethod(ref, cur []float64, method KSMethod) (stat, pvalue float64) {
 // reference profile kept sorted saves one sort per window). It does not
 // check the order.
 func KS2SampSorted(ref, cur []float64, method KSMethod) (stat, pvalue float64) {
+	stat, pvalue, _ = ks2Samp(ref, cur, method)
+	return stat, pvalue
+}
+
+// ksLimit marks a p-value from the limiting Kolmogorov distribution
+// (KSPValueLimit), for FeatureDrift.KSMethod.
+const ksLimit KSMethod = -1
+
+// ksMethodNames are the FeatureDrift.KSMethod names.
+var ksMethodNames = map[KSMethod]string{KSExact: "exact", KSAsymp: "asymp", ksLimit: "limit"}
+
+// ks2Samp is KS2SampSorted that also returns the method the p-value came
+// from (KSExact or KSAsymp: 'auto' resolved, and exact's fallbacks taken).
+func ks2Samp(ref, cur []float64, method KSMethod) (stat, pvalue float64, used KSMethod) {
 	n1, n2 := len(ref), len(cur)
 	if n1 == 0 || n2 == 0 {
-		return math.NaN(), math.NaN()
+		return math.NaN(), math.NaN(), method
 	}
 	minS, maxS := ksExtremes(ref, cur)
 	minS = math.Max(0, math.Min(1, -minS))
@@ -92,7 +106,7 @@ func KS2SampSorted(ref, cur []float64, method KSMethod) (stat, pvalue float64) {
 		en := m * n / (m + n)
 		prob = kstwoSF(d, int(math.RoundToEven(en)))
 	}
-	return d, clip01(prob)
+	return d, clip01(prob), mode
 }
 
 // ksExtremes walks both sorted samples once and returns the minimum and

@@ -40,7 +40,25 @@ type FeatureDrift struct {
 	ThresholdFromReference bool
 
 	NRef, NCur uint64 // values compared (missing, NaN and Inf excluded)
-	Approx     bool   // computed from a sketch on either side (see above)
+	Approx     bool   // KS and Wasserstein computed from a summary on either side (see above)
+	// Exact: every number is computed from every value (all Bounds 0).
+	Exact bool
+	// Bounds bound the error of every number against the one computed
+	// from all values (see Bounds).
+	Bounds Bounds
+	// KSMethod says how KSPValue was computed: "exact" (scipy's exact
+	// distribution), "asymp" (scipy's finite-n kstwo, as ks_2samp's
+	// method='auto' for larger samples), "limit" (the limiting Kolmogorov
+	// distribution, for a statistic from sketches) or "" (not computed).
+	KSMethod string
+	// Source of the window's numeric values: "values" (every value),
+	// "sketch" (a KLL sketch), "bins" (a coarse histogram: the window was
+	// kept without value sketches, KS and Wasserstein are not computed);
+	// "" for categorical features.
+	Source string
+	// Reason is why the feature could not be evaluated (WindowDrift.Skipped);
+	// "" for evaluated features.
+	Reason string
 
 	PSI, KL, JensenShannon, Hellinger float64
 	Wasserstein, WassersteinNorm      float64 // numeric only, NaN otherwise
@@ -57,6 +75,9 @@ type FeatureDrift struct {
 	// Constant: the window has at least two values of the feature and they
 	// are all equal (one number, one category, or all true/all false).
 	Constant bool
+	// Hist is a numeric feature's window on the reference's bins (counts,
+	// as FeatureDistribution's Cur); nil otherwise.
+	Hist []float64
 
 	scores map[Method]float64 // every method's score, for overrides
 }
@@ -135,14 +156,29 @@ func (o Options) override(model, feature string) (Override, bool) {
 // compare: a side without values, kinds that differ, or a numeric reference
 // or window without value summaries (a profile built from windows stored
 // before value sketches existed).
+//
+// When ok is false, d.Reason says why, and d holds what could be computed
+// (the data quality of the window); distances and scores are NaN.
 func EvaluateFeature(ref *reference.FeatureProfile, cur *stats.FeatureState) (d FeatureDrift, ok bool) {
 	nan := math.NaN()
 	d = FeatureDrift{
-		Feature: ref.Name, Kind: ref.Kind,
+		Feature: ref.Name, Kind: ref.Kind, Score: nan, Threshold: nan,
+		PSI: nan, KL: nan, JensenShannon: nan, Hellinger: nan,
 		Wasserstein: nan, WassersteinNorm: nan, KSStat: nan, KSPValue: nan,
 		ChiSquare: nan, ChiSquarePValue: nan, OutOfRangeRate: nan, NewCategoryRate: nan,
+		MissingRate: nan, Bounds: unknownBounds(),
 	}
 	if cur.Kind != ref.Kind {
+		d.NRef = ref.Count
+		d.MissingRate = missingRate(cur.Missing(), cur.Num.Count+cur.Num.NaN+cur.Num.Inf+cur.Cat.Count)
+		switch {
+		case cur.Kind == schemas.Null:
+			d.Reason = ReasonNoValues
+		case ref.Kind == schemas.Null:
+			d.Reason = ReasonNoReferenceValues
+		default:
+			d.Reason = "kind " + cur.Kind.String() + " in the window, " + ref.Kind.String() + " in the reference"
+		}
 		return d, false
 	}
 	d.TypeMismatchRate, d.Constant = quality(cur)
@@ -183,55 +219,226 @@ func missingRate(missing, present uint64) float64 {
 	return float64(missing) / float64(missing+present)
 }
 
+// Reasons a feature could not be evaluated (FeatureDrift.Reason), besides
+// a kind mismatch ("kind string in the window, number in the reference").
+const (
+	ReasonNoValues          = "no values in the window"
+	ReasonNoReferenceValues = "no values in the reference"
+	ReasonNoReferenceBins   = "reference without bins (built from windows stored without value summaries)"
+	ReasonNoSummary         = "window without complete value summary (states stored by an older vigil, or merged from windows kept with and without value sketches)"
+)
+
 func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.FeatureState) (FeatureDrift, bool) {
 	vs := &cur.Values
 	d.NRef, d.NCur = ref.Count, cur.Num.Count
 	d.MissingRate = missingRate(cur.Missing(), cur.Num.Count+cur.Num.NaN+cur.Num.Inf)
-	if ref.Count == 0 || cur.Num.Count == 0 || len(ref.Quantiles) == 0 || len(ref.Hist) == 0 || !cur.ValuesComplete() {
+	switch {
+	case ref.Count == 0:
+		d.Reason = ReasonNoReferenceValues
+		return d, false
+	case cur.Num.Count == 0:
+		d.Reason = ReasonNoValues
+		return d, false
+	case len(ref.Quantiles) == 0 || len(ref.Hist) == 0:
+		d.Reason = ReasonNoReferenceBins
 		return d, false
 	}
-	values, weights := vs.WeightedValues()
-	d.Approx = !ref.Exact || !vs.Exact()
+	hist, curErr, source, ok := windowHist(ref, cur)
+	if !ok {
+		d.Reason = ReasonNoSummary
+		return d, false
+	}
+	d.Source = source
+	d.Hist = hist
+	refHist, refErr := referenceHist(ref)
 
 	// Histograms on the reference bins.
-	curHist := make([]float64, len(ref.Hist))
-	var outside uint64
-	for i, v := range values {
-		curHist[ref.Bin(v)] += float64(weights[i])
-		if v < ref.Min || v > ref.Max {
-			outside += weights[i]
+	d.PSI = PSI(refHist, hist)
+	d.KL = KLDivergence(refHist, hist)
+	d.JensenShannon = JensenShannonDistance(refHist, hist)
+	d.Hellinger = HellingerDistance(refHist, hist)
+	nb := len(hist)
+	d.OutOfRangeRate = (hist[0] + hist[nb-1]) / float64(cur.Num.Count)
+	b := Bounds{}
+	b.PSI, b.KL, b.JensenShannon, b.Hellinger = histogramBounds(refHist, hist, refErr, curErr, d.PSI, d.KL, d.JensenShannon, d.Hellinger)
+	b.OutOfRangeRate = curErr[0] + curErr[len(curErr)-1] // the reference's Min and Max are exact
+	if b.OutOfRangeRate > 0 {
+		b.OutOfRangeRate += roundingSlack
+	}
+	std := math.Max(popStd(ref), evidentlyMinStd)
+
+	nUnique := 6 // sketches and bins: large samples, taken as continuous
+	if source == sourceBins {
+		b.KSStat, b.KSPValue, b.Wasserstein, b.WassersteinNorm = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	} else {
+		// Distances on the value summaries. The reference's quantiles stand
+		// for Count values with equal weight.
+		values, weights := vs.WeightedValues()
+		d.Approx = !ref.Exact || !vs.Exact()
+		if !d.Approx {
+			cs := expand(values, weights)
+			var used KSMethod
+			d.KSStat, d.KSPValue, used = ks2Samp(ref.Quantiles, cs, KSAuto)
+			d.KSMethod = ksMethodNames[used]
+			d.Wasserstein = WassersteinDistanceSorted(ref.Quantiles, cs)
+		} else {
+			d.KSStat, d.Wasserstein = weightedKSAndW1(ref.Quantiles, values, weights)
+			d.KSPValue = KSPValueLimit(d.KSStat, int(ref.Count), int(cur.Num.Count))
+			d.KSMethod = ksMethodNames[ksLimit]
+			eps := vs.RankErrorBound()
+			refEps := ref.RankError
+			if !ref.Exact {
+				refEps += 1 / float64(len(ref.Quantiles))
+			}
+			b.KSStat = eps + refEps
+			b.Wasserstein = eps*(cur.Num.Max-cur.Num.Min) + refEps*(ref.Max-ref.Min)
+			if b.KSStat > 0 {
+				b.KSStat += roundingSlack
+				b.Wasserstein += roundingSlack
+				lo := KSPValueLimit(math.Min(d.KSStat+b.KSStat, 1), int(ref.Count), int(cur.Num.Count))
+				hi := KSPValueLimit(math.Max(d.KSStat-b.KSStat, 0), int(ref.Count), int(cur.Num.Count))
+				b.KSPValue = spread(d.KSPValue, lo, hi)
+			}
+		}
+		d.WassersteinNorm = d.Wasserstein / std
+		b.WassersteinNorm = b.Wasserstein / std
+		if !d.Approx {
+			nUnique = distinctUpTo6(ref.Quantiles, values)
 		}
 	}
-	refHist := make([]float64, len(ref.Hist))
-	for i, c := range ref.Hist {
-		refHist[i] = float64(c)
+	method := DefaultMethod(Numerical, int(ref.Count), nUnique)
+	if source == sourceBins && (method == MethodKS || method == MethodWasserstein) {
+		// Without value summaries the verdict falls back to Jensen-Shannon
+		// on the reference bins (Evidently's choice for binned data).
+		method = MethodJensenShannon
 	}
-	d.PSI = PSI(refHist, curHist)
-	d.KL = KLDivergence(refHist, curHist)
-	d.JensenShannon = JensenShannonDistance(refHist, curHist)
-	d.Hellinger = HellingerDistance(refHist, curHist)
-	d.OutOfRangeRate = float64(outside) / float64(cur.Num.Count)
-
-	// Distances on the value summaries. The reference's quantiles stand for
-	// Count values with equal weight.
-	if !d.Approx {
-		cs := expand(values, weights)
-		d.KSStat, d.KSPValue = KS2SampSorted(ref.Quantiles, cs, KSAuto)
-		d.Wasserstein = WassersteinDistanceSorted(ref.Quantiles, cs)
-	} else {
-		d.KSStat, d.Wasserstein = weightedKSAndW1(ref.Quantiles, values, weights)
-		d.KSPValue = KSPValueLimit(d.KSStat, int(ref.Count), int(cur.Num.Count))
-	}
-	d.WassersteinNorm = d.Wasserstein / math.Max(popStd(ref), evidentlyMinStd)
-
-	nUnique := distinctUpTo6(ref.Quantiles, values)
-	if d.Approx {
-		nUnique = max(nUnique, 6) // sketches of large samples: continuous
-	}
-	return verdict(d, DefaultMethod(Numerical, int(ref.Count), nUnique), map[Method]float64{
+	d = verdict(d, method, map[Method]float64{
 		MethodKS: d.KSPValue, MethodWasserstein: d.WassersteinNorm, MethodJensenShannon: d.JensenShannon,
 		MethodPSI: d.PSI, MethodKL: d.KL, MethodHellinger: d.Hellinger, MethodChiSquare: math.NaN(), MethodZ: math.NaN(),
-	}), true
+	})
+	d.Bounds = b
+	d.setScoreBound()
+	return d, true
+}
+
+// Sources of a window's numeric values (FeatureDrift.Source).
+const (
+	sourceValues = "values"
+	sourceSketch = "sketch"
+	sourceBins   = "bins"
+)
+
+// windowHist returns the window's counts in the reference's bins (ref.Hist's
+// layout), the error of the window's CDF at each of the len(ref.Edges)
+// boundaries between consecutive bins (as a share of the window's count;
+// boundary j lies at Edges[j]), and where the counts come from. ok is false
+// when the window has neither a complete value summary nor complete bins.
+func windowHist(ref *reference.FeatureProfile, cur *stats.FeatureState) (hist, boundaryErr []float64, source string, ok bool) {
+	edges := ref.Edges
+	hist = make([]float64, len(ref.Hist))
+	boundaryErr = make([]float64, len(edges))
+	n := float64(cur.Num.Count)
+	// inside reports whether the CDF at boundary j is not fixed to 0 or 1
+	// by the window's exact Min and Max.
+	last := len(edges) - 1
+	inside := func(j int) bool {
+		e := edges[j]
+		if j == last { // F(e), values <= e
+			return e >= cur.Num.Min && e < cur.Num.Max
+		}
+		return e > cur.Num.Min && e <= cur.Num.Max // F(e-), values < e
+	}
+	switch {
+	case cur.ValuesComplete():
+		vs := &cur.Values
+		values, weights := vs.WeightedValues()
+		for i, v := range values {
+			hist[ref.Bin(v)] += float64(weights[i])
+		}
+		if vs.Exact() {
+			return hist, boundaryErr, sourceValues, true
+		}
+		eps := vs.RankErrorBound()
+		for j := range boundaryErr {
+			if inside(j) {
+				boundaryErr[j] = eps
+			}
+		}
+		return hist, boundaryErr, sourceSketch, true
+	case cur.BinsComplete():
+		// Cumulative counts at each boundary, interpolated within the
+		// bucket holding the edge; the error is the larger part of that
+		// bucket.
+		cum := make([]float64, len(edges))
+		for j, e := range edges {
+			lo, hi := cur.Bins.Rank(e, j != last)
+			est := float64(lo)
+			if hi > lo && inside(j) {
+				blo, bhi := stats.BucketRange(stats.CoarseBucket(e))
+				blo, bhi = math.Max(blo, cur.Num.Min), math.Min(bhi, cur.Num.Max)
+				frac := 0.5
+				if bhi > blo {
+					frac = math.Max(0, math.Min(1, (e-blo)/(bhi-blo)))
+				}
+				est += frac * float64(hi-lo)
+				boundaryErr[j] = math.Max(est-float64(lo), float64(hi)-est) / n
+			} else if !inside(j) {
+				est = 0
+				if e >= cur.Num.Max && (j == last || e > cur.Num.Max) {
+					est = n
+				}
+			}
+			cum[j] = est
+		}
+		prev := 0.0
+		for j := range cum {
+			hist[j] = cum[j] - prev
+			prev = cum[j]
+		}
+		hist[len(hist)-1] = n - prev
+		return hist, boundaryErr, sourceBins, true
+	}
+	return nil, nil, "", false
+}
+
+// referenceHist returns the reference's bin counts and the error of its
+// CDF at each boundary: 0 at its Min and Max (exact), ref.RankError in
+// between (0 for a profile built from a file).
+func referenceHist(ref *reference.FeatureProfile) (hist, boundaryErr []float64) {
+	hist = make([]float64, len(ref.Hist))
+	for i, c := range ref.Hist {
+		hist[i] = float64(c)
+	}
+	boundaryErr = make([]float64, len(ref.Edges))
+	for j := 1; j < len(boundaryErr)-1; j++ {
+		boundaryErr[j] = ref.RankError
+	}
+	return hist, boundaryErr
+}
+
+// setScoreBound sets Bounds.Score from the method in force and Exact.
+func (d *FeatureDrift) setScoreBound() {
+	b := &d.Bounds
+	switch d.Method {
+	case MethodKS:
+		b.Score = b.KSPValue
+	case MethodWasserstein:
+		b.Score = b.WassersteinNorm
+	case MethodJensenShannon:
+		b.Score = b.JensenShannon
+	case MethodPSI:
+		b.Score = b.PSI
+	case MethodKL:
+		b.Score = b.KL
+	case MethodHellinger:
+		b.Score = b.Hellinger
+	default: // chisquare, z: counts, exact when the categories are
+		b.Score = b.PSI
+		if d.Kind == schemas.Number {
+			b.Score = math.NaN()
+		}
+	}
+	d.Exact = b.Exact()
 }
 
 // popStd is the reference's population standard deviation (ddof 0, as
@@ -348,6 +555,7 @@ func evaluateCategorical(d FeatureDrift, ref *reference.FeatureProfile, cur *sta
 	// Both sides as value -> count, bool features as "false"/"true".
 	curCounts := cur.Cat.Counts
 	present := cur.Cat.Count
+	d.Source = ""
 	if cur.Kind == schemas.Bool {
 		t := uint64(cur.Num.Sum)
 		curCounts = map[string]uint64{"true": t, "false": cur.Num.Count - t}
@@ -355,7 +563,12 @@ func evaluateCategorical(d FeatureDrift, ref *reference.FeatureProfile, cur *sta
 	}
 	d.MissingRate = missingRate(cur.Missing(), present)
 	d.NRef, d.NCur = ref.Count, present
-	if ref.Count == 0 || present == 0 {
+	if ref.Count == 0 {
+		d.Reason = ReasonNoReferenceValues
+		return d, false
+	}
+	if present == 0 {
+		d.Reason = ReasonNoValues
 		return d, false
 	}
 	keys := make([]string, 0, len(ref.Counts)+len(curCounts))
@@ -387,10 +600,22 @@ func evaluateCategorical(d FeatureDrift, ref *reference.FeatureProfile, cur *sta
 	if len(refV) <= 2 {
 		z = ZTest(refV, curV)
 	}
-	return verdict(d, DefaultMethod(Categorical, int(ref.Count), len(keys)), map[Method]float64{
+	d = verdict(d, DefaultMethod(Categorical, int(ref.Count), len(keys)), map[Method]float64{
 		MethodChiSquare: d.ChiSquarePValue, MethodZ: z, MethodJensenShannon: d.JensenShannon, MethodPSI: d.PSI,
 		MethodKL: d.KL, MethodHellinger: d.Hellinger, MethodKS: math.NaN(), MethodWasserstein: math.NaN(),
-	}), true
+	})
+	// Category counts are exact; beyond stats.MaxCategories distinct values
+	// the rest is lumped into one "other" bin, which can only lower a
+	// divergence (data processing inequality): no bound is known then.
+	d.Bounds = Bounds{KSStat: math.NaN(), KSPValue: math.NaN(), Wasserstein: math.NaN(), WassersteinNorm: math.NaN(), OutOfRangeRate: math.NaN()}
+	if ref.Other > 0 || cur.Cat.Other > 0 {
+		d.Bounds = unknownBounds()
+	}
+	d.setScoreBound()
+	if ref.Other > 0 || cur.Cat.Other > 0 {
+		d.Bounds.Score, d.Exact = math.NaN(), false
+	}
+	return d, true
 }
 
 func verdict(d FeatureDrift, m Method, scores map[Method]float64) FeatureDrift {
@@ -424,6 +649,7 @@ func (d FeatureDrift) apply(ov Override, ref *reference.FeatureProfile) FeatureD
 		}
 	}
 	d.Drifted = d.Method.Drifted(d.Score, d.Threshold)
+	d.setScoreBound()
 	return d
 }
 
@@ -431,6 +657,10 @@ func (d FeatureDrift) apply(ov Override, ref *reference.FeatureProfile) FeatureD
 // reference and the window, sorted by feature, with the dataset-level share.
 type WindowDrift struct {
 	Features []FeatureDrift
+	// Skipped are the features of both the reference and the window that
+	// could not be evaluated, each with its Reason and the data quality
+	// numbers that could be computed; they are not in Share.
+	Skipped []FeatureDrift
 	// Share is the fraction of compared features whose verdict is drift;
 	// ShareBH the same after Benjamini-Hochberg at each p-value method's
 	// threshold across the window's p-value features (distances unchanged).
@@ -468,12 +698,15 @@ func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Opti
 			w.NewFeatures = append(w.NewFeatures, name)
 			continue
 		}
-		if d, ok := EvaluateFeature(rf, st.Features[name]); ok {
-			if ov, found := opts.override(st.Model, name); found {
-				d = d.apply(ov, rf)
-			}
-			w.Features = append(w.Features, d)
+		d, ok := EvaluateFeature(rf, st.Features[name])
+		if !ok {
+			w.Skipped = append(w.Skipped, d)
+			continue
 		}
+		if ov, found := opts.override(st.Model, name); found {
+			d = d.apply(ov, rf)
+		}
+		w.Features = append(w.Features, d)
 	}
 	if len(w.Features) == 0 {
 		w.Share, w.ShareBH = math.NaN(), math.NaN()

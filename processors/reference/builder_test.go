@@ -334,7 +334,7 @@ func TestEncodingRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := new(Profile).UnmarshalBinary([]byte("VREF\x04")); !errors.Is(err, ErrCorrupt) {
+	if err := new(Profile).UnmarshalBinary([]byte("VREF\x05")); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("future version: %v", err)
 	}
 }
@@ -354,7 +354,7 @@ func (f *fixedFitter) Finish() ([]byte, error) {
 
 // TestMultivariateSection: the builder hands every record to the
 // multivariate fitter and stores its model in the profile, which encodes as
-// version 3 (with or without chunk scores) and round-trips; a profile
+// version 4 (with or without chunk scores and segments) and round-trips; a profile
 // without one keeps its old version byte for byte.
 func TestMultivariateSection(t *testing.T) {
 	evs := fraudEvents(40)
@@ -364,8 +364,8 @@ func TestMultivariateSection(t *testing.T) {
 		version byte
 	}{
 		{"no model", BuilderOptions{}, 1},
-		{"model", BuilderOptions{Multivariate: &fixedFitter{}}, 3},
-		{"model and chunks", BuilderOptions{Multivariate: &fixedFitter{}, ChunkRows: 10, ChunkScorer: meanScorer}, 3},
+		{"model", BuilderOptions{Multivariate: &fixedFitter{}}, 4},
+		{"model and chunks", BuilderOptions{Multivariate: &fixedFitter{}, ChunkRows: 10, ChunkScorer: meanScorer}, 4},
 		{"chunks only", BuilderOptions{ChunkRows: 10, ChunkScorer: meanScorer}, 2},
 	}
 	for _, tt := range tests {
@@ -398,7 +398,17 @@ func TestMultivariateSection(t *testing.T) {
 			}
 		})
 	}
-	// A version 3 profile needs a section, and only known ones.
+	// With segments, the model is fitted on every row once.
+	seg := build(t, records(t, segmentEvents(40, false), 16), BuilderOptions{Segment: "region", Multivariate: &fixedFitter{}})
+	if string(seg.Multivariate) != "rows=40" || len(seg.Segments) == 0 {
+		t.Errorf("segmented: model %q, %d segments", seg.Multivariate, len(seg.Segments))
+	}
+	if data, err := seg.MarshalBinary(); err != nil || data[4] != 4 {
+		t.Errorf("segmented: %v", err)
+	} else if q := new(Profile); q.UnmarshalBinary(data) != nil || len(q.Segments) != len(seg.Segments) || string(q.Multivariate) != "rows=40" {
+		t.Error("segmented profile with a model does not round-trip")
+	}
+	// A version 4 profile needs a section, and only known ones.
 	p := build(t, records(t, evs, 7), BuilderOptions{Multivariate: &fixedFitter{}})
 	data, _ := p.MarshalBinary()
 	tag := bytes.LastIndex(data, []byte(sectionMultivariate))
@@ -428,6 +438,16 @@ func FuzzUnmarshalProfile(f *testing.F) {
 	f.Add(data)
 	chunked.Multivariate = []byte("model")
 	if data, err = chunked.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	segmented := build(f, records(f, segmentEvents(40, false), 16), BuilderOptions{Bins: 3, Segment: "region"})
+	if data, err = segmented.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	segmented.Multivariate = []byte("model")
+	if data, err = segmented.MarshalBinary(); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(data)

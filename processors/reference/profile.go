@@ -20,7 +20,8 @@ const (
 	// MaxBins bounds BuilderOptions.Bins.
 	MaxBins = 1000
 	// QuantileSummarySize is the number of values a numeric feature's
-	// Quantiles hold when the reference has more values than that.
+	// Quantiles hold when the reference has more values than that, unless
+	// BuilderOptions.ExactValues says otherwise (M below).
 	QuantileSummarySize = 10000
 )
 
@@ -44,9 +45,35 @@ type Profile struct {
 	Meta
 	// Features are sorted by name; see Feature for a lookup.
 	Features []FeatureProfile
+	// Segments are the profiles of the rows of each value of one segment
+	// key (BuilderOptions.Segment), sorted by Segment; nil without. Drift
+	// of a segment's windows uses its segment profile when there is one
+	// (ForSegment), the whole reference otherwise.
+	Segments []SegmentProfile
 	// Multivariate is the encoded multivariate model fitted on the same
 	// rows (processors/multivariate.Model), nil when none was fitted.
 	Multivariate []byte
+}
+
+// SegmentProfile is the profile of the reference rows of one segment.
+type SegmentProfile struct {
+	Segment  string // "key=value", as stats.Key.Segment; key=__other__ past stats.MaxSegmentValues values
+	Rows     uint64
+	Features []FeatureProfile // sorted by name
+}
+
+// ForSegment returns the profile of segment ("key=value") as a Profile
+// (p's Meta with the segment's Rows and Features, no Segments), or nil when
+// p has none for it.
+func (p *Profile) ForSegment(segment string) *Profile {
+	i, ok := slices.BinarySearchFunc(p.Segments, segment, func(s SegmentProfile, seg string) int { return strings.Compare(s.Segment, seg) })
+	if !ok {
+		return nil
+	}
+	sp := &p.Segments[i]
+	q := &Profile{Meta: p.Meta, Features: sp.Features}
+	q.Rows = sp.Rows
+	return q
 }
 
 // FeatureProfile summarises one feature of the reference.
@@ -98,6 +125,14 @@ type FeatureProfile struct {
 	Hist      []uint64  // len(Edges)+1 counts; nil when Edges is
 	Quantiles []float64 // sorted quantile summary, see above; nil when unknown
 	Exact     bool      // Quantiles holds every value (Count <= QuantileSummarySize)
+	// RankError bounds the error of the CDF that Hist and Quantiles stand
+	// for against the reference's values, at any point, as a share of Count
+	// (on top of the 1/M of a quantile summary that is not Exact): 0 for a
+	// profile built from a file, the merged value sketch's RankErrorBound
+	// for one built from production windows that held more than
+	// stats.ExactCap values; NaN when unknown (a production profile stored
+	// before profiles carried it). Drift error bounds use it.
+	RankError float64
 
 	// String and bool only.
 	Counts map[string]uint64 // count per value, at most stats.MaxCategories entries

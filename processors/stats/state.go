@@ -13,7 +13,8 @@
 //
 // The values of a Number feature are summarised in FeatureState.Values, a
 // ValueSketch for Kolmogorov-Smirnov and Wasserstein tests: exact up to
-// ExactCap values (at most ExactCap*8 bytes), beyond that a KLL sketch whose
+// ExactCap values, or the cap SetExactCap configures (8 bytes per value),
+// beyond that a KLL sketch whose
 // CDF is within RankErrorBound (below 1% up to about 10^7 values; about
 // 0.8% at 10^5..10^6) of the exact one, in O(k + log n) memory (about 3k
 // kept values, k = ValueSketchK), for single windows and for any merge of
@@ -83,6 +84,10 @@ type FeatureState struct {
 	// Values summarises the distribution of the finite values of a Number
 	// feature (empty for other kinds); see ValuesComplete.
 	Values ValueSketch
+	// Bins counts the finite values of a Number feature in coarse buckets
+	// instead, when the window keeps no value sketches
+	// (WindowState.NoValues); see BinsComplete.
+	Bins CoarseHistogram
 
 	seen uint64 // WindowState.epoch of the last AddRange that had a column for it
 }
@@ -102,7 +107,9 @@ type WindowState struct {
 	// NoValues turns off the value summaries (FeatureState.Values) of new
 	// values: they are what KS and Wasserstein drift need, and most of
 	// AddRange's cost once a window holds more than ExactCap values of a
-	// feature. Features added to without them report !ValuesComplete.
+	// feature. Features added to without them report !ValuesComplete; their
+	// values are counted in FeatureState.Bins instead (BinsComplete), from
+	// which the histogram distances are computed.
 	NoValues bool
 
 	scratch *addScratch // AddRange's reusable buffers; nil until first used

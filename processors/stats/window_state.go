@@ -188,6 +188,12 @@ func (w *WindowState) addColumn(fs *FeatureState, col arrow.Array, lo, hi int) {
 		fs.Num.AddArray(a, lo, hi)
 		switch {
 		case w.NoValues:
+			vs := a.Float64Values()[lo:hi]
+			for i, v := range vs {
+				if nulls == 0 || a.IsValid(lo+i) {
+					fs.Bins.Add(v)
+				}
+			}
 		case nulls == 0:
 			fs.Values.AddFloat64s(a.Float64Values()[lo:hi])
 		default:
@@ -365,6 +371,7 @@ func (f *FeatureState) Merge(o *FeatureState) {
 	default:
 		f.Num.Merge(o.Num)
 		f.Values.Merge(&o.Values)
+		f.Bins.Merge(&o.Bins)
 	}
 }
 
@@ -373,6 +380,7 @@ func (f *FeatureState) Clone() *FeatureState {
 	c := *f
 	c.Cat = f.Cat.clone()
 	c.Values = f.Values.Clone()
+	c.Bins = f.Bins.Clone()
 	return &c
 }
 
@@ -384,4 +392,11 @@ func (f *FeatureState) Clone() *FeatureState {
 // without finite values is complete (both counts are 0).
 func (f *FeatureState) ValuesComplete() bool {
 	return f.Kind == schemas.Number && f.Values.Count() == f.Num.Count
+}
+
+// BinsComplete reports whether Bins counts every finite value of a Number
+// feature (Bins.Count() == Num.Count, with at least one value): the state of
+// windows kept without value sketches, and merges of only such states.
+func (f *FeatureState) BinsComplete() bool {
+	return f.Kind == schemas.Number && f.Num.Count > 0 && f.Bins.Count() == f.Num.Count
 }

@@ -204,6 +204,52 @@ ORDER BY (scope, epoch, member)`,
 	},
 	{
 		version: 15,
+		name:    "add vigil_drift error bounds and unevaluated features",
+		table:   TableDrift,
+		// Every number of a drift row with its error bound (processors/drift
+		// Bounds, docs/DRIFT.md "Error bounds"), how the KS p-value was
+		// computed and where the window's values came from; rows of
+		// features that could not be evaluated (evaluated = 0, with the
+		// reason); the reference segment the row was compared with. Rows
+		// written before read exact = 1 - approx (the histogram distances
+		// of such rows were exact only when approx = 0), bounds NaN
+		// (unknown), evaluated = 1.
+		modern: "ALTER TABLE %s." + TableDrift + `
+    ADD COLUMN IF NOT EXISTS exact UInt8 DEFAULT 1 - approx,
+    ADD COLUMN IF NOT EXISTS score_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS psi_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS kl_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS js_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS hellinger_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS wasserstein_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_stat_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_pvalue_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS out_of_range_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_method LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS value_source LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS evaluated UInt8 DEFAULT 1,
+    ADD COLUMN IF NOT EXISTS reason String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS reference_segment LowCardinality(String) DEFAULT ''`,
+		plain: "ALTER TABLE %s." + TableDrift + `
+    ADD COLUMN exact UInt8 DEFAULT 1 - approx,
+    ADD COLUMN score_bound Float64 DEFAULT nan,
+    ADD COLUMN psi_bound Float64 DEFAULT nan,
+    ADD COLUMN kl_bound Float64 DEFAULT nan,
+    ADD COLUMN js_bound Float64 DEFAULT nan,
+    ADD COLUMN hellinger_bound Float64 DEFAULT nan,
+    ADD COLUMN wasserstein_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_stat_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_pvalue_bound Float64 DEFAULT nan,
+    ADD COLUMN out_of_range_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_method String DEFAULT '',
+    ADD COLUMN value_source String DEFAULT '',
+    ADD COLUMN evaluated UInt8 DEFAULT 1,
+    ADD COLUMN reason String DEFAULT '',
+    ADD COLUMN reference_segment String DEFAULT ''`,
+		column: "reference_segment",
+	},
+	{
+		version: 16,
 		name:    "create " + TableMultivariateDrift,
 		table:   TableMultivariateDrift,
 		// One row per multivariate drift evaluation of [window_start,

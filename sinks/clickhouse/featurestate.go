@@ -17,7 +17,7 @@ import (
 // (see DESIGN.md, delivery guarantee). vigil_feature_windows holds the same
 // numbers as columns for queries.
 //
-//	byte    version (2; version 1 is still read)
+//	byte    version (3; versions 1 and 2 are still read)
 //	uvarint number of features, then per feature, sorted by name:
 //	  string  name (uvarint length + bytes)
 //	  byte    kind
@@ -29,13 +29,17 @@ import (
 //	  uvarint number of categories, then per category, sorted: string, uvarint count
 //	  uvarint length of the value sketch, then (when > 0) its encoding
 //	          (stats.ValueSketch.AppendBinary)   -- since version 2
+//	uvarint length of the coarse histogram, then (when > 0) its encoding
+//	          (stats.CoarseHistogram.AppendBinary; windows kept without
+//	          value sketches)                     -- since version 3
 //
 // Version 1 has no value sketch: its states decode with an empty Values, so
 // FeatureState.ValuesComplete is false for them (Values.Count() differs from
 // Num.Count) and for every merge that includes them. An empty sketch is
-// written as length 0.
+// written as length 0. Versions 1 and 2 have no coarse histogram (Bins
+// empty).
 const (
-	featureStatesVersion   = 2
+	featureStatesVersion   = 3
 	featureStatesVersionV1 = 1
 )
 
@@ -71,8 +75,20 @@ func appendFeatureStates(dst []byte, fs map[string]*stats.FeatureState) []byte {
 			dst = binary.AppendUvarint(dst, c.Counts[k])
 		}
 		dst = appendValueSketch(dst, &f.Values)
+		dst = appendCoarseHistogram(dst, &f.Bins)
 	}
 	return dst
+}
+
+// appendCoarseHistogram appends h with a uvarint length prefix (0 when
+// empty).
+func appendCoarseHistogram(dst []byte, h *stats.CoarseHistogram) []byte {
+	if h.Count() == 0 {
+		return append(dst, 0)
+	}
+	enc, _ := h.AppendBinary(nil) // never fails
+	dst = binary.AppendUvarint(dst, uint64(len(enc)))
+	return append(dst, enc...)
 }
 
 // appendValueSketch appends s with a uvarint length prefix (0 when empty)
@@ -94,11 +110,11 @@ func appendValueSketch(dst []byte, s *stats.ValueSketch) []byte {
 func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
 	d := binenc.NewDecoder(b)
 	version := d.Byte()
-	if version != featureStatesVersion && version != featureStatesVersionV1 {
+	if version < featureStatesVersionV1 || version > featureStatesVersion {
 		if err := d.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %v", errCorruptFeatures, err)
 		}
-		return nil, fmt.Errorf("%w: version %d, want %d or %d (written by a newer Vigil?)", errCorruptFeatures, version, featureStatesVersionV1, featureStatesVersion)
+		return nil, fmt.Errorf("%w: version %d, want %d to %d (written by a newer Vigil?)", errCorruptFeatures, version, featureStatesVersionV1, featureStatesVersion)
 	}
 	// Every feature and category takes at least one byte.
 	n := d.Count(1)
@@ -121,6 +137,13 @@ func decodeFeatureStates(b []byte) (map[string]*stats.FeatureState, error) {
 		if version >= 2 {
 			if sk := d.Bytes(); len(sk) > 0 && d.Err() == nil {
 				if err := f.Values.UnmarshalBinary(sk); err != nil {
+					return nil, fmt.Errorf("%w: feature %q: %v", errCorruptFeatures, name, err)
+				}
+			}
+		}
+		if version >= 3 {
+			if h := d.Bytes(); len(h) > 0 && d.Err() == nil {
+				if err := f.Bins.UnmarshalBinary(h); err != nil {
 					return nil, fmt.Errorf("%w: feature %q: %v", errCorruptFeatures, name, err)
 				}
 			}

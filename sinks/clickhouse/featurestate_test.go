@@ -29,6 +29,13 @@ func TestFeatureStatesValueSketchRoundTrip(t *testing.T) {
 		"exact":    numFeatureWithValues(1, -2.5, 3, math.NaN(), math.Inf(-1), 3),
 		"country":  catFeature("de", "fr"),
 		"is_new":   boolFeature(true, false),
+		"binned":   numFeature(0.5, -3, 1e9, 0, 7),
+	}
+	for _, v := range []float64{0.5, -3, 1e9, 0, 7} {
+		fs["binned"].Bins.Add(v) // a window kept without value sketches
+	}
+	if !fs["binned"].BinsComplete() {
+		t.Fatal("binned feature: bins incomplete")
 	}
 	if fs["sketched"].Values.Exact() || !fs["exact"].Values.Exact() {
 		t.Fatal("test wants one sketched and one exact value summary")
@@ -64,9 +71,14 @@ func TestFeatureStatesValueSketchRoundTrip(t *testing.T) {
 // incomplete.
 func TestFeatureStatesVersion1(t *testing.T) {
 	f := numFeature(1, 2, 3) // no Values
-	v2 := appendFeatureStates(nil, map[string]*stats.FeatureState{"amount": f})
-	if v2[0] != 2 || v2[len(v2)-1] != 0 {
-		t.Fatalf("version 2 encoding %x: want version byte 2 and an empty sketch last", v2)
+	v3 := appendFeatureStates(nil, map[string]*stats.FeatureState{"amount": f})
+	if v3[0] != 3 || v3[len(v3)-1] != 0 || v3[len(v3)-2] != 0 {
+		t.Fatalf("version 3 encoding %x: want version byte 3, an empty sketch and an empty coarse histogram last", v3)
+	}
+	// Version 2 is version 3 without the coarse histogram length.
+	v2 := append([]byte{2}, v3[1:len(v3)-1]...)
+	if got, err := decodeFeatureStates(v2); err != nil || !featuresEqual(got, map[string]*stats.FeatureState{"amount": f}) {
+		t.Fatalf("version 2: %v %s", err, dumpFeatures(got))
 	}
 	// Version 1 is version 2 without the sketch length.
 	v1 := append([]byte{1}, v2[1:len(v2)-1]...)

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,6 +194,11 @@ func TestDecodeFeatureStatesCorrupt(t *testing.T) {
 func FuzzDecodeFeatureStates(f *testing.F) {
 	f.Add(appendFeatureStates(nil, map[string]*stats.FeatureState{"a": numFeature(1, 2), "b": catFeature("x", "y")}))
 	f.Add([]byte{1, 0})
+	binned := numFeature(1, 2, -7)
+	for _, v := range []float64{1, 2, -7} {
+		binned.Bins.Add(v)
+	}
+	f.Add(appendFeatureStates(nil, map[string]*stats.FeatureState{"a": binned}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := decodeFeatureStates(b)
 		if err != nil {
@@ -262,6 +268,11 @@ func featuresEqual(a, b map[string]*stats.FeatureState) bool {
 		na, nb := fa.Num, fb.Num
 		if na.Count != nb.Count || na.Missing != nb.Missing || na.NaN != nb.NaN || na.Inf != nb.Inf ||
 			!sameFloat(na.Sum, nb.Sum) || !sameFloat(na.M2, nb.M2) || !sameFloat(na.Min, nb.Min) || !sameFloat(na.Max, nb.Max) {
+			return false
+		}
+		ba, _ := fa.Bins.AppendBinary(nil)
+		bb, _ := fb.Bins.AppendBinary(nil)
+		if !bytes.Equal(ba, bb) {
 			return false
 		}
 		ca, cb := fa.Cat, fb.Cat

@@ -318,6 +318,23 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_leases
 ENGINE = ReplacingMergeTree
 ORDER BY (scope, epoch, member);
 
+ALTER TABLE vigil.vigil_drift
+    ADD COLUMN IF NOT EXISTS exact UInt8 DEFAULT 1 - approx,
+    ADD COLUMN IF NOT EXISTS score_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS psi_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS kl_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS js_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS hellinger_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS wasserstein_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_stat_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_pvalue_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS out_of_range_bound Float64 DEFAULT nan,
+    ADD COLUMN IF NOT EXISTS ks_method LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS value_source LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS evaluated UInt8 DEFAULT 1,
+    ADD COLUMN IF NOT EXISTS reason String DEFAULT '',
+    ADD COLUMN IF NOT EXISTS reference_segment LowCardinality(String) DEFAULT '';
+
 CREATE TABLE IF NOT EXISTS vigil.vigil_multivariate_drift
 (
     model LowCardinality(String),

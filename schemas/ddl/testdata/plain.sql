@@ -315,6 +315,23 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_leases
 ENGINE = ReplacingMergeTree
 ORDER BY (scope, epoch, member);
 
+ALTER TABLE vigil.vigil_drift
+    ADD COLUMN exact UInt8 DEFAULT 1 - approx,
+    ADD COLUMN score_bound Float64 DEFAULT nan,
+    ADD COLUMN psi_bound Float64 DEFAULT nan,
+    ADD COLUMN kl_bound Float64 DEFAULT nan,
+    ADD COLUMN js_bound Float64 DEFAULT nan,
+    ADD COLUMN hellinger_bound Float64 DEFAULT nan,
+    ADD COLUMN wasserstein_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_stat_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_pvalue_bound Float64 DEFAULT nan,
+    ADD COLUMN out_of_range_bound Float64 DEFAULT nan,
+    ADD COLUMN ks_method String DEFAULT '',
+    ADD COLUMN value_source String DEFAULT '',
+    ADD COLUMN evaluated UInt8 DEFAULT 1,
+    ADD COLUMN reason String DEFAULT '',
+    ADD COLUMN reference_segment String DEFAULT '';
+
 CREATE TABLE IF NOT EXISTS vigil.vigil_multivariate_drift
 (
     model String,

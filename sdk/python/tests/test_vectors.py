@@ -1,0 +1,83 @@
+"""Cross-language wire vectors: this SDK decodes what Go wrote, and what
+it writes now is what is committed for Go's tests to decode
+(schemas/wire/crosslang_test.go)."""
+
+import json
+
+import pytest
+
+from vigil import _wire
+from vectors import VECTOR_DIR, canonical, case_event, case_label, load_cases, python_vectors
+
+CASES = load_cases()
+EVENT_CASES = [c["case"] for c in CASES["events"]]
+LABEL_CASES = [c["case"] for c in CASES["labels"]]
+ALL_CASES = EVENT_CASES + LABEL_CASES
+
+
+def go_file(name: str) -> bytes:
+    return (VECTOR_DIR / "go" / name).read_bytes()
+
+
+@pytest.mark.parametrize("case", ALL_CASES)
+def test_go_arrow_decodes_to_what_python_writes(case):
+    go_batch = _wire.decode_arrow(go_file(case + ".arrow"))
+    got = canonical(go_batch)
+    assert got == json.loads(go_file(case + ".canonical.json"))
+    mine = canonical(_wire.decode_arrow(python_vectors()[case + ".arrow"]))
+    assert mine == got
+    # The schema, metadata included, is the same object in both languages.
+    assert _wire.decode_arrow(python_vectors()[case + ".arrow"]).schema.equals(go_batch.schema, check_metadata=True)
+
+
+@pytest.mark.parametrize("case", EVENT_CASES)
+def test_go_json_events_are_byte_identical(case):
+    c = next(c for c in CASES["events"] if c["case"] == case)
+    lines = go_file(case + ".jsonl").split(b"\n")[:-1]
+    assert len(lines) == len(c["events"])
+    for line, v in zip(lines, c["events"]):
+        assert _wire.event_json(case_event(v)) == line
+        decoded = json.loads(line)
+        assert decoded["event_id"] == v["event_id"]
+        assert list(decoded["features"]) == [k for k, _ in v.get("features", [])]
+
+
+@pytest.mark.parametrize("case", LABEL_CASES)
+def test_go_json_labels_are_byte_identical(case):
+    c = next(c for c in CASES["labels"] if c["case"] == case)
+    lines = go_file(case + ".jsonl").split(b"\n")[:-1]
+    assert [_wire.label_json(case_label(v)) for v in c["labels"]] == lines
+
+
+@pytest.mark.parametrize("name", sorted(python_vectors()))
+def test_committed_python_vectors_are_current(name):
+    committed = (VECTOR_DIR / "python" / name).read_bytes()
+    now = python_vectors()[name]
+    if name.endswith(".arrow"):
+        # Compressed bytes may differ between pyarrow/zstd builds: compare decoded.
+        assert canonical(_wire.decode_arrow(committed)) == canonical(_wire.decode_arrow(now)), (
+            f"{name}: regenerate with sdk/python/tests/make_vectors.py"
+        )
+        assert b"\x28\xb5\x2f\xfd" in committed, "ZSTD body compression"
+    else:
+        assert committed == now, f"{name}: regenerate with sdk/python/tests/make_vectors.py"
+
+
+def test_type_mismatches_counted_like_go():
+    batch = _wire.decode_arrow(go_file("edges.arrow"))
+    assert batch.schema.metadata[b"vigil.type_mismatch.mixed"] == b"2"
+    assert batch.schema.field("f.only_null").type == _wire.pa.float64()
+    assert batch.column(batch.schema.get_field_index("f.only_null")).null_count == 3
+
+
+@pytest.mark.parametrize(
+    "value,want",
+    [
+        (0.0, "0"), (1.0, "1"), (12.5, "12.5"), (0.1, "0.1"), (1e16, "10000000000000000"),
+        (1.5e-5, "0.000015"), (1e-6, "0.000001"), (9.9e-7, "9.9e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+        (-2.5e-9, "-2.5e-9"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (float("nan"), "null"), (float("inf"), "null"),
+    ],
+)
+def test_format_float_matches_go(value, want):
+    assert _wire.format_float(value) == want
