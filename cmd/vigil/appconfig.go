@@ -17,6 +17,7 @@ func (c *Config) appConfig() app.Config {
 		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
 		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
 			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
+		HTTP: app.HTTPConfig{Addr: c.HTTP.Addr},
 	}
 }
 

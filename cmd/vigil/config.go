@@ -76,6 +76,9 @@ type Config struct {
 		// waits this long before it sends (docs/ALERTS.md, "Fencing").
 		TakeoverWait time.Duration
 	}
+	HTTP struct {
+		Addr string // host:port of /metrics, /healthz, /readyz; "" = none
+	}
 	Log struct {
 		Level  string
 		Format string // auto, json, console

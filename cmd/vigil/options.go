@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
@@ -81,6 +82,8 @@ var options = []option{
 	opt("alert-redeliver-max", "alerts.redeliver_max", 5*time.Minute, "cap of the wait between redelivery rounds: a receiver that is back gets the notification within about this", func(c *Config) *time.Duration { return &c.Alerts.RedeliverMax }),
 	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
 	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
+
+	opt("http-addr", "http.addr", observe.DefaultAddr, "host:port of the HTTP server of /metrics (Prometheus), /healthz and /readyz (see docs/METRICS.md); port 0 picks a free one; empty: no server", func(c *Config) *string { return &c.HTTP.Addr }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),

@@ -250,8 +250,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 36 {
-		t.Errorf("checked %d options, want 36", n)
+	if n != 37 {
+		t.Errorf("checked %d options, want 37", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})
