@@ -74,7 +74,10 @@ func TestDispatcherMetrics(t *testing.T) {
 			if err := d.Enqueue(context.Background(), "slack", []Alert{firing()}); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "final outcome", func() bool { st := d.Stats(); return st.Sent+st.Failed == 1 && st.Pending == int64(tt.want["vigil_alert_outbox_pending"]) })
+			waitFor(t, "final outcome", func() bool {
+				st := d.Stats()
+				return st.Sent+st.Failed == 1 && st.Pending == int64(tt.want["vigil_alert_outbox_pending"])
+			})
 			got := gather(t, d)
 			for _, n := range names {
 				if v, ok := got[n]; !ok || v != tt.want[n] {
