@@ -10,7 +10,10 @@ import (
 
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
+	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
@@ -39,11 +42,15 @@ type Config struct {
 	Window             windowConfig
 	CheckpointInterval time.Duration
 	ValueSketches      bool
-	SegmentKeys        []string
-	DedupEventIDs      bool
-	MaxHeldBytes       int
-	MaxMemory          int
-	Drift              struct {
+	ExactValues        int // values per numeric feature a window (or merge) keeps exactly: stats.SetExactCap
+	Reference          struct {
+		ExactValues int // values per numeric feature a reference keeps exactly
+	}
+	SegmentKeys   []string
+	DedupEventIDs bool
+	MaxHeldBytes  int
+	MaxMemory     int
+	Drift         struct {
 		Interval time.Duration
 		Lookback time.Duration
 		// Overrides of the default method and threshold; the last matching
@@ -76,12 +83,37 @@ type Config struct {
 		// waits this long before it sends (docs/ALERTS.md, "Fencing").
 		TakeoverWait time.Duration
 	}
+	// HTTP is the HTTP server of the long-running commands.
 	HTTP struct {
-		Addr string // host:port of /metrics, /healthz, /readyz; "" = none
+		Addr            string // "": the command's default (observe.DefaultAddr for vigil process, gateway.DefaultAddr for vigil gateway); "off": none (vigil process)
+		TLSCert, TLSKey string // both or neither
+	}
+	// Gateway is read by vigil gateway only.
+	Gateway struct {
+		Tokens                               string // bearer tokens file; "": no authentication
+		MaxBodyBytes, MaxEvents, MaxFeatures int
+		RetryAfter                           time.Duration
+		Encoding                             string
+		Buffer, LabelBuffer, BatchSize       int
+		Linger, BlockTimeout                 time.Duration
 	}
 	Log struct {
 		Level  string
 		Format string // auto, json, console
+	}
+	// Serving is the conversion of serving-stack payloads (vigil gateway, vigil bridge).
+	Serving struct {
+		Mapping    string // per-model mapping file (YAML); "" = the defaults
+		MaxPending int
+		PendingTTL time.Duration
+	}
+	// Bridge is read by vigil bridge only.
+	Bridge struct {
+		Format, Group, RequestTopic, ResponseTopic string
+		SeldonPrefix, SeldonNamespace              string
+		SeldonModels                               []string
+		CommitInterval                             time.Duration
+		Addr                                       string
 	}
 	// Demo is read by vigil demo only.
 	Demo struct {
@@ -122,6 +154,12 @@ func (c *Config) Validate() error {
 	if c.MaxMemory < 0 {
 		errs = append(errs, errors.New("max_memory must be >= 0 (0: no limit)"))
 	}
+	if c.ExactValues < 1 || c.ExactValues > stats.MaxExactCap {
+		errs = append(errs, fmt.Errorf("exact_values must be in 1..%d", stats.MaxExactCap))
+	}
+	if c.Reference.ExactValues < 1 || c.Reference.ExactValues > reference.MaxExactValues {
+		errs = append(errs, fmt.Errorf("reference.exact_values must be in 1..%d", reference.MaxExactValues))
+	}
 	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
 		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))
 	}
@@ -153,6 +191,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Labels.Topic == c.Kafka.Topic && c.Labels.Topic != "" {
 		errs = append(errs, errors.New("labels.topic must differ from kafka.topic"))
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		errs = append(errs, errors.New("http.tls_cert and http.tls_key go together: set both or neither"))
+	}
+	if err := c.gatewayHandlerConfig().WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Gateway.Encoding != wire.EncodingArrow && c.Gateway.Encoding != wire.EncodingJSON {
+		errs = append(errs, fmt.Errorf("gateway.encoding %q is not %s or %s", c.Gateway.Encoding, wire.EncodingArrow, wire.EncodingJSON))
+	}
+	if c.Gateway.Buffer < 1 || c.Gateway.LabelBuffer < 1 || c.Gateway.BatchSize < 1 || c.Gateway.Linger <= 0 || c.Gateway.BlockTimeout <= 0 {
+		errs = append(errs, errors.New("gateway.buffer, gateway.label_buffer, gateway.batch_size, gateway.linger and gateway.block_timeout must be positive"))
 	}
 	switch c.Log.Format {
 	case "auto", "json", "console":

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -44,10 +45,22 @@ func newApp() *cli.App {
 				Action: runProcess,
 			},
 			{
+				Name:   "gateway",
+				Usage:  "run the HTTP ingest gateway (POST /v1/events, /v1/labels; /metrics, /healthz, /readyz) publishing to Kafka until interrupted",
+				Flags:  gatewayFlags(),
+				Action: runGateway,
+			},
+			{
 				Name:   "migrate",
 				Usage:  "create or upgrade the ClickHouse tables, then exit",
 				Flags:  configFlags(),
 				Action: runMigrate,
+			},
+			{
+				Name:   "bridge",
+				Usage:  "read a serving stack's inference topics (MLServer, Seldon Core v2), pair requests with responses and publish them as prediction events, until interrupted",
+				Flags:  bridgeFlags(),
+				Action: runBridge,
 			},
 			{
 				Name:   "demo",
@@ -156,6 +169,20 @@ func runMigrate(c *cli.Context) error {
 	return app.Migrate(c.Context, cfg.sinkConfig(), log)
 }
 
+func runBridge(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	bc := cfg.bridgeConfig()
+	if bc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunBridge(ctx, bc, log)
+}
+
 func runProcess(c *cli.Context) error {
 	cfg, log, err := setup(c)
 	if err != nil {
@@ -167,4 +194,21 @@ func runProcess(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 	return app.Run(ctx, cfg.appConfig(), log)
+}
+
+func runGateway(c *cli.Context) error {
+	cfg, log, err := setup(c)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(int64(cfg.MaxMemory))
+	}
+	gc := cfg.gatewayConfig()
+	if gc.Serving.Mapping, err = serving.LoadMapping(cfg.Serving.Mapping); err != nil {
+		return err
+	}
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	return app.RunGateway(ctx, gc, log)
 }

@@ -15,15 +15,21 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/ingest"
+	"github.com/vigil-ml/vigil/ingest/gateway"
+	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
+	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
-// The option table: every setting of `vigil process`, `vigil migrate` and
-// `vigil demo` (and of the query, reference and config commands, which share
+// The option table: every setting of `vigil process`, `vigil gateway`,
+// `vigil migrate` and `vigil demo` (and of the query, reference and config commands, which share
 // it) is one row of options, and everything else comes from the rows: the
 // urfave/cli flags (configFlags, demoFlags), the VIGIL_* variable of each
 // flag, the strict YAML decoding of --config (decodeConfig: a key that no
@@ -60,6 +66,8 @@ var options = []option{
 	opt("window", "window.size", window.DefaultSize, "tumbling window size", func(c *Config) *time.Duration { return &c.Window.Size }),
 	opt("allowed-lateness", "window.allowed_lateness", window.DefaultAllowedLateness, "how long after a window's end its events are still counted", func(c *Config) *time.Duration { return &c.Window.AllowedLateness }),
 	opt("checkpoint-interval", "checkpoint_interval", pipeline.DefaultCheckpointInterval, "how often window states are written to ClickHouse", func(c *Config) *time.Duration { return &c.CheckpointInterval }),
+	opt("exact-values", "exact_values", stats.ExactCap, "values of a numeric feature a window, or a merge of windows, keeps exactly before a KLL sketch takes over (drift is exactly scipy's up to it; 8 bytes per value per open window, feature and segment); 1.."+strconv.Itoa(stats.MaxExactCap), func(c *Config) *int { return &c.ExactValues }),
+	opt("reference-exact-values", "reference.exact_values", reference.DefaultExactValues, "values of a numeric feature a reference profile keeps exactly (more: that many quantiles); 8 bytes each in the stored profile and in every process that loads it", func(c *Config) *int { return &c.Reference.ExactValues }),
 	opt("value-sketches", "value_sketches", !pipeline.Config{}.NoValueSketches, "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)", func(c *Config) *bool { return &c.ValueSketches }),
 	opt("segment-keys", "segment_keys", []string(nil), "segment tags (comma separated, e.g. region) to keep window states and drift per value of", func(c *Config) *[]string { return &c.SegmentKeys }),
 	opt("max-held-bytes", "max_held_bytes", pipeline.DefaultMaxHeldBytes, "memory budget in bytes of what the processor holds for its next checkpoints (decoded rows, late rows, dead letters), over all its partitions; a partition that holds its share checkpoints early", func(c *Config) *int { return &c.MaxHeldBytes }),
@@ -83,17 +91,51 @@ var options = []option{
 	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
 	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
 
-	opt("http-addr", "http.addr", observe.DefaultAddr, "host:port of the HTTP server of /metrics (Prometheus), /healthz and /readyz (see docs/METRICS.md); port 0 picks a free one; empty: no server", func(c *Config) *string { return &c.HTTP.Addr }),
+	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway)"),
+	opt("tls-cert", "http.tls_cert", "", "TLS certificate file (PEM) of the HTTP server; with --tls-key it serves HTTPS only", func(c *Config) *string { return &c.HTTP.TLSCert }),
+	opt("tls-key", "http.tls_key", "", "TLS private key file (PEM) of --tls-cert", func(c *Config) *string { return &c.HTTP.TLSKey }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),
 
+	opt("serving-mapping", "serving.mapping", "", "per-model mapping of serving payloads to events (YAML, see docs/INGEST.md); none: tensors named by tensor, the first output is the prediction", func(c *Config) *string { return &c.Serving.Mapping }),
+	opt("serving-max-pending", "serving.max_pending", servingDefaults.MaxPending, "request or response halves that may wait for their other half; when full the oldest is dropped and counted", func(c *Config) *int { return &c.Serving.MaxPending }),
+	opt("serving-pending-ttl", "serving.pending_ttl", servingDefaults.PendingTTL, "how long a request or response half waits for its other half before it is dropped and counted", func(c *Config) *time.Duration { return &c.Serving.PendingTTL }),
+
+	opt("bridge-format", "bridge.format", bridgeDefaults.Format, "whose topics vigil bridge reads: mlserver (its Kafka server's request and response topics) or seldon (Seldon Core v2 model topics)", func(c *Config) *string { return &c.Bridge.Format }).only("bridge"),
+	opt("bridge-group", "bridge.group", bridgeDefaults.Group, "consumer group of vigil bridge", func(c *Config) *string { return &c.Bridge.Group }).only("bridge"),
+	opt("bridge-request-topic", "bridge.request_topic", bridgeDefaults.RequestTopic, "mlserver: the topic of inference requests (MLServer's kafka_topic_input)", func(c *Config) *string { return &c.Bridge.RequestTopic }).only("bridge"),
+	opt("bridge-response-topic", "bridge.response_topic", bridgeDefaults.ResponseTopic, "mlserver: the topic of inference responses (MLServer's kafka_topic_output)", func(c *Config) *string { return &c.Bridge.ResponseTopic }).only("bridge"),
+	opt("seldon-prefix", "bridge.seldon_prefix", bridgeDefaults.SeldonPrefix, "seldon: the topic prefix (Seldon's kafka topicPrefix)", func(c *Config) *string { return &c.Bridge.SeldonPrefix }).only("bridge"),
+	opt("seldon-namespace", "bridge.seldon_namespace", bridgeDefaults.SeldonNamespace, "seldon: the Kubernetes namespace in the topic names", func(c *Config) *string { return &c.Bridge.SeldonNamespace }).only("bridge"),
+	opt("seldon-models", "bridge.seldon_models", []string(nil), "seldon: the models whose <prefix>.<namespace>.model.<model>.inputs and .outputs topics to read, comma separated", func(c *Config) *[]string { return &c.Bridge.SeldonModels }).only("bridge"),
+	opt("bridge-commit-interval", "bridge.commit_interval", bridgeDefaults.CommitInterval, "how often vigil bridge flushes its producer and commits the offsets of what it delivered", func(c *Config) *time.Duration { return &c.Bridge.CommitInterval }).only("bridge"),
+	opt("bridge-http-addr", "bridge.http_addr", "127.0.0.1:9465", "address of vigil bridge's /metrics, /healthz and /readyz", func(c *Config) *string { return &c.Bridge.Addr }).only("bridge"),
+
 	opt("demo-windows", "demo.windows", 12, "windows of simulated traffic; the shift starts half-way", func(c *Config) *int { return &c.Demo.Windows }).only("demo"),
 	opt("demo-events-per-window", "demo.events_per_window", 2000, "simulated predictions per window", func(c *Config) *int { return &c.Demo.EventsPerWindow }).only("demo"),
+
+	opt("gateway-tokens", "gateway.tokens", "", "bearer tokens file (YAML: tokens with name, optional models and rate; see docs/INGEST.md); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.Gateway.Tokens }).only("gateway"),
+	opt("gateway-max-body-bytes", "gateway.max_body_bytes", int(gateway.DefaultMaxBodyBytes), "largest request body in bytes, compressed and decompressed (413)", func(c *Config) *int { return &c.Gateway.MaxBodyBytes }).only("gateway"),
+	opt("gateway-max-events", "gateway.max_events", gateway.DefaultMaxItems, "most events (or labels) in one request (413, nothing published)", func(c *Config) *int { return &c.Gateway.MaxEvents }).only("gateway"),
+	opt("gateway-max-features", "gateway.max_features", gateway.DefaultMaxFeatures, "most features of one event (the event is rejected)", func(c *Config) *int { return &c.Gateway.MaxFeatures }).only("gateway"),
+	opt("gateway-retry-after", "gateway.retry_after", gateway.DefaultRetryAfter, "Retry-After of a 503 when the producer's buffer is full", func(c *Config) *time.Duration { return &c.Gateway.RetryAfter }).only("gateway"),
+	opt("gateway-encoding", "gateway.encoding", wire.EncodingArrow, "wire encoding of the events and labels the gateway publishes: arrow (one Arrow batch of one model per message) or json (one per message)", func(c *Config) *string { return &c.Gateway.Encoding }).only("gateway"),
+	opt("gateway-buffer", "gateway.buffer", ingest.DefaultMaxBufferedEvents, "events the gateway's producer buffers before it answers 503", func(c *Config) *int { return &c.Gateway.Buffer }).only("gateway"),
+	opt("gateway-label-buffer", "gateway.label_buffer", ingest.DefaultMaxBufferedLabels, "labels the gateway's producer buffers before it answers 503", func(c *Config) *int { return &c.Gateway.LabelBuffer }).only("gateway"),
+	opt("gateway-batch-size", "gateway.batch_size", ingest.DefaultBatchSize, "events of one model per Kafka message (arrow) or per write (json)", func(c *Config) *int { return &c.Gateway.BatchSize }).only("gateway"),
+	opt("gateway-linger", "gateway.linger", ingest.DefaultLinger, "longest an event waits for its batch to fill before it is sent", func(c *Config) *time.Duration { return &c.Gateway.Linger }).only("gateway"),
+	opt("gateway-block-timeout", "gateway.block_timeout", ingest.DefaultBlockTimeout, "how long a request waits for room in a full buffer before the gateway answers 503", func(c *Config) *time.Duration { return &c.Gateway.BlockTimeout }).only("gateway"),
 }
 
 // clickhouseDefaults are the sink's defaults, for the clickhouse.* rows.
 var clickhouseDefaults = clickhouse.DefaultConfig()
+
+// servingDefaults and bridgeDefaults are ingest/serving's, for the serving.* and bridge.* rows.
+var (
+	servingDefaults = serving.DefaultConfig()
+	bridgeDefaults  = serving.DefaultBridgeConfig()
+)
 
 // option is one row of the table; build it with opt.
 type option struct {
@@ -153,8 +195,15 @@ func defaultConfig() Config {
 // each call (a urfave/cli flag keeps its parsed value).
 func configFlags() []cli.Flag { return flagsOf("") }
 
+// bridgeFlags are configFlags and the flags of the options of vigil bridge only.
+func bridgeFlags() []cli.Flag { return append(configFlags(), flagsOf("bridge")...) }
+
 // demoFlags are configFlags and the flags of the options of vigil demo only.
 func demoFlags() []cli.Flag { return append(configFlags(), flagsOf("demo")...) }
+
+// gatewayFlags are configFlags and the flags of the options of vigil
+// gateway only.
+func gatewayFlags() []cli.Flag { return append(configFlags(), flagsOf("gateway")...) }
 
 // flagsOf are the flags of the options of command ("" for those of every
 // command).
@@ -239,7 +288,11 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	for _, o := range options {
 		o.fromFlag(c, &cfg)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// Process-wide: every command merges window states with the same cap.
+	return cfg, stats.SetExactCap(cfg.ExactValues)
 }
 
 // logLevelDefault is the context key of a command's own default log level.
@@ -440,7 +493,7 @@ func configDocs() string {
      go run ./cmd/vigil config docs > docs/CONFIG.md
      Do not edit: TestConfigDocs fails when this file is stale. -->
 
-Every option of ` + "`vigil process`, `vigil migrate` and `vigil demo`" + ` (and of
+Every option of ` + "`vigil process`, `vigil gateway`, `vigil migrate` and `vigil demo`" + ` (and of
 ` + "`vigil query`, `vigil reference` and `vigil config validate`" + `, which read the
 same options) is a flag, a ` + "`VIGIL_*`" + ` environment variable and a key of the
 YAML file named by ` + "`--config`" + `. Precedence: flag, then variable, then file,
@@ -482,6 +535,18 @@ the file. A duration is written like ` + "`90s`, `1m`, `168h`" + `.
 	b.WriteString("\nOptions of `vigil demo` only:\n\n| flag | variable | YAML key | default | meaning |\n|---|---|---|---|---|\n")
 	for _, o := range options {
 		if o.command == "demo" {
+			row(o)
+		}
+	}
+	b.WriteString("\nOptions of `vigil gateway` only (it also reads the kafka, labels.topic, http and log options above):\n\n| flag | variable | YAML key | default | meaning |\n|---|---|---|---|---|\n")
+	for _, o := range options {
+		if o.command == "gateway" {
+			row(o)
+		}
+	}
+	b.WriteString("\nOptions of `vigil bridge` only:\n\n| flag | variable | YAML key | default | meaning |\n|---|---|---|---|---|\n")
+	for _, o := range options {
+		if o.command == "bridge" {
 			row(o)
 		}
 	}

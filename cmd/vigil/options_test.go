@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-ml/vigil/ingest/gateway"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/processors/window"
@@ -87,9 +88,20 @@ func TestOptionTable(t *testing.T) {
 			t.Errorf("help of %s has a backtick: %q", o.flag+o.yaml, o.help)
 		}
 	}
-	// Every flag of the demo is an option: 28 for every command + 2 of the demo.
-	if got, want := len(demoFlags()), len(options)-1; got != want {
-		t.Errorf("demo has %d flags, want %d (every option but drift.overrides)", got, want)
+	// Every flag of the demo, the gateway and the bridge is an option: those
+	// for every command + the command's own.
+	only := map[string]int{}
+	for _, o := range options {
+		only[o.command]++
+	}
+	if got, want := len(demoFlags()), len(options)-1-only["gateway"]-only["bridge"]; got != want {
+		t.Errorf("demo has %d flags, want %d (every option but drift.overrides and those of vigil gateway and vigil bridge)", got, want)
+	}
+	if got, want := len(gatewayFlags()), len(configFlags())+only["gateway"]; got != want || only["gateway"] != 11 {
+		t.Errorf("gateway has %d flags (%d of its own), want %d (11 of its own)", got, only["gateway"], want)
+	}
+	if got, want := len(bridgeFlags()), len(configFlags())+only["bridge"]; got != want || only["bridge"] != 9 {
+		t.Errorf("bridge has %d flags (%d of its own), want %d (9 of its own)", got, only["bridge"], want)
 	}
 }
 
@@ -241,8 +253,12 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 				{"variable alone", env, nil, envV},
 				{"flag over variable and file", env, []string{"--config", file, "--" + o.flag + "=" + flagS}, flagV},
 			}
+			command := "demo" // every option but those of one other command
+			if o.command != "" {
+				command = o.command
+			}
 			for _, tt := range tests {
-				c, _ := resolveCmd(t, "demo", tt.env, tt.args...) // a value may not validate: only precedence counts here
+				c, _ := resolveCmd(t, command, tt.env, tt.args...) // a value may not validate: only precedence counts here
 				got := reflect.ValueOf(o.field(&c)).Elem().Interface()
 				if !reflect.DeepEqual(got, tt.want) {
 					t.Errorf("%s: %s = %#v, want %#v", tt.name, o.yaml, got, tt.want)
@@ -250,8 +266,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 37 {
-		t.Errorf("checked %d options, want 37", n)
+	if n != 64 {
+		t.Errorf("checked %d options, want 64", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})
@@ -307,6 +323,10 @@ func TestConfigDefaultsFromPackages(t *testing.T) {
 	}
 	if d.Labels.Threshold != performance.DefaultThreshold {
 		t.Errorf("threshold %v, want %v", d.Labels.Threshold, performance.DefaultThreshold)
+	}
+	if got, want := d.gatewayHandlerConfig(), (gateway.Config{}).WithDefaults(); got.MaxBodyBytes != want.MaxBodyBytes || got.MaxItems != want.MaxItems ||
+		got.MaxFeatures != want.MaxFeatures || got.RetryAfter != want.RetryAfter {
+		t.Errorf("gateway defaults %+v, want gateway's %+v", got, want)
 	}
 	if err := d.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)

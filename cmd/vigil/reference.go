@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
@@ -89,12 +90,14 @@ func runReferenceBuild(c *cli.Context) error {
 	p, err := reference.BuildFromFile(ctx, path,
 		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
 		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
-		reference.BuilderOptions{Bins: c.Int("bins"), ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
+		reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
 	if err != nil {
 		return err
 	}
 	log.Info().Str("file", path).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
-	if !c.Bool("dry-run") {
+	if c.Bool("dry-run") {
+		warnReference(log, p, nil)
+	} else {
 		sink, err := clickhouse.New(cfg.sinkConfig(), log)
 		if err != nil {
 			return err
@@ -102,12 +105,32 @@ func runReferenceBuild(c *cli.Context) error {
 		if err := sink.Start(ctx); err != nil {
 			return err
 		}
+		seen, err := sink.Windows().FeatureNames(ctx, p.Model, p.ModelVersion, time.Now().Add(-featureLookback))
+		if err != nil {
+			log.Warn().Err(err).Msg("cannot compare the reference's columns with the production features")
+		}
+		warnReference(log, p, seen)
 		err = sink.References().WriteReference(ctx, p)
 		if err = errors.Join(err, sink.Shutdown(context.Background())); err != nil {
 			return err
 		}
 	}
 	return printProfile(c.App.Writer, p, c.Bool("dry-run"))
+}
+
+// featureLookback is how far back `reference build` looks for the features
+// of the production events to compare the reference's columns with.
+const featureLookback = 7 * 24 * time.Hour
+
+// warnReference logs reference.Warnings at warn (seen: the production
+// features, nil when unknown or none stored).
+func warnReference(log zerolog.Logger, p *reference.Profile, seen []string) {
+	if len(seen) == 0 {
+		seen = nil
+	}
+	for _, w := range reference.Warnings(p, seen) {
+		log.Warn().Msg(w)
+	}
 }
 
 // runReferenceBuildFromProduction builds the reference from the stored
@@ -148,12 +171,13 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins")})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues})
 	if errors.Is(err, reference.ErrNoWindows) {
 		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
 	}
 	if err == nil {
 		log.Info().Str("source", p.Source).Uint64("rows", p.Rows).Int("features", len(p.Features)).Dur("took", time.Since(began)).Msg("reference built")
+		warnReference(log, p, nil)
 	}
 	if err == nil && !c.Bool("dry-run") {
 		err = sink.References().WriteReference(ctx, p)

@@ -248,3 +248,58 @@ func TestReferenceFromProductionIntegration(t *testing.T) {
 		}
 	}
 }
+
+// TestReferenceBuildWarnings: a reference whose prediction column is named
+// score, and one whose columns match no feature of the stored production
+// windows, are built with a warning that names the columns.
+func TestReferenceBuildWarnings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "train.jsonl")
+	if err := os.WriteFile(path, []byte(`{"amount": 1.5, "score": 0.9}`+"\n"+`{"amount": 3, "score": 0.2}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, status := runBinary(t, "reference", "build", "--model", "fraud", "--dry-run", path)
+	if status != 0 {
+		t.Fatalf("status %d:\n%s", status, stderr)
+	}
+	want := `reference of model fraud has no prediction column (prediction_score, prediction_label, prediction_value or proba.<class>): ` +
+		`the drift of the model's predictions will not be computed; its columns are \"amount\", \"score\" (rename the prediction column, e.g. score to prediction_score)`
+	if !strings.Contains(stderr, `"level":"warn"`) || !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks the warning %s:\n%s", want, stderr)
+	}
+
+	// Against stored production features.
+	ctx := context.Background()
+	sink, db := startTestSink(t, "vigil_refwarn")
+	batch, err := sink.Conn().PrepareBatch(ctx, "INSERT INTO "+db+".vigil_feature_windows (model, model_version, segment, feature, window_start)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, r := range [][2]string{{"", "amount"}, {"", "country"}, {"", "__prediction_score"}, {"region=eu", "zip"}} {
+		if err := batch.Append("fraud", "3", r[0], r[1], now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(t.TempDir(), "train.csv")
+	if err := os.WriteFile(typo, []byte("amout,country,prediction_score\n1,DE,0.5\n2,FR,0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, status := runBinary(t, "reference", "build", "--model", "fraud", "--version", "3", "--clickhouse", testenv.ClickHouse(t), "--clickhouse-database", db, typo)
+	if status != 0 {
+		t.Fatalf("status %d:\n%s", status, out)
+	}
+	for _, want := range []string{
+		`reference columns that match no feature of model fraud version 3's production events: \"amout\" (no drift is computed for them; the events have \"__prediction_score\", \"amount\", \"country\": check the column names)`,
+		`features of model fraud version 3's production events that the reference lacks: \"amount\" (no drift is computed for them)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks the warning %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "no prediction column") {
+		t.Errorf("a reference with prediction_score warned about its prediction:\n%s", out)
+	}
+}

@@ -42,6 +42,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -80,6 +81,20 @@ type HTTPConfig struct {
 	// Addr is its host:port (port 0: a free one, see App.HTTP().Addr());
 	// "": no server (the metrics are still kept, see App.Registry).
 	Addr string
+	// TLSCert and TLSKey (PEM files), both or neither: HTTPS only.
+	TLSCert, TLSKey string
+}
+
+// tlsConfig is the server's TLS configuration, nil for plain HTTP.
+func (c HTTPConfig) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" && c.TLSKey == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair %s, %s: %w", c.TLSCert, c.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // DriftConfig configures the drift job.
@@ -163,7 +178,11 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 
 	g := lifecycle.NewGroup(log)
 	if cfg.HTTP.Addr != "" {
-		a.http = observe.NewServer(cfg.HTTP.Addr, a.reg, nil, log)
+		tlsConfig, err := cfg.HTTP.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		a.http = observe.NewServer(cfg.HTTP.Addr, a.reg, tlsConfig, log)
 		a.ready(proc, cfg.Processor.WithDefaults().Group)
 		// First, so that /healthz answers (and /readyz says what is not
 		// ready) while the other stages start; stopped last.

@@ -179,7 +179,7 @@ func (c *lineChart) svg() template.HTML {
 			cls = "s" + strconv.Itoa(si%seriesClasses)
 		}
 		fmt.Fprintf(&b, `<line class="line %s" x1="%d" x2="%d" y1="%d" y2="%d"/><text class="legend" x="%d" y="%d">%s</text>`,
-			cls, x, x+14, padT+4, padT+4, x+18, padT+8, template.HTMLEscapeString(s.Name))
+			cls, x, x+14, 10, 10, x+18, 14, template.HTMLEscapeString(s.Name))
 		x += 26 + 7*len(s.Name)
 	}
 	b.WriteString(`</svg>`)
@@ -386,8 +386,6 @@ func timeline(alerts []AlertSeries, from, to time.Time) template.HTML {
 
 // sparkline is a small score line with its threshold.
 func sparkline(score, threshold []Num, drifted []bool, log bool) template.HTML {
-	c := newLineChart("sparkline", "", make([]time.Time, len(score)))
-	_ = c
 	var b strings.Builder
 	w, h := 160.0, 28.0
 	n := len(score)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -63,4 +64,26 @@ func BuildVigil(t testing.TB) string {
 		t.Fatalf("build vigil: %v\n%s", buildErr, buildOut)
 	}
 	return buildPath
+}
+
+// MLServerPython returns the python of the virtualenv that
+// deployments/local/mlserver.sh installs MLServer into (its bin/ holds the
+// mlserver command). Outside CI a test is skipped when it is not installed;
+// in CI it fails.
+func MLServerPython(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "deployments", "local", "mlserver.sh")
+	out, err := exec.Command(script, "python").Output()
+	if err == nil {
+		if py := strings.TrimSpace(string(out)); py != "" {
+			return py
+		}
+	}
+	msg := "MLServer is not installed: run `deployments/local/mlserver.sh install` (a virtualenv under ~/.cache/vigil)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
 }

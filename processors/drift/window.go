@@ -302,7 +302,13 @@ func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.F
 			nUnique = distinctUpTo6(ref.Quantiles, values)
 		}
 	}
-	d = verdict(d, DefaultMethod(Numerical, int(ref.Count), nUnique), map[Method]float64{
+	method := DefaultMethod(Numerical, int(ref.Count), nUnique)
+	if source == sourceBins && (method == MethodKS || method == MethodWasserstein) {
+		// Without value summaries the verdict falls back to Jensen-Shannon
+		// on the reference bins (Evidently's choice for binned data).
+		method = MethodJensenShannon
+	}
+	d = verdict(d, method, map[Method]float64{
 		MethodKS: d.KSPValue, MethodWasserstein: d.WassersteinNorm, MethodJensenShannon: d.JensenShannon,
 		MethodPSI: d.PSI, MethodKL: d.KL, MethodHellinger: d.Hellinger, MethodChiSquare: math.NaN(), MethodZ: math.NaN(),
 	})

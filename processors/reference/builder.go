@@ -18,6 +18,30 @@ import (
 // values, 400 MB.
 const DefaultMaxValues = 50_000_000
 
+// DefaultExactValues is `vigil reference build`'s default of
+// BuilderOptions.ExactValues: references of up to 50,000 rows keep every
+// value (400 KB per numeric feature in the stored profile).
+const DefaultExactValues = 50_000
+
+// MaxExactValues bounds BuilderOptions.ExactValues (8 MB per feature).
+const MaxExactValues = 1_000_000
+
+func (o BuilderOptions) checkExactValues() error {
+	if o.ExactValues < 0 || o.ExactValues > MaxExactValues {
+		return fmt.Errorf("reference exact values %d: want 0 (default %d) to %d", o.ExactValues, QuantileSummarySize, MaxExactValues)
+	}
+	return nil
+}
+
+// summarySize is the quantile summary size M of a numeric feature with
+// more values than that (ExactValues, default QuantileSummarySize).
+func (o BuilderOptions) summarySize() int {
+	if o.ExactValues == 0 {
+		return QuantileSummarySize
+	}
+	return o.ExactValues
+}
+
 // ErrTooLarge is returned by Builder.Add when the reference holds more
 // numeric values than BuilderOptions.MaxValues.
 var ErrTooLarge = errors.New("reference too large")
@@ -30,6 +54,14 @@ type BuilderOptions struct {
 	// MaxValues bounds the finite numeric values the builder holds until
 	// Finish, over all features. Default DefaultMaxValues.
 	MaxValues int
+	// ExactValues is how many values of a numeric feature the profile keeps
+	// exactly (FeatureProfile.Quantiles holds every value, Exact): KS and
+	// Wasserstein against it are then scipy's whenever the window holds
+	// every value too. A feature with more values keeps ExactValues
+	// quantiles. 0 means QuantileSummarySize (10,000); the CLI's default is
+	// DefaultExactValues. Each kept value costs 8 bytes in the stored
+	// profile and in the memory of every process that loads it.
+	ExactValues int
 
 	// ChunkRows, when positive and ChunkScorer is set, splits the rows, in
 	// the order added, into chunks of ChunkRows consecutive rows (a last
@@ -75,6 +107,9 @@ func NewBuilder(meta Meta, opts BuilderOptions) (*Builder, error) {
 	}
 	if opts.MaxValues == 0 {
 		opts.MaxValues = DefaultMaxValues
+	}
+	if err := opts.checkExactValues(); err != nil {
+		return nil, err
 	}
 	if opts.ChunkRows < 0 {
 		return nil, fmt.Errorf("reference chunk rows %d: want 0 (no chunks) or more", opts.ChunkRows)
@@ -191,7 +226,7 @@ func (b *Builder) Finish() (*Profile, error) {
 		slices.Sort(vs)
 		f.Edges = binEdges(vs, b.opts.Bins)
 		f.Hist = histogram(vs, f.Edges)
-		f.Quantiles, f.Exact = quantileSummary(vs, QuantileSummarySize)
+		f.Quantiles, f.Exact = quantileSummary(vs, b.opts.summarySize())
 		delete(b.values, f.Name)
 	}
 	b.scoreChunks(p)

@@ -20,7 +20,8 @@ const (
 	// MaxBins bounds BuilderOptions.Bins.
 	MaxBins = 1000
 	// QuantileSummarySize is the number of values a numeric feature's
-	// Quantiles hold when the reference has more values than that.
+	// Quantiles hold when the reference has more values than that, unless
+	// BuilderOptions.ExactValues says otherwise (M below).
 	QuantileSummarySize = 10000
 )
 

@@ -16,10 +16,14 @@ func BenchmarkRawRowFill(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var r rawRow
+	c.intern(map[string]*string{})
+	var (
+		r     rawRow
+		arena []string
+	)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		r.fill(c, i&1)
+		arena = r.fill(c, i&1, arena[:0])
 	}
 }
 

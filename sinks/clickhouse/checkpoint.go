@@ -39,11 +39,13 @@ var (
 	}
 )
 
-// Checkpoint writes, in this order and each as one batched INSERT: the raw
-// events (when enabled), the late events, the model window rows and the
-// feature window rows of every state, and finally the checkpoint row
-// (nextOffset, watermarkMs, and producers: the processor's producer
-// sequences, stored as they are) of src. It returns when all are durable.
+// Checkpoint writes the raw events (when enabled; see rawEvents) and, at
+// the same time, in this order and each as one batched INSERT, the late
+// events, the model window rows and the feature window rows of every
+// state; once all of them are durable, the checkpoint row (nextOffset,
+// watermarkMs, and producers: the processor's producer sequences, stored
+// as they are) of src. It returns when that is durable too, so an offset
+// is committed only after everything derived from it is.
 //
 // It is idempotent: after an error the caller backs off and calls it again
 // with the same arguments (see IsRetryable); rows already written are
@@ -62,20 +64,28 @@ func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw 
 	began := time.Now()
 	now := time.Now().UTC()
 	w := writer{conn: conn, db: ws.s.cfg.Database, src: src, rawInserts: ws.s.rawInserts}
-	nraw := 0
+	var (
+		nraw   int
+		rawErr error
+		done   = make(chan struct{})
+	)
 	if ws.s.cfg.RawEvents && len(raw) > 0 {
-		if nraw, err = w.rawEvents(ctx, raw, now); err != nil {
-			return err
-		}
+		// The raw rows are most of a checkpoint's work (client and server):
+		// they go while the statistics are written.
+		go func() {
+			defer close(done)
+			nraw, rawErr = w.rawEvents(ctx, raw, now)
+		}()
+	} else {
+		close(done)
 	}
-	if err := w.lateEvents(ctx, late, now); err != nil {
-		return err
+	statsErr := w.statistics(ctx, late, states, now)
+	<-done
+	if rawErr != nil {
+		return rawErr
 	}
-	if err := w.modelWindows(ctx, states, now); err != nil {
-		return err
-	}
-	if err := w.featureWindows(ctx, states, now); err != nil {
-		return err
+	if statsErr != nil {
+		return statsErr
 	}
 	if err := w.checkpoint(ctx, nextOffset, watermarkMs, producers, now); err != nil {
 		return err
@@ -85,6 +95,18 @@ func (ws *WindowStore) Checkpoint(ctx context.Context, src pipeline.Source, raw 
 			Int("states", len(states)).Int64("next_offset", nextOffset).Dur("took", time.Since(began)).Msg("checkpoint written")
 	}
 	return nil
+}
+
+// statistics writes the late events, the model window rows and the feature
+// window rows, in this order.
+func (w *writer) statistics(ctx context.Context, late []pipeline.LateEvent, states []*stats.WindowState, now time.Time) error {
+	if err := w.lateEvents(ctx, late, now); err != nil {
+		return err
+	}
+	if err := w.modelWindows(ctx, states, now); err != nil {
+		return err
+	}
+	return w.featureWindows(ctx, states, now)
 }
 
 func checkStates(states []*stats.WindowState, v ddl.ServerVersion) error {

@@ -13,7 +13,7 @@ import (
 
 // clickhouseAddr returns VIGIL_CLICKHOUSE, skipping the test when it is unset
 // outside CI and failing it in CI.
-func clickhouseAddr(t *testing.T) string {
+func clickhouseAddr(t testing.TB) string {
 	t.Helper()
 	addr := os.Getenv("VIGIL_CLICKHOUSE")
 	if addr == "" {
@@ -27,7 +27,7 @@ func clickhouseAddr(t *testing.T) string {
 
 // startSink starts a Sink on a fresh database vigil_test_<random>, dropped
 // when the test ends.
-func startSink(t *testing.T, mutate func(*Config)) *Sink {
+func startSink(t testing.TB, mutate func(*Config)) *Sink {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Addr = clickhouseAddr(t)
@@ -57,7 +57,7 @@ func startSink(t *testing.T, mutate func(*Config)) *Sink {
 	return s
 }
 
-func testDatabase(t *testing.T) string {
+func testDatabase(t testing.TB) string {
 	t.Helper()
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -66,11 +66,11 @@ func testDatabase(t *testing.T) string {
 	return "vigil_test_" + hex.EncodeToString(b[:])
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

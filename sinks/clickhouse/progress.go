@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vigil-ml/vigil/schemas/ddl"
 )
@@ -49,4 +50,29 @@ func (ws *WindowStore) LateEventCount(ctx context.Context, model, version string
 		return 0, fmt.Errorf("count late events of %s %s: %w", model, version, err)
 	}
 	return n, nil
+}
+
+// FeatureNames returns the names of the features of a model version's
+// stored windows (all events, not per segment) that started at or after
+// since, sorted: what the production events carry.
+func (ws *WindowStore) FeatureNames(ctx context.Context, model, version string, since time.Time) ([]string, error) {
+	conn, _, err := ws.s.connection()
+	if err != nil {
+		return nil, fmt.Errorf("read feature names: %w", err)
+	}
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT feature FROM %s.%s WHERE model = ? AND model_version = ? AND segment = '' AND window_start >= ? ORDER BY feature",
+		ws.s.cfg.Database, ddl.TableFeatureWindows), model, version, since.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("read feature names of %s %s: %w", model, version, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("read feature names of %s %s: %w", model, version, err)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }

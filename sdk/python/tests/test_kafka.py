@@ -37,7 +37,7 @@ def test_events_and_labels_reach_kafka_as_the_go_sdk_writes_them(kafka, topic, e
     p.close()
     assert p.stats() == vigil.Stats(recorded=275, sent=275, dropped=0, failed=0, invalid=0, unsent=0, buffered=0)
 
-    msgs = consume_all(kafka, topic, want=250 if encoding == "json" else 4)
+    msgs = consume_all(kafka, topic, want=250 if encoding == "json" else 3)
     rows = [r for m in msgs for r in decode(m)]
     assert sorted(r["event_id"] for r in rows) == sorted(f"e-{i}" for i in range(250))
     seqs = []
@@ -54,7 +54,8 @@ def test_events_and_labels_reach_kafka_as_the_go_sdk_writes_them(kafka, topic, e
         ps = [s[2] for s in sorted(s for s in seqs if s[0] == part)]
         assert ps == sorted(ps) and len(set(ps)) == len(ps)
     if encoding == "arrow":
-        assert len(msgs) == 4  # 200 fraud in 2 batches of 100, 50 churn in 1... sealed by batch_size then linger
+        # 200 fraud events in batches of at most 100 (a linger may seal one early), 50 churn.
+        assert len(msgs) >= 3 and all(len(decode(m)) <= 100 for m in msgs)
         r = rows[0]
         assert set(r) >= {"event_id", "model", "model_version", "event_time", "latency_ms", "pred_score", "f.amount", "f.country", "f.new", "s.region"}
     label_msgs = consume_all(kafka, topic + ".labels", want=25 if encoding == "json" else 2)

@@ -367,6 +367,60 @@ class Producer:
         ``block_timeout``. The producer keeps the mappings given: do not
         modify them afterwards.
         """
+        # The fast path: plain types, short names; anything else takes the
+        # full check (_event), which coerces or raises naming the field.
+        ok = (
+            type(model) is str and 0 < len(model) <= 64
+            and (event_id is None or (type(event_id) is str and 0 < len(event_id) <= 64))
+            and type(model_version) is str and len(model_version) <= 64
+            and event_time is None and probabilities is None
+            and (score is None or (type(score) is float and score - score == 0.0))  # finite
+            and (value is None or (type(value) is float and value - value == 0.0))
+            and (label is None or (type(label) is str and len(label) <= 64))
+            and (latency_ms is None or (type(latency_ms) is float and 0.0 <= latency_ms <= 1e12))
+            and (score is not None or value is not None or bool(label))
+        )
+        if ok and features is not None:
+            if type(features) is dict:
+                for k, v in features.items():
+                    tv = type(v)
+                    if not (type(k) is str and 0 < len(k) <= 64 and (tv is float or tv is str or tv is bool or tv is int or v is None)):
+                        ok = False
+                        break
+            else:
+                ok = False
+        if ok and segments is not None:
+            if type(segments) is dict:
+                for k, v in segments.items():
+                    if not (type(k) is str and 0 < len(k) <= 64 and type(v) is str):
+                        ok = False
+                        break
+            else:
+                ok = False
+        if ok:
+            if event_id is None:
+                event_id = f"{self._id_prefix}{next(self._ids)}"
+            ev: Any = (event_id, model, model_version, time.time_ns(), features or None, score, label or None, None,
+                       value, round(latency_ms * 1e6) if latency_ms else 0, segments or None)
+        else:
+            ev = self._event(model, event_id, features, score, label, probabilities, value, latency_ms, segments,
+                             model_version, event_time)
+            event_id = ev.event_id
+        with self._lock:
+            if not self._started:
+                self._start_or_refuse()
+            if self._closed or self._held_events >= self._max_events:
+                if not self._full(1, False):
+                    return None
+            self._events.append(ev)
+            self._held_events += 1
+            self._recorded += 1
+        return event_id
+
+    def _event(self, model: Any, event_id: Any, features: Any, score: Any, label: Any, probabilities: Any, value: Any,
+               latency_ms: Any, segments: Any, model_version: Any, event_time: Any) -> Event:
+        """record's full check: coerces what it can (numpy scalars, ints),
+        raises InvalidEventError naming the field, counted invalid."""
         try:
             if type(model) is not str or not model or len(model) > 64:
                 model = _wire.check_name("model", model)
@@ -410,17 +464,7 @@ class Producer:
             with self._lock:
                 self._invalid += 1
             raise
-        ev = Event(event_id, model, model_version, t, features, score, label, probabilities, value, lat, segments)
-        with self._lock:
-            if not self._started:
-                self._start_or_refuse()
-            if self._closed or self._held_events >= self._max_events:
-                if not self._full(1, False):
-                    return None
-            self._events.append(ev)
-            self._held_events += 1
-            self._recorded += 1
-        return event_id
+        return Event(event_id, model, model_version, t, features or None, score, label, probabilities, value, lat, segments)
 
     def record_label(
         self,
@@ -824,6 +868,8 @@ class _Batcher:
         self.t.abandon()
 
     def add_event(self, item: Any) -> None:
+        if type(item) is tuple:  # record's fast path queues plain tuples
+            item = tuple.__new__(Event, item)
         model = item.model
         buf = self.events.get(model)
         if buf is None:
