@@ -123,6 +123,7 @@ type Config struct {
 	Demo struct {
 		Windows         int
 		EventsPerWindow int
+		Report          string
 	}
 }
 

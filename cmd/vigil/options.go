@@ -114,6 +114,7 @@ var options = []option{
 	opt("bridge-http-addr", "bridge.http_addr", "127.0.0.1:9465", "address of vigil bridge's /metrics, /healthz and /readyz", func(c *Config) *string { return &c.Bridge.Addr }).only("bridge"),
 
 	opt("demo-windows", "demo.windows", 12, "windows of simulated traffic; the shift starts half-way", func(c *Config) *int { return &c.Demo.Windows }).only("demo"),
+	opt("demo-report", "demo.report", "", "the HTML report the demo ends by writing", func(c *Config) *string { return &c.Demo.Report }).only("demo").defaultText("vigil-demo-<run>.html in the temp folder"),
 	opt("demo-events-per-window", "demo.events_per_window", 2000, "simulated predictions per window", func(c *Config) *int { return &c.Demo.EventsPerWindow }).only("demo"),
 
 	opt("gateway-tokens", "gateway.tokens", "", "bearer tokens file (YAML: tokens with name, optional models and rate; see docs/INGEST.md); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.Gateway.Tokens }).only("gateway"),
