@@ -10,6 +10,8 @@ import (
 
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -40,11 +42,15 @@ type Config struct {
 	Window             windowConfig
 	CheckpointInterval time.Duration
 	ValueSketches      bool
-	SegmentKeys        []string
-	DedupEventIDs      bool
-	MaxHeldBytes       int
-	MaxMemory          int
-	Drift              struct {
+	ExactValues        int // values per numeric feature a window (or merge) keeps exactly: stats.SetExactCap
+	Reference          struct {
+		ExactValues int // values per numeric feature a reference keeps exactly
+	}
+	SegmentKeys   []string
+	DedupEventIDs bool
+	MaxHeldBytes  int
+	MaxMemory     int
+	Drift         struct {
 		Interval time.Duration
 		Lookback time.Duration
 		// Overrides of the default method and threshold; the last matching
@@ -79,8 +85,12 @@ type Config struct {
 	}
 	// HTTP is the HTTP server of the long-running commands.
 	HTTP struct {
-		Addr            string // "": the command's default (gateway.DefaultAddr for vigil gateway)
+		Addr            string // "": the command's default (observe.DefaultAddr for vigil process, gateway.DefaultAddr for vigil gateway); "off": none (vigil process)
 		TLSCert, TLSKey string // both or neither
+	}
+	// UI is the UI at /ui/ (vigil ui).
+	UI struct {
+		Tokens string // bearer tokens file; "": no authentication
 	}
 	// Gateway is read by vigil gateway only.
 	Gateway struct {
@@ -113,6 +123,7 @@ type Config struct {
 	Demo struct {
 		Windows         int
 		EventsPerWindow int
+		Report          string
 	}
 }
 
@@ -147,6 +158,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMemory < 0 {
 		errs = append(errs, errors.New("max_memory must be >= 0 (0: no limit)"))
+	}
+	if c.ExactValues < 1 || c.ExactValues > stats.MaxExactCap {
+		errs = append(errs, fmt.Errorf("exact_values must be in 1..%d", stats.MaxExactCap))
+	}
+	if c.Reference.ExactValues < 1 || c.Reference.ExactValues > reference.MaxExactValues {
+		errs = append(errs, fmt.Errorf("reference.exact_values must be in 1..%d", reference.MaxExactValues))
 	}
 	if c.Drift.Interval < 0 || c.Drift.Lookback <= 0 {
 		errs = append(errs, fmt.Errorf("drift.interval must be >= 0 and drift.lookback > 0"))

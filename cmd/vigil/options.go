@@ -18,8 +18,11 @@ import (
 	"github.com/vigil-ml/vigil/ingest"
 	"github.com/vigil-ml/vigil/ingest/gateway"
 	"github.com/vigil-ml/vigil/ingest/serving"
+	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/processors/window"
 	"github.com/vigil-ml/vigil/schemas/wire"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
@@ -63,6 +66,8 @@ var options = []option{
 	opt("window", "window.size", window.DefaultSize, "tumbling window size", func(c *Config) *time.Duration { return &c.Window.Size }),
 	opt("allowed-lateness", "window.allowed_lateness", window.DefaultAllowedLateness, "how long after a window's end its events are still counted", func(c *Config) *time.Duration { return &c.Window.AllowedLateness }),
 	opt("checkpoint-interval", "checkpoint_interval", pipeline.DefaultCheckpointInterval, "how often window states are written to ClickHouse", func(c *Config) *time.Duration { return &c.CheckpointInterval }),
+	opt("exact-values", "exact_values", stats.ExactCap, "values of a numeric feature a window, or a merge of windows, keeps exactly before a KLL sketch takes over (drift is exactly scipy's up to it; 8 bytes per value per open window, feature and segment); 1.."+strconv.Itoa(stats.MaxExactCap), func(c *Config) *int { return &c.ExactValues }),
+	opt("reference-exact-values", "reference.exact_values", reference.DefaultExactValues, "values of a numeric feature a reference profile keeps exactly (more: that many quantiles); 8 bytes each in the stored profile and in every process that loads it", func(c *Config) *int { return &c.Reference.ExactValues }),
 	opt("value-sketches", "value_sketches", !pipeline.Config{}.NoValueSketches, "keep per-window value summaries of numeric features (needed for KS and Wasserstein drift)", func(c *Config) *bool { return &c.ValueSketches }),
 	opt("segment-keys", "segment_keys", []string(nil), "segment tags (comma separated, e.g. region) to keep window states and drift per value of", func(c *Config) *[]string { return &c.SegmentKeys }),
 	opt("max-held-bytes", "max_held_bytes", pipeline.DefaultMaxHeldBytes, "memory budget in bytes of what the processor holds for its next checkpoints (decoded rows, late rows, dead letters), over all its partitions; a partition that holds its share checkpoints early", func(c *Config) *int { return &c.MaxHeldBytes }),
@@ -86,9 +91,11 @@ var options = []option{
 	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
 	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
 
-	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of vigil gateway: its /v1/ routes, /metrics, /healthz and /readyz", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(gateway.DefaultAddr + " (vigil gateway)"),
+	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway)"),
 	opt("tls-cert", "http.tls_cert", "", "TLS certificate file (PEM) of the HTTP server; with --tls-key it serves HTTPS only", func(c *Config) *string { return &c.HTTP.TLSCert }),
 	opt("tls-key", "http.tls_key", "", "TLS private key file (PEM) of --tls-cert", func(c *Config) *string { return &c.HTTP.TLSKey }),
+
+	opt("ui-tokens", "ui.tokens", "", "bearer tokens file of the UI at /ui/ (the format of --gateway-tokens, docs/INGEST.md; a token's models are the models it sees); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.UI.Tokens }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),
@@ -108,6 +115,7 @@ var options = []option{
 	opt("bridge-http-addr", "bridge.http_addr", "127.0.0.1:9465", "address of vigil bridge's /metrics, /healthz and /readyz", func(c *Config) *string { return &c.Bridge.Addr }).only("bridge"),
 
 	opt("demo-windows", "demo.windows", 12, "windows of simulated traffic; the shift starts half-way", func(c *Config) *int { return &c.Demo.Windows }).only("demo"),
+	opt("demo-report", "demo.report", "", "the HTML report the demo ends by writing", func(c *Config) *string { return &c.Demo.Report }).only("demo").defaultText("vigil-demo-<run>.html in the temp folder"),
 	opt("demo-events-per-window", "demo.events_per_window", 2000, "simulated predictions per window", func(c *Config) *int { return &c.Demo.EventsPerWindow }).only("demo"),
 
 	opt("gateway-tokens", "gateway.tokens", "", "bearer tokens file (YAML: tokens with name, optional models and rate; see docs/INGEST.md); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.Gateway.Tokens }).only("gateway"),
@@ -283,7 +291,11 @@ func resolveConfig(c *cli.Context) (Config, error) {
 	for _, o := range options {
 		o.fromFlag(c, &cfg)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// Process-wide: every command merges window states with the same cap.
+	return cfg, stats.SetExactCap(cfg.ExactValues)
 }
 
 // logLevelDefault is the context key of a command's own default log level.

@@ -59,7 +59,7 @@ func newBrowser(t *testing.T, allowed ...string) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	b := &browser{ctx: ctx, allowed: allowed}
 	listen := func(ev any) {
@@ -241,8 +241,12 @@ func TestBrowserReportAndUI(t *testing.T) {
 		return get(t, b, "bar heights", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('svg[data-feature="amount"] rect.cur[data-bin]')).map(r => r.getAttribute("height")).join(",")`))
 	}
 	before := heights()
-	b.run(t, "choose window 0", chromedp.SetValue(chromedp.CSS(`select.window-chooser[data-feature="amount"]`), "0"))
-	get(t, b, "fire change", chromedp.Evaluate[bool](`document.querySelector('select.window-chooser[data-feature="amount"]').dispatchEvent(new Event("change"))`))
+	if v := get(t, b, "choose window 0", chromedp.Evaluate[string](`(s => { s.value = "0"; s.dispatchEvent(new Event("change")); return s.value })(document.querySelector('select.window-chooser[data-feature="amount"]'))`)); v != "0" {
+		t.Errorf("the chooser of amount has no window 0 (value %q)", v)
+	}
+	if n := b.count(t, `select.window-chooser[data-feature="amount"] option`); n != 12 {
+		t.Errorf("the chooser of amount offers %d windows, want 12", n)
+	}
 	if after := heights(); after == before {
 		t.Errorf("choosing another window left amount's bars as they were (%s)", after)
 	}
@@ -259,7 +263,7 @@ func TestBrowserReportAndUI(t *testing.T) {
 	}
 
 	// The live UI.
-	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, zerolog.Nop()))
+	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, nil, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	ui := newBrowser(t, srv.URL+"/")
 	ui.run(t, "open the model list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`a.model-link`)))

@@ -70,6 +70,9 @@ func BuildFromWindowsOptions(meta Meta, opts BuilderOptions, states []*stats.Win
 	if opts.Bins < 1 || opts.Bins > MaxBins {
 		return nil, fmt.Errorf("reference bins %d: want 1..%d", opts.Bins, MaxBins)
 	}
+	if err := opts.checkExactValues(); err != nil {
+		return nil, err
+	}
 	if len(states) == 0 {
 		return nil, errors.New("reference from production: no window states")
 	}
@@ -111,7 +114,7 @@ func BuildFromWindowsOptions(meta Meta, opts BuilderOptions, states []*stats.Win
 			sorted := expand(fs.Values.WeightedValues())
 			f.Edges = binEdges(sorted, opts.Bins)
 			f.Hist = histogram(sorted, f.Edges)
-			f.Quantiles, f.Exact = quantileSummary(sorted, QuantileSummarySize)
+			f.Quantiles, f.Exact = quantileSummary(sorted, opts.summarySize())
 			continue
 		}
 		s := newWeightedSample(fs.Values.WeightedValues())
@@ -120,7 +123,7 @@ func BuildFromWindowsOptions(meta Meta, opts BuilderOptions, states []*stats.Win
 		}
 		f.Edges = s.binEdges(opts.Bins, f.Min, f.Max)
 		f.Hist = s.histogram(f.Edges)
-		f.Quantiles = s.quantileSummary(int(min(s.n, QuantileSummarySize)), f.Max)
+		f.Quantiles = s.quantileSummary(int(min(s.n, uint64(opts.summarySize()))), f.Max)
 		f.RankError = fs.Values.RankErrorBound()
 	}
 	return p, nil

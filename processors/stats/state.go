@@ -13,7 +13,8 @@
 //
 // The values of a Number feature are summarised in FeatureState.Values, a
 // ValueSketch for Kolmogorov-Smirnov and Wasserstein tests: exact up to
-// ExactCap values (at most ExactCap*8 bytes), beyond that a KLL sketch whose
+// ExactCap values, or the cap SetExactCap configures (8 bytes per value),
+// beyond that a KLL sketch whose
 // CDF is within RankErrorBound (below 1% up to about 10^7 values; about
 // 0.8% at 10^5..10^6) of the exact one, in O(k + log n) memory (about 3k
 // kept values, k = ValueSketchK), for single windows and for any merge of

@@ -18,9 +18,10 @@ import (
 // Wasserstein-1) against a reference, and merges so that the summary of an
 // hour or a day can be built from stored 1-minute windows.
 //
-// Exact mode: while it holds at most ExactCap values, it keeps them all;
-// CDF, Quantile and WeightedValues are then exact and the merge of exact
-// sketches stays exact while the total is at most ExactCap.
+// Exact mode: while it holds at most ExactCap values (or the cap
+// SetExactCap configures), it keeps them all; CDF, Quantile and
+// WeightedValues are then exact and the merge of exact sketches stays exact
+// while the total is at most the cap.
 //
 // Sketched mode (beyond ExactCap values): a KLL sketch (Karnin, Lang and
 // Liberty, FOCS 2016) with k = ValueSketchK. Level h holds sorted values of
@@ -75,6 +76,41 @@ const (
 
 const valueSketchVersion = 1
 
+// MaxExactCap bounds SetExactCap: 65536 values, 512 KiB per exact sketch.
+const MaxExactCap = 1 << 16
+
+// exactCap is the number of values a ValueSketch keeps exactly
+// (SetExactCap); ExactCap unless configured.
+var exactCap = ExactCap
+
+// SetExactCap sets how many values a ValueSketch keeps exactly before it
+// turns into a KLL sketch (ExactCap, 2048, by default), between 1 and
+// MaxExactCap. Exact mode costs 8 bytes per value (n <= cap); once
+// sketched, the intake buffer is ExactCap values again, so a sketched
+// sketch's memory does not depend on the cap. It is process-wide
+// configuration: call it at start-up, before any sketch is used (it is not
+// safe for use concurrently with sketches). Sketches decoded from a process
+// with a larger cap stay exact until they grow.
+func SetExactCap(n int) error {
+	if n < 1 || n > MaxExactCap {
+		return fmt.Errorf("value sketch exact cap %d: want 1..%d", n, MaxExactCap)
+	}
+	exactCap = n
+	return nil
+}
+
+// ExactCapInUse returns the cap SetExactCap set (ExactCap by default).
+func ExactCapInUse() int { return exactCap }
+
+// bufCap is the size at which the intake buffer is flushed: the exact cap
+// in exact mode, ExactCap once sketched.
+func (s *ValueSketch) bufCap() int {
+	if s.levels == nil {
+		return exactCap
+	}
+	return ExactCap
+}
+
 var (
 	_ encoding.BinaryMarshaler   = (*ValueSketch)(nil)
 	_ encoding.BinaryUnmarshaler = (*ValueSketch)(nil)
@@ -116,7 +152,7 @@ func (s *ValueSketch) Add(v float64) {
 	if v-v != 0 {
 		return
 	}
-	if len(s.buf) == ExactCap {
+	if len(s.buf) >= s.bufCap() {
 		s.flush()
 	}
 	s.buf = append(s.buf, valueKey(v))
@@ -127,10 +163,10 @@ func (s *ValueSketch) Add(v float64) {
 // AddFloat64s adds the finite values of vs.
 func (s *ValueSketch) AddFloat64s(vs []float64) {
 	for len(vs) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := vs[:min(len(vs), ExactCap-len(s.buf))]
+		part := vs[:min(len(vs), s.bufCap()-len(s.buf))]
 		vs = vs[len(part):]
 		n := len(s.buf)
 		buf := slices.Grow(s.buf, len(part))[:n+len(part)]
@@ -151,10 +187,10 @@ func (s *ValueSketch) AddFloat64s(vs []float64) {
 // validity bitmap where bit offset+i belongs to vs[i].
 func (s *ValueSketch) addValid(vs []float64, valid []byte, offset int) {
 	for len(vs) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := vs[:min(len(vs), ExactCap-len(s.buf))]
+		part := vs[:min(len(vs), s.bufCap()-len(s.buf))]
 		n := len(s.buf)
 		buf := slices.Grow(s.buf, len(part))[:n+len(part)]
 		for i, v := range part {
@@ -177,10 +213,10 @@ func (s *ValueSketch) addValid(vs []float64, valid []byte, offset int) {
 // addKeys adds keys of weight 1.
 func (s *ValueSketch) addKeys(keys []uint64) {
 	for len(keys) > 0 {
-		if len(s.buf) == ExactCap {
+		if len(s.buf) >= s.bufCap() {
 			s.flush()
 		}
-		part := keys[:min(len(keys), ExactCap-len(s.buf))]
+		part := keys[:min(len(keys), s.bufCap()-len(s.buf))]
 		keys = keys[len(part):]
 		s.buf = append(s.buf, part...)
 		s.n += uint64(len(part))
@@ -195,9 +231,43 @@ func (s *ValueSketch) flush() {
 		s.levels = make([][]uint64, 1, 8)
 	}
 	s.sortBuf()
-	s.levels[0] = mergeInto(s.levels[0], s.buf)
+	top := len(s.levels) - 1
+	if len(s.levels[0])+len(s.buf) < levelCaps[min(top, valueSketchMaxLevels-1)] {
+		s.levels[0] = mergeInto(s.levels[0], s.buf)
+	} else {
+		// Level 0 is compacted at once (compress would): merge it with the
+		// buffer in scratch memory and compact from there, instead of
+		// growing level 0 to hold both and shrinking it again each time.
+		if top == 0 {
+			s.levels = append(s.levels, nil)
+		}
+		sp := mergeScratch.Get().(*[]uint64)
+		merged := mergeSorted((*sp)[:0], s.levels[0], s.buf)
+		s.levels[0] = s.compactFrom(0, merged, s.levels[0][:0])
+		*sp = merged
+		mergeScratch.Put(sp)
+	}
 	s.buf = s.buf[:0]
 	s.compress()
+}
+
+var mergeScratch = sync.Pool{New: func() any { return new([]uint64) }}
+
+// mergeSorted appends the merge of sorted a and b to dst.
+func mergeSorted(dst, a, b []uint64) []uint64 {
+	dst = slices.Grow(dst, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] <= b[j] {
+			dst = append(dst, a[i])
+			i++
+		} else {
+			dst = append(dst, b[j])
+			j++
+		}
+	}
+	dst = append(dst, a[i:]...)
+	return append(dst, b[j:]...)
 }
 
 // compress compacts, from the bottom up, every level over its capacity.
@@ -222,6 +292,14 @@ func (s *ValueSketch) compress() {
 // them up at twice the weight.
 func (s *ValueSketch) compact(h int) {
 	lv := s.levels[h]
+	s.levels[h] = s.compactFrom(h, lv, lv[:0])
+}
+
+// compactFrom compacts the sorted values lv of level h (see compact) into
+// level h+1, which must exist, and returns level h's new contents: the
+// value left over, appended to rest, whose memory may be lv's (rest is
+// then lv[:0]). lv's memory may be reused in place.
+func (s *ValueSketch) compactFrom(h int, lv, rest []uint64) []uint64 {
 	skip := len(lv) & 1
 	part := lv[skip:]
 	off := int(s.next() & 1)
@@ -230,16 +308,15 @@ func (s *ValueSketch) compact(h int) {
 		half = append(half, part[i])
 	}
 	s.levels[h+1] = mergeInto(s.levels[h+1], half)
-	// A level's capacity shrinks as levels are added above it: give back
-	// memory a level no longer needs, so that the heap stays flat in n.
-	if c := levelCaps[min(len(s.levels)-1-h, valueSketchMaxLevels-1)]; cap(lv) > 2*c {
-		s.levels[h] = append(make([]uint64, 0, c), lv[:skip]...)
-	} else {
-		s.levels[h] = lv[:skip]
-	}
 	w := math.Ldexp(1, h)
 	s.errSum += w
 	s.errSq += w * w
+	// A level's capacity shrinks as levels are added above it: give back
+	// memory a level no longer needs, so that the heap stays flat in n.
+	if c := levelCaps[min(len(s.levels)-1-h, valueSketchMaxLevels-1)]; cap(rest) > 2*c {
+		return append(make([]uint64, 0, c), lv[:skip]...)
+	}
+	return append(rest, lv[:skip]...)
 }
 
 // next advances the splitmix64 generator.
@@ -453,40 +530,56 @@ func (s *ValueSketch) WeightedValues() (values []float64, weights []uint64) {
 	return values, weights
 }
 
-// sortKeys sorts keys: an LSD radix sort on bytes, skipping bytes that all
-// keys share, for long slices.
+// sortKeys sorts keys: for long slices an LSD radix sort on bytes,
+// skipping bytes that all keys share.
 func sortKeys(keys []uint64) {
 	if len(keys) < 256 {
 		slices.Sort(keys)
 		return
 	}
-	sp := radixScratch.Get().(*[]uint64)
-	tmp := slices.Grow((*sp)[:0], len(keys))[:len(keys)]
-	var counts [8][256]uint32
+	const (
+		digits = 8
+		width  = 8
+		mask   = 1<<width - 1
+	)
+	sc := radixScratch.Get().(*radixBuffers)
+	tmp := slices.Grow(sc.tmp[:0], len(keys))[:len(keys)]
+	counts := &sc.counts
+	clear(counts[:])
 	for _, k := range keys {
-		counts[0][byte(k)]++
-		counts[1][byte(k>>8)]++
-		counts[2][byte(k>>16)]++
-		counts[3][byte(k>>24)]++
-		counts[4][byte(k>>32)]++
-		counts[5][byte(k>>40)]++
-		counts[6][byte(k>>48)]++
-		counts[7][byte(k>>56)]++
+		counts[0][k&mask]++
+		counts[1][k>>width&mask]++
+		counts[2][k>>(2*width)&mask]++
+		counts[3][k>>(3*width)&mask]++
+		counts[4][k>>(4*width)&mask]++
+		counts[5][k>>(5*width)&mask]++
+		counts[6][k>>(6*width)&mask]++
+		counts[7][k>>(7*width)]++
+	}
+	// A digit that every key has needs no pass; the counts become starting
+	// positions in one loop over the tables (independent sums, which the
+	// CPU adds up in parallel).
+	var skip [digits]bool
+	for d := range digits {
+		skip[d] = counts[d][keys[0]>>(width*d)&mask] == uint32(len(keys))
+	}
+	var sums [digits]uint32
+	for i := range counts[0] {
+		for d := range digits {
+			n := counts[d][i]
+			counts[d][i] = sums[d]
+			sums[d] += n
+		}
 	}
 	src, dst := keys, tmp
-	for d := range 8 {
+	for d := range digits {
+		if skip[d] {
+			continue
+		}
 		c := &counts[d]
-		shift := uint(8 * d)
-		if c[byte(src[0]>>shift)] == uint32(len(src)) {
-			continue // every key has this byte
-		}
-		var sum uint32
-		for i, n := range c {
-			c[i] = sum
-			sum += n
-		}
+		shift := uint(width * d)
 		for _, k := range src {
-			b := byte(k >> shift)
+			b := k >> shift & mask
 			dst[c[b]] = k
 			c[b]++
 		}
@@ -495,11 +588,18 @@ func sortKeys(keys []uint64) {
 	if &src[0] != &keys[0] {
 		copy(keys, src)
 	}
-	*sp = tmp
-	radixScratch.Put(sp)
+	sc.tmp = tmp
+	radixScratch.Put(sc)
 }
 
-var radixScratch = sync.Pool{New: func() any { return new([]uint64) }}
+// radixBuffers is sortKeys' scratch: the other half of the ping-pong and
+// the digit counts.
+type radixBuffers struct {
+	tmp    []uint64
+	counts [8][1 << 8]uint32
+}
+
+var radixScratch = sync.Pool{New: func() any { return new(radixBuffers) }}
 
 // MarshalBinary encodes s; see AppendBinary.
 func (s *ValueSketch) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
@@ -561,7 +661,7 @@ func (s *ValueSketch) UnmarshalBinary(data []byte) error {
 		if d.Err() == nil && nlevels > valueSketchMaxLevels {
 			d.Fail("%d levels, at most %d allowed", nlevels, valueSketchMaxLevels)
 		}
-		n.buf = decodeKeys(&d, ExactCap)
+		n.buf = decodeKeys(&d, MaxExactCap)
 		n.sorted = true
 		if d.Err() == nil && nlevels > 0 {
 			n.levels = make([][]uint64, nlevels)
@@ -643,8 +743,10 @@ func (s *ValueSketch) check() error {
 		return fmt.Errorf("%w: values weigh %d, count is %d", ErrCorruptValueSketch, total, s.n)
 	case !(s.errSum >= 0 && s.errSum <= math.MaxFloat64 && s.errSq >= 0 && s.errSq <= math.MaxFloat64):
 		return fmt.Errorf("%w: compaction sums %v, %v", ErrCorruptValueSketch, s.errSum, s.errSq)
-	case s.levels == nil && s.n > ExactCap:
-		return fmt.Errorf("%w: %d values in exact mode, at most %d", ErrCorruptValueSketch, s.n, ExactCap)
+	case s.levels == nil && s.n > MaxExactCap:
+		return fmt.Errorf("%w: %d values in exact mode, at most %d", ErrCorruptValueSketch, s.n, MaxExactCap)
+	case s.levels != nil && len(s.buf) > MaxExactCap:
+		return fmt.Errorf("%w: %d values in the intake buffer, at most %d", ErrCorruptValueSketch, len(s.buf), MaxExactCap)
 	}
 	return nil
 }
