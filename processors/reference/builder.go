@@ -97,8 +97,8 @@ type BuilderOptions struct {
 type Builder struct {
 	meta   Meta
 	opts   BuilderOptions
-	state  *stats.WindowState   // moments, missing counts and categories
-	values map[string][]float64 // finite values per numeric feature
+	state  *stats.WindowState     // moments, missing counts and categories
+	values map[string]*heldValues // finite values per numeric feature
 	held   int
 	err    error
 	// chunks are the window states of the chunks (ChunkRows > 0); the last
@@ -138,7 +138,7 @@ func NewBuilder(meta Meta, opts BuilderOptions) (*Builder, error) {
 		meta:   meta,
 		opts:   opts,
 		state:  stats.NewWindowState(stats.Key{Model: meta.Model, ModelVersion: meta.ModelVersion}, 0),
-		values: make(map[string][]float64),
+		values: make(map[string]*heldValues),
 	}, nil
 }
 
@@ -176,15 +176,12 @@ func (b *Builder) Add(rec arrow.Record) error {
 		if fs := b.state.Features[name]; fs == nil || fs.Kind != schemas.Number {
 			continue // no value, or values of another kind (type mismatches)
 		}
-		vs := b.values[name]
-		before := len(vs)
-		for j, v := range col.Float64Values() {
-			if col.IsValid(j) && v-v == 0 {
-				vs = append(vs, v)
-			}
+		h := b.values[name]
+		if h == nil {
+			h = &heldValues{}
+			b.values[name] = h
 		}
-		b.values[name] = vs
-		b.held += len(vs) - before
+		b.held += h.add(col)
 	}
 	if b.held > b.opts.MaxValues {
 		b.err = fmt.Errorf("%w: %d numeric values held, more than the limit of %d (build from a sample of the data)", ErrTooLarge, b.held, b.opts.MaxValues)
@@ -326,16 +323,17 @@ func (b *Builder) Finish() (*Profile, error) {
 		return nil, b.err
 	}
 	p := profileOf(b.meta, b.state)
+	var sc sortScratch
 	for i := range p.Features {
 		f := &p.Features[i]
-		vs := b.values[f.Name]
-		if f.Kind != schemas.Number || len(vs) == 0 {
+		h := b.values[f.Name]
+		if f.Kind != schemas.Number || h == nil || h.n == 0 {
 			continue
 		}
-		if uint64(len(vs)) != f.Count {
-			panic(fmt.Sprintf("BUG: feature %q holds %d values, its moments count %d", f.Name, len(vs), f.Count))
+		if uint64(h.n) != f.Count {
+			panic(fmt.Sprintf("BUG: feature %q holds %d values, its moments count %d", f.Name, h.n, f.Count))
 		}
-		slices.Sort(vs)
+		vs := h.sorted(&sc) // valid until the next feature's
 		f.Edges = binEdges(vs, b.opts.Bins)
 		f.Hist = histogram(vs, f.Edges)
 		f.Quantiles, f.Exact = quantileSummary(vs, b.opts.summarySize())
