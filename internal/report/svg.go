@@ -231,6 +231,8 @@ func fmtTick(v float64) string {
 		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
 	case a >= 1e4:
 		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', -1, 64) // ticks are round: 1500, not 1.5e+03
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
