@@ -53,6 +53,14 @@ func startVigil(t *testing.T, logDir, name string, args ...string) *vigilProc {
 	}
 	p := &vigilProc{t: t, cmd: cmd, log: path}
 	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(path)
+			lines := strings.Split(string(data), "\n")
+			if len(lines) > 40 {
+				lines = lines[len(lines)-40:]
+			}
+			t.Logf("vigil %s, the end of its log:\n%s", name, strings.Join(lines, "\n"))
+		}
 		if p.cmd.ProcessState == nil {
 			_ = p.cmd.Process.Kill()
 			_ = p.cmd.Wait()

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/ingest"
+	"github.com/vigil-ml/vigil/ingest/gateway"
 	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/lifecycle"
 	"github.com/vigil-ml/vigil/internal/observe"
@@ -93,3 +94,6 @@ func RunBridge(ctx context.Context, cfg BridgeConfig, log zerolog.Logger) error 
 	}
 	return serr
 }
+
+// The gateway's port for serving-stack payloads is ingest/serving's Converter.
+var _ gateway.Converter = (*serving.Converter)(nil)
