@@ -52,7 +52,7 @@ func (c *Config) bridgeConfig() app.BridgeConfig {
 		Serving:    serving.Config{MaxPending: c.Serving.MaxPending, PendingTTL: c.Serving.PendingTTL},
 		Topic:      c.Kafka.Topic,
 		Partitions: c.Kafka.Partitions,
-		Addr:       b.Addr,
+		Addr:       c.HTTP.Addr,
 	}
 }
 
