@@ -90,7 +90,7 @@ type Config struct {
 	}
 	// HTTP is the HTTP server of the long-running commands.
 	HTTP struct {
-		Addr            string // "": the command's default (gateway.DefaultAddr for vigil gateway)
+		Addr            string // "": the command's default (observe.DefaultAddr for vigil process, gateway.DefaultAddr for vigil gateway); "off": none (vigil process)
 		TLSCert, TLSKey string // both or neither
 	}
 	// UI is the UI at /ui/ (vigil ui).

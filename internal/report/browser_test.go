@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -299,6 +300,20 @@ func TestBrowserReportAndUI(t *testing.T) {
 	note := get(t, ui, "segment note", chromedp.Text(chromedp.CSS(`main p.note`)))
 	if !strings.Contains(note, "region=eu") {
 		t.Errorf("segment page note %q", note)
+	}
+	// The segment page charts the segment's scores, not all events'.
+	var wantScores []string
+	for _, seg := range r.Segments {
+		for _, f := range seg.Features {
+			if seg.Segment == "region=eu" && f.Name == "amount" {
+				for _, v := range f.Score {
+					wantScores = append(wantScores, strconv.FormatFloat(float64(v), 'g', 6, 64))
+				}
+			}
+		}
+	}
+	if got := get(t, ui, "segment scores", chromedp.Evaluate[string](`JSON.parse(document.getElementById("vigil-data").textContent).Features[0].Score.join(",")`)); got != strings.Join(wantScores, ",") || got == "" {
+		t.Errorf("segment page scores %s, want region=eu's %s", got, strings.Join(wantScores, ","))
 	}
 	ui.screenshot(t, shots, "ui-feature-segment.png")
 	ui.selfCheck(t)

@@ -175,6 +175,12 @@ type SegmentFeature struct {
 	Threshold      []Num
 	Drifted        []bool
 	DriftedWindows int
+	// The segment's data quality and, for a number, its windows on the
+	// reference's bins: for the UI's feature page of a segment, left out
+	// of the file's data (the file charts the segment's drift only).
+	Missing, TypeMismatch   []Num      `json:"-"`
+	OutOfRange, NewCategory []Num      `json:"-"`
+	Hist                    [][]uint64 `json:"-"`
 }
 
 // AlertSeries is one alert series of the model: its state now and its
@@ -636,11 +642,21 @@ func (r *Report) segments(buckets []drift.Bucket, index map[time.Time]int) {
 		for _, d := range b.Drift.Features {
 			f := feats[b.Segment][d.Feature]
 			if f == nil {
-				f = &SegmentFeature{Name: d.Feature, Score: nans(n), Threshold: nans(n), Drifted: make([]bool, n)}
+				f = &SegmentFeature{Name: d.Feature, Score: nans(n), Threshold: nans(n), Drifted: make([]bool, n),
+					Missing: nans(n), TypeMismatch: nans(n), OutOfRange: nans(n), NewCategory: nans(n), Hist: make([][]uint64, n)}
 				feats[b.Segment][d.Feature] = f
 			}
 			f.Method = string(d.Method)
 			f.Score[i], f.Threshold[i], f.Drifted[i] = Num(d.Score), Num(d.Threshold), d.Drifted
+			f.Missing[i], f.TypeMismatch[i] = Num(d.MissingRate), Num(d.TypeMismatchRate)
+			f.OutOfRange[i], f.NewCategory[i] = Num(d.OutOfRangeRate), Num(d.NewCategoryRate)
+			if d.Hist != nil {
+				h := make([]uint64, len(d.Hist))
+				for k, c := range d.Hist {
+					h[k] = uint64(math.Round(c))
+				}
+				f.Hist[i] = h
+			}
 			if d.Drifted {
 				f.DriftedWindows++
 			}

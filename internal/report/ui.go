@@ -235,9 +235,9 @@ func (u *ui) feature(w http.ResponseWriter, r *http.Request) {
 	u.write(w, r, p)
 }
 
-// segmentFeature is the feature's view in one segment: the whole-traffic
-// view's distribution and quality (segment states are not kept per bin)
-// with the segment's drift scores.
+// segmentFeature is the feature's view in one segment: the segment's drift
+// scores and data quality, and for a number its distributions; a string's
+// or bool's distribution stays the whole traffic's (the page says so).
 func segmentFeature(rep *Report, segment, name string) (*Feature, bool) {
 	var base *Feature
 	for i := range rep.Features {
@@ -253,6 +253,11 @@ func segmentFeature(rep *Report, segment, name string) (*Feature, bool) {
 			if sf.Name == name {
 				f := *base
 				f.Method, f.Score, f.Threshold, f.Drifted, f.DriftedWindows = sf.Method, sf.Score, sf.Threshold, sf.Drifted, sf.DriftedWindows
+				f.Missing, f.TypeMismatch, f.OutOfRange, f.NewCategory = sf.Missing, sf.TypeMismatch, sf.OutOfRange, sf.NewCategory
+				if base.Kind == "number" {
+					f.Dist.Cur = sf.Hist
+				}
+				f.Chosen = chosen(&f)
 				return &f, true
 			}
 		}

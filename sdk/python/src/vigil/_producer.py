@@ -19,6 +19,7 @@ failed or unsent, or is still buffered (``stats()``).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import math
@@ -134,6 +135,19 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A producer never closed would lose what it holds when the
+    interpreter exits (its threads are daemons): close it, briefly, and say
+    what was lost."""
+    for p in list(_producers):
+        if p._started and not p._close_done:
+            try:
+                p.close(timeout=5.0)
+            except LossError as e:
+                log.error("vigil: at exit, producer %s was not closed: %s", p.id, e)
 
 
 def _time_ns(t: Any) -> int:
