@@ -4,6 +4,7 @@ import (
 	"github.com/vigil-ml/vigil/ingest/gateway"
 	"github.com/vigil-ml/vigil/ingest/serving"
 	"github.com/vigil-ml/vigil/internal/app"
+	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
@@ -19,7 +20,22 @@ func (c *Config) appConfig() app.Config {
 		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
 		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
 			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
+		HTTP:     c.processHTTP(),
+		UITokens: c.UI.Tokens,
 	}
+}
+
+// processHTTP is vigil process's HTTP server: --http-addr, "" for its
+// default, "off" for none.
+func (c *Config) processHTTP() app.HTTPConfig {
+	h := app.HTTPConfig{Addr: c.HTTP.Addr, TLSCert: c.HTTP.TLSCert, TLSKey: c.HTTP.TLSKey}
+	switch h.Addr {
+	case "":
+		h.Addr = observe.DefaultAddr
+	case "off":
+		h.Addr = ""
+	}
+	return h
 }
 
 // bridgeConfig is vigil bridge's part of c; the mapping file is read by
@@ -36,7 +52,7 @@ func (c *Config) bridgeConfig() app.BridgeConfig {
 		Serving:    serving.Config{MaxPending: c.Serving.MaxPending, PendingTTL: c.Serving.PendingTTL},
 		Topic:      c.Kafka.Topic,
 		Partitions: c.Kafka.Partitions,
-		Addr:       b.Addr,
+		Addr:       c.HTTP.Addr,
 	}
 }
 

@@ -85,8 +85,12 @@ type Config struct {
 	}
 	// HTTP is the HTTP server of the long-running commands.
 	HTTP struct {
-		Addr            string // "": the command's default (gateway.DefaultAddr for vigil gateway)
+		Addr            string // "": the command's default (observe.DefaultAddr for vigil process, gateway.DefaultAddr for vigil gateway); "off": none (vigil process)
 		TLSCert, TLSKey string // both or neither
+	}
+	// UI is the UI at /ui/ (vigil ui).
+	UI struct {
+		Tokens string // bearer tokens file; "": no authentication
 	}
 	// Gateway is read by vigil gateway only.
 	Gateway struct {
@@ -119,6 +123,7 @@ type Config struct {
 	Demo struct {
 		Windows         int
 		EventsPerWindow int
+		Report          string
 	}
 }
 

@@ -38,6 +38,6 @@ func runDemo(c *cli.Context) error {
 	cfg.Performance.Interval = 0 // computed once at the end, when everything is in
 	return demo.Run(ctx, c.App.Writer, demo.Config{
 		App: cfg.appConfig(), Run: run, Windows: cfg.Demo.Windows, EventsPerWindow: cfg.Demo.EventsPerWindow,
-		KeepTopics: c.IsSet("topic"),
+		KeepTopics: c.IsSet("topic"), Report: cfg.Demo.Report,
 	}, log)
 }

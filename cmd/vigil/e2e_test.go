@@ -180,7 +180,8 @@ func (r *e2eRun) start() {
 	}
 	cmd := exec.Command(r.bin, append([]string{"process"}, r.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=debug")
+	// A free port for /metrics: tests run processes side by side.
+	cmd.Env = append(os.Environ(), "VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=debug", "VIGIL_HTTP_ADDR=127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start vigil process: %v", err)
 	}

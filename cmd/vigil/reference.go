@@ -44,6 +44,7 @@ func referenceCommand() *cli.Command {
 					&cli.IntFlag{Name: "chunk-rows", Usage: "split a FILE into chunks of N consecutive rows and store, per feature and distance method, the mean and std of each chunk's drift score against the whole reference, for drift.overrides' from_reference thresholds (0: off; needs at least 2*N rows)"},
 					&cli.StringSliceFlag{Name: "column", Usage: "declare a column's kind, NAME=number|string|bool (repeatable); for example zip=string"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "a column not to read, such as an id or a time (repeatable)"},
+					&cli.StringFlag{Name: "segment", Usage: "a segment key (e.g. region): also profile the rows of each of its values (from the column s.KEY of events, or a string column KEY, which is then not a feature; with --from-production, the stored segment states of vigil process --segment-keys KEY); segment drift then compares each segment with its own profile"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "print the profile without writing it to ClickHouse"},
 					&cli.BoolFlag{Name: "from-production", Usage: "build from the model version's stored window states whose window starts in [--from, --to) instead of a FILE"},
 					&cli.TimestampFlag{Name: "from", Layout: time.RFC3339, Usage: "with --from-production: first window start (RFC 3339)"},
@@ -62,6 +63,9 @@ func referenceCommand() *cli.Command {
 }
 
 func runReferenceBuild(c *cli.Context) error {
+	if seg := c.String("segment"); strings.ContainsAny(seg, "=,") {
+		return fmt.Errorf("reference build: --segment %q: want a segment key, such as region (no '=' or ',')", seg)
+	}
 	if c.Bool("from-production") {
 		return runReferenceBuildFromProduction(c)
 	}
@@ -90,7 +94,7 @@ func runReferenceBuild(c *cli.Context) error {
 	p, err := reference.BuildFromFile(ctx, path,
 		reference.Meta{Model: c.String("model"), ModelVersion: c.String("version")},
 		reference.ReadOptions{Kinds: kinds, Exclude: c.StringSlice("exclude")},
-		reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer})
+		reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, ChunkRows: c.Int("chunk-rows"), ChunkScorer: drift.ChunkScorer, Segment: c.String("segment")})
 	if err != nil {
 		return err
 	}
@@ -171,7 +175,7 @@ func runReferenceBuildFromProduction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues})
+	p, err := reference.BuildFromStore(ctx, sink.Windows(), c.String("model"), c.String("version"), from, to, reference.BuilderOptions{Bins: c.Int("bins"), ExactValues: cfg.Reference.ExactValues, Segment: c.String("segment")})
 	if errors.Is(err, reference.ErrNoWindows) {
 		err = fmt.Errorf("reference build --from-production: %w (check the model, --version and the range; windows are stored by `vigil process`)", err)
 	}
@@ -230,6 +234,13 @@ func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(p.Segments) > 0 {
+		fmt.Fprintf(out, "\nsegment profiles (%d):", len(p.Segments))
+		for _, sp := range p.Segments {
+			fmt.Fprintf(out, " %s (%d rows)", sp.Segment, sp.Rows)
+		}
+		fmt.Fprintln(out)
 	}
 	return printChunkThresholds(out, p)
 }

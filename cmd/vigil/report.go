@@ -69,10 +69,8 @@ func runReport(c *cli.Context) error {
 func uiCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ui",
-		Usage: "serve the live, read-only UI at /ui/ (models, model pages, feature pages) from the stored states until interrupted",
-		Flags: append(configFlags(),
-			&cli.StringFlag{Name: "ui-addr", Value: "127.0.0.1:8080", EnvVars: []string{"VIGIL_UI_ADDR"}, Usage: "host:port of the UI's HTTP server"},
-		),
+		Usage: "serve the live, read-only UI at /ui/ (models, model pages, feature pages) from the stored states until interrupted (--http-addr, default " + app.DefaultUIAddr + "; --ui-tokens)",
+		Flags: configFlags(),
 		Action: func(c *cli.Context) error {
 			cfg, log, err := setup(c)
 			if err != nil {
@@ -80,7 +78,8 @@ func uiCommand() *cli.Command {
 			}
 			ctx, stop := signalContext(c.Context)
 			defer stop()
-			return app.RunUI(ctx, app.UIConfig{Sink: cfg.sinkConfig(), Addr: c.String("ui-addr"), Drift: cfg.driftOptions()}, log)
+			return app.RunUI(ctx, app.UIConfig{Sink: cfg.sinkConfig(), Addr: cfg.HTTP.Addr, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey,
+				Tokens: cfg.UI.Tokens, Drift: cfg.driftOptions()}, log)
 		},
 	}
 }

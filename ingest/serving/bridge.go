@@ -32,6 +32,10 @@ const (
 	HeaderRequestID = "x-request-id"
 )
 
+// DefaultBridgeAddr is where `vigil bridge` serves /metrics, /healthz and
+// /readyz unless --http-addr says otherwise (next to vigil process's 9464).
+const DefaultBridgeAddr = "127.0.0.1:9465"
+
 // BridgeConfig configures a Bridge.
 type BridgeConfig struct {
 	Brokers []string

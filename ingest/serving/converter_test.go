@@ -600,3 +600,20 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldHalfOwnsItsBody: the caller reuses its buffer after the call (the
+// gateway pools request bodies); the waiting half must not change with it.
+func TestHeldHalfOwnsItsBody(t *testing.T) {
+	c, _ := newTestConverter(t, "")
+	buf := []byte(`{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2]}]}`)
+	if evs, err := c.Offer(Half{ID: "1", Served: "m", Body: buf}); err != nil || evs != nil {
+		t.Fatal(evs, err)
+	}
+	for i := range buf {
+		buf[i] = 'z'
+	}
+	evs, err := c.Offer(Half{ID: "1", Served: "m", Response: true, Body: []byte(`{"outputs":[{"name":"y","shape":[2],"datatype":"FP32","data":[0.5,0.25]}]}`)})
+	if err != nil || len(evs) != 2 || evs[1].Features[0] != num("x", 2) || evs[1].Prediction.Score != 0.25 {
+		t.Fatalf("got %+v, %v", evs, err)
+	}
+}

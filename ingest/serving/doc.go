@@ -45,7 +45,9 @@
 // # What it promises
 //
 // A Converter is safe for concurrent use. Its methods never block on I/O;
-// they hold its mutex only to pair. Every event returned passes
+// they hold its mutex only to pair. They do not keep the body they are
+// given: a half that waits is copied, so the caller may reuse its buffer as
+// soon as the call returns. Every event returned passes
 // schemas.Event.Validate. An error wrapping ErrInvalid is permanent (the
 // payload is malformed or does not fit its mapping): the caller should
 // reject it (HTTP 400) or count it and move on (Kafka), never retry it.

@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"bytes"
 	"container/list"
 	"time"
 )
@@ -80,6 +81,9 @@ func (p *pairer) offer(h Half, now time.Time) (other Half, o outcome, evicted in
 		p.removeOldest()
 		evicted++
 	}
+	// The caller may reuse the body's buffer once Offer returns (the
+	// gateway pools its request buffers): a held half owns a copy.
+	h.Body = bytes.Clone(h.Body)
 	p.byKey[k] = p.order.PushBack(&pending{key: k, half: h, added: now})
 	return Half{}, held, evicted
 }

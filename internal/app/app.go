@@ -6,6 +6,7 @@
 // The stack, in start order (stopped in reverse, each stage within a budget
 // of its own, see internal/lifecycle):
 //
+//	http server       internal/observe: /metrics, /healthz, /readyz (only with HTTP.Addr)
 //	clickhouse sink   sinks/clickhouse: migrations, then the store of every stage
 //	topic             the prediction topic, created when missing
 //	processor         processors/pipeline.Processor: predictions -> window states
@@ -21,18 +22,38 @@
 // package declares (drift.Store, performance.Store, alerting.Store, ...),
 // each implemented by one of the ClickHouse sink's stores (sink.Windows(),
 // sink.Labels(), sink.Alerts(), sink.References(), sink.Outbox()).
+//
+// Metrics and health: every stage registers its collectors on the app's
+// registry (Registry; docs/METRICS.md lists them), served at /metrics by
+// the HTTP server on HTTP.Addr, which also answers /healthz (200 while the
+// process runs) and /readyz (200 once every stage started, ClickHouse
+// answers a ping and the processor is in a generation of its group, with
+// partitions or as a standby member; else 503 naming the failing checks).
+// To serve more on that server (the UI at /ui/, say), build the stack with
+// New, mount on HTTP() before Start:
+//
+//	a, err := app.New(cfg, log)
+//	// ...
+//	if srv := a.HTTP(); srv != nil {
+//		app.MountUI(srv, a.Sink(), cfg.Drift.Options, log)
+//	}
+//	err = a.Start(ctx)
 package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/internal/kafkatopic"
 	"github.com/vigil-ml/vigil/internal/lifecycle"
+	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/performance"
@@ -52,6 +73,31 @@ type Config struct {
 	Drift       DriftConfig
 	Performance PerformanceConfig
 	Alerts      AlertsConfig
+	HTTP        HTTPConfig
+	// UITokens is the bearer tokens file of the UI that the HTTP server
+	// serves at UIPrefix (internal/auth); "": no authentication.
+	UITokens string
+}
+
+// HTTPConfig configures the HTTP server of /metrics, /healthz and /readyz.
+type HTTPConfig struct {
+	// Addr is its host:port (port 0: a free one, see App.HTTP().Addr());
+	// "": no server (the metrics are still kept, see App.Registry).
+	Addr string
+	// TLSCert and TLSKey (PEM files), both or neither: HTTPS only.
+	TLSCert, TLSKey string
+}
+
+// tlsConfig is the server's TLS configuration, nil for plain HTTP.
+func (c HTTPConfig) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" && c.TLSKey == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS key pair %s, %s: %w", c.TLSCert, c.TLSKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // DriftConfig configures the drift job.
@@ -97,15 +143,19 @@ func (c Config) Grace() time.Duration {
 	return p.Window.AllowedLateness + p.CheckpointInterval + c.Drift.Interval + c.Performance.Interval + 5*time.Second
 }
 
-// App is the running stack of `vigil process`.
+// App is the stack of `vigil process`.
 type App struct {
 	sink  *clickhouse.Sink
 	group *lifecycle.Group
+	reg   *prometheus.Registry
+	http  *observe.Server // nil without cfg.HTTP.Addr
+	// started is set once every stage started (the "startup" readiness check).
+	started atomic.Bool
 }
 
-// Start builds the stack of cfg and starts it, sink first. On failure what
-// started is stopped again.
-func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+// New builds the stack of cfg without starting anything: mount routes on
+// HTTP() and register collectors on Registry() now, then Start.
+func New(cfg Config, log zerolog.Logger) (*App, error) {
 	sink, err := clickhouse.New(cfg.Sink, log)
 	if err != nil {
 		return nil, err
@@ -118,7 +168,34 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &App{sink: sink, reg: observe.NewRegistry()}
+	jobNames := []string{jobDrift, jobPerformance}
+	if cfg.Alerts.Rules != "" {
+		jobNames = append(jobNames, jobAlerts)
+	}
+	jobs, err := observe.NewJobs(a.reg, jobNames...)
+	if err != nil {
+		return nil, fmt.Errorf("register job metrics: %w", err)
+	}
+	a.reg.MustRegister(proc.Collector(), labels.Collector())
+
 	g := lifecycle.NewGroup(log)
+	if cfg.HTTP.Addr != "" {
+		tlsConfig, err := cfg.HTTP.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		a.http = observe.NewServer(cfg.HTTP.Addr, a.reg, tlsConfig, log)
+		a.ready(proc, cfg.Processor.WithDefaults().Group)
+		tokens, err := loadUITokens(cfg.UITokens, log)
+		if err != nil {
+			return nil, err
+		}
+		MountUI(a.http, sink, cfg.Drift.Options, tokens, log)
+		// First, so that /healthz answers (and /readyz says what is not
+		// ready) while the other stages start; stopped last.
+		g.Add("http server", a.http, 0)
+	}
 	g.Add("clickhouse sink", sink, 0)
 	g.Add("topic", lifecycle.Funcs{OnStart: func(ctx context.Context) error {
 		p := cfg.Processor.WithDefaults()
@@ -127,27 +204,127 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
 	g.Add("processor", proc, 0)
 	g.Add("label consumer", labels, 0)
 	// The periodic jobs run in the group's leader only.
-	leader := lifecycle.WithGate(proc.Leader)
-	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).Pass, leader), 0)
-	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, performance.NewJob(sink.Labels(), cfg.Performance.Job, log).Pass, leader), 0)
+	driftJob := drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log)
+	perfJob := performance.NewJob(sink.Labels(), cfg.Performance.Job, log)
+	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, observed(jobs, jobDrift, proc.Leader, driftJob.Step)), 0)
+	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, observed(jobs, jobPerformance, proc.Leader, perfJob.Step)), 0)
 	if cfg.Alerts.Rules != "" {
-		runner, err := NewAlertRunner(sink, cfg, proc.Leadership, log)
+		runner, disp, err := newAlertRunner(sink, cfg, proc.Leadership, log)
 		if err != nil {
 			return nil, err
 		}
+		a.reg.MustRegister(disp.Collector())
 		g.Add("alert runner", runner, 0)
 		// The runner follows the leadership itself, to notice its changes.
-		g.Add("alert loop", lifecycle.NewPeriodic(cfg.Alerts.Interval, runner.Pass, lifecycle.Immediately()), 0)
+		g.Add("alert loop", lifecycle.NewPeriodic(cfg.Alerts.Interval, observed(jobs, jobAlerts, nil, runner.Step), lifecycle.Immediately()), 0)
 	}
-	if err := g.Start(ctx); err != nil {
+	a.group = g
+	return a, nil
+}
+
+// The jobs' names in the job metrics.
+const (
+	jobDrift       = "drift"
+	jobPerformance = "performance"
+	jobAlerts      = "alerts"
+)
+
+// observed is a pass of job that runs step while gate (nil: always) says
+// so, and records each pass in jobs: skipped (the gate said no, or step
+// answered alerting.ErrNotLeading), ok or error. A pass cut short by the
+// shutdown is not recorded.
+func observed(jobs *observe.Jobs, job string, gate func() bool, step func(context.Context) error) func(context.Context) {
+	return func(ctx context.Context) {
+		if gate != nil && !gate() {
+			jobs.Observe(job, observe.JobSkipped, 0)
+			return
+		}
+		began := time.Now()
+		err := step(ctx)
+		switch {
+		case errors.Is(err, alerting.ErrNotLeading):
+			jobs.Observe(job, observe.JobSkipped, 0)
+		case err != nil && ctx.Err() != nil:
+		case err != nil:
+			jobs.Observe(job, observe.JobError, time.Since(began))
+		default:
+			jobs.Observe(job, observe.JobOK, time.Since(began))
+		}
+	}
+}
+
+// ready adds the readiness checks of /readyz: ClickHouse answers a ping,
+// the processor is in a generation of its consumer group (with partitions,
+// or as a standby member when the group has more members than the topic
+// has partitions), and every stage started.
+func (a *App) ready(proc *pipeline.Processor, group string) {
+	a.http.Ready("startup", func(context.Context) error {
+		if !a.started.Load() {
+			return errors.New("the stack is still starting (migrations, topics, joining the group)")
+		}
+		return nil
+	})
+	a.http.Ready("clickhouse", func(ctx context.Context) error {
+		conn := a.sink.Conn()
+		if conn == nil {
+			return errors.New("not connected yet")
+		}
+		if err := conn.Ping(ctx); err != nil {
+			return fmt.Errorf("cannot reach ClickHouse: %w", err)
+		}
+		return nil
+	})
+	a.http.ReadyDetail("processor", func(context.Context) (string, error) {
+		id, joined := proc.Generation()
+		if !joined {
+			return "", fmt.Errorf("not in a generation of consumer group %s (joining, or rebalancing)", group)
+		}
+		if n := proc.Partitions(); n > 0 {
+			lead := ""
+			if proc.Leader() {
+				lead = ", leader"
+			}
+			return fmt.Sprintf("member of generation %d with %d partitions%s", id, n, lead), nil
+		}
+		return fmt.Sprintf("standby member of generation %d (no partitions: the group has more members than the topic partitions)", id), nil
+	})
+}
+
+// Start starts the stack, sink first (after the HTTP server, when there is
+// one). On failure what started is stopped again.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.group.Start(ctx); err != nil {
+		return err
+	}
+	a.started.Store(true)
+	return nil
+}
+
+// Start builds the stack of cfg and starts it: New, then Start.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*App, error) {
+	a, err := New(cfg, log)
+	if err != nil {
 		return nil, err
 	}
-	return &App{sink: sink, group: g}, nil
+	if err := a.Start(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Sink is the stack's ClickHouse sink (for the demo, which writes a
 // reference and watches the checkpoints).
 func (a *App) Sink() *clickhouse.Sink { return a.sink }
+
+// HTTP is the stack's HTTP server (/metrics, /healthz, /readyz), nil when
+// Config.HTTP.Addr is empty. Mount more routes on it between New and
+// Start (observe.Server.Handle); after Start, Addr says where it listens.
+func (a *App) HTTP() *observe.Server { return a.http }
+
+// Registry is the registry /metrics serves: register the collectors of
+// what the application adds (the SDK's Stats of an embedded producer, say)
+// between New and Start.
+func (a *App) Registry() *prometheus.Registry { return a.reg }
 
 // Shutdown stops the stack in reverse, each stage within its budget;
 // idempotent.
@@ -184,9 +361,16 @@ func Migrate(ctx context.Context, cfg clickhouse.Config, log zerolog.Logger) err
 // by the group's alert lease in vigil_leases, so that two members never both
 // send.
 func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leadership func() (int32, bool), log zerolog.Logger) (*alerting.Runner, error) {
+	r, _, err := newAlertRunner(sink, cfg, leadership, log)
+	return r, err
+}
+
+// newAlertRunner is NewAlertRunner that also returns the dispatcher (for
+// its metrics).
+func newAlertRunner(sink *clickhouse.Sink, cfg Config, leadership func() (int32, bool), log zerolog.Logger) (*alerting.Runner, *webhook.Dispatcher, error) {
 	rules, err := alerting.LoadRules(cfg.Alerts.Rules)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rc := alerting.RunnerConfig{Window: cfg.Processor.Window.Size, Grace: cfg.Grace(), Interval: cfg.Alerts.Interval}
 	dc := cfg.Alerts.Delivery
@@ -197,9 +381,9 @@ func NewAlertRunner(sink *clickhouse.Sink, cfg Config, leadership func() (int32,
 	}
 	disp, err := newAlertDispatcher(sink, rules, dc, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, rc, log), nil
+	return alerting.NewRunner(rules, sink.Alerts(), sink.References(), sink.Outbox(), Dispatcher{disp, log}, rc, log), disp, nil
 }
 
 // NewAlertDispatcher builds the receivers of rules and a dispatcher to them

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/rs/zerolog"
 
+	"github.com/vigil-ml/vigil/internal/auth"
 	"github.com/vigil-ml/vigil/internal/observe"
 	"github.com/vigil-ml/vigil/internal/report"
 	"github.com/vigil-ml/vigil/processors/drift"
@@ -62,16 +64,51 @@ func WriteReport(ctx context.Context, sink *clickhouse.Sink, q report.Query, pat
 const UIPrefix = "/ui/"
 
 // MountUI mounts the live, read-only UI at UIPrefix on srv (before its
-// Start), reading through sink's stores.
-func MountUI(srv *observe.Server, sink *clickhouse.Sink, opts drift.Options, log zerolog.Logger) {
-	srv.Handle(UIPrefix, report.Handler(UIPrefix, ReportStores(sink), opts, log))
+// Start), reading through sink's stores. With tokens (internal/auth), a
+// request needs a bearer token (401 otherwise) and sees only the models
+// its token allows; tokens nil: no authentication.
+func MountUI(srv *observe.Server, sink *clickhouse.Sink, opts drift.Options, tokens *auth.Tokens, log zerolog.Logger) {
+	srv.Handle(UIPrefix, UIHandler(sink, opts, tokens, log))
 }
+
+// UIHandler is the handler MountUI mounts.
+func UIHandler(sink *clickhouse.Sink, opts drift.Options, tokens *auth.Tokens, log zerolog.Logger) http.Handler {
+	allow := func(r *http.Request, model string) bool {
+		tok := auth.FromContext(r.Context())
+		return tok == nil || tok.AllowsModel(model)
+	}
+	return tokens.Middleware(report.Handler(UIPrefix, ReportStores(sink), opts, allow, log))
+}
+
+// loadUITokens loads the UI's tokens file; "" is no authentication (and a
+// warning).
+func loadUITokens(path string, log zerolog.Logger) (*auth.Tokens, error) {
+	if path == "" {
+		log.Warn().Msg("no tokens file (--ui-tokens): the UI at " + UIPrefix + " answers every request without authentication")
+		return nil, nil
+	}
+	tokens, err := auth.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Strs("tokens", tokens.Names()).Msg("UI bearer tokens loaded")
+	return tokens, nil
+}
+
+// DefaultUIAddr is the address of `vigil ui` when --http-addr names none.
+const DefaultUIAddr = "127.0.0.1:9480"
 
 // UIConfig configures `vigil ui`.
 type UIConfig struct {
-	Sink  clickhouse.Config
-	Addr  string // host:port of the HTTP server
-	Drift drift.Options
+	Sink clickhouse.Config
+	// Addr is the HTTP server's address; "": DefaultUIAddr.
+	Addr string
+	// TLSCert and TLSKey (PEM files), both or neither: HTTPS only.
+	TLSCert, TLSKey string
+	// Tokens is the bearer tokens file (internal/auth); "": no
+	// authentication.
+	Tokens string
+	Drift  drift.Options
 }
 
 // UI is `vigil ui`'s stack: the sink and an HTTP server with /ui/ (and
@@ -90,14 +127,31 @@ func StartUI(ctx context.Context, cfg UIConfig, log zerolog.Logger) (*UI, error)
 	if err := sink.Start(ctx); err != nil {
 		return nil, err
 	}
-	srv := observe.NewServer(cfg.Addr, observe.NewRegistry(), nil, log)
-	MountUI(srv, sink, cfg.Drift, log)
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultUIAddr
+	}
+	tokens, err := loadUITokens(cfg.Tokens, log)
+	if err != nil {
+		_ = sink.Shutdown(context.Background())
+		return nil, err
+	}
+	tlsConfig, err := HTTPConfig{TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey}.tlsConfig()
+	if err != nil {
+		_ = sink.Shutdown(context.Background())
+		return nil, err
+	}
+	srv := observe.NewServer(cfg.Addr, observe.NewRegistry(), tlsConfig, log)
+	MountUI(srv, sink, cfg.Drift, tokens, log)
 	srv.Ready("clickhouse", func(ctx context.Context) error { return sink.Conn().Ping(ctx) })
 	if err := srv.Start(ctx); err != nil {
 		_ = sink.Shutdown(context.Background())
 		return nil, err
 	}
-	log.Info().Str("url", "http://"+srv.Addr()+UIPrefix).Msg("UI serving")
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	log.Info().Str("url", scheme+"://"+srv.Addr()+UIPrefix).Msg("UI serving")
 	return &UI{sink: sink, srv: srv}, nil
 }
 

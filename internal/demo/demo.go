@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,6 +44,9 @@ type Config struct {
 	// KeepTopics leaves the run's topics in place (the user named them);
 	// otherwise they are deleted at the end.
 	KeepTopics bool
+	// Report is the HTML report the demo ends by writing (vigil report);
+	// "": vigil-demo-<Run>.html in the temp folder.
+	Report string
 }
 
 // Run runs the demo and prints its tables to out.
@@ -206,7 +211,30 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 	fmt.Fprintf(out, "\nLabels received (vigil query labels):\n\n")
 	tableprint.LabelAccounts(out, acc)
 
-	return runAlerts(ctx, out, sink, cfg.App, log, start, windows, model.version)
+	if err := runAlerts(ctx, out, sink, cfg.App, log, start, windows, model.version); err != nil {
+		return err
+	}
+	return writeReport(ctx, out, sink, cfg, model.version, start, end2)
+}
+
+// writeReport writes the run's report (what `vigil report` writes) and
+// prints its path.
+func writeReport(ctx context.Context, out io.Writer, sink *clickhouse.Sink, cfg Config, version string, from, to time.Time) error {
+	path := cfg.Report
+	if path == "" {
+		path = filepath.Join(os.TempDir(), "vigil-demo-"+cfg.Run+".html")
+	}
+	r, size, err := app.WriteReport(ctx, sink, app.ReportQuery{Model: Model, Version: version, From: from, To: to, By: "region", Drift: cfg.App.Drift.Options}, path)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	fmt.Fprintf(out, "\nReport of the run (%d windows, %d features, drift by region, performance, alerts; %d KB, opens offline):\n\n  file://%s\n\n"+
+		"The same views live: vigil ui --clickhouse-database %s, then http://%s/ui/\n", len(r.Windows), len(r.Features), size/1024, abs, sink.Database(), app.DefaultUIAddr)
+	return nil
 }
 
 func sendMalformed(ctx context.Context, brokers []string, topic string) error {

@@ -144,7 +144,7 @@ func (r *faultRun) start() *Process {
 		"--window", faultWindow.String(), "--allowed-lateness", "24h", "--checkpoint-interval", "250ms",
 	}, r.extra...)
 	r.proc = StartProcess(r.t, filepath.Join(r.logDir, "process-"+strconv.Itoa(r.runs)+".log"), r.bin, args,
-		[]string{"VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=debug"})
+		[]string{"VIGIL_LOG_FORMAT=json", "VIGIL_LOG_LEVEL=debug", "VIGIL_HTTP_ADDR=127.0.0.1:0"}) // tests run processes side by side
 	return r.proc
 }
 

@@ -37,6 +37,10 @@ import (
 // It should answer within a second; its ctx ends after 2s.
 type Check func(ctx context.Context) error
 
+// DetailCheck is a readiness check that also says, when it passes, in what
+// state it found the component ("standby member of generation 4").
+type DetailCheck func(ctx context.Context) (string, error)
+
 // Server serves /metrics, /healthz, /readyz and the mounted handlers.
 // Handle and Ready must be called before Start.
 type Server struct {
@@ -47,11 +51,17 @@ type Server struct {
 	mux  *http.ServeMux
 
 	mu     sync.Mutex
-	checks map[string]Check
+	checks map[string]DetailCheck
 	srv    *http.Server
 	ln     net.Listener
 	done   chan error
 }
+
+// DefaultAddr is where `vigil process` serves by default: the port
+// OpenTelemetry's Prometheus exporter uses, on loopback only, so that
+// nothing is exposed unless the operator chooses an address
+// (--http-addr 0.0.0.0:9464 in a container).
+const DefaultAddr = "127.0.0.1:9464"
 
 // NewRegistry is a registry with the Go runtime and process collectors, as
 // every long-running command exports them.
@@ -64,7 +74,7 @@ func NewRegistry() *prometheus.Registry {
 // NewServer is a server on addr (host:port; port 0 picks a free one, see
 // Addr) for the registry reg. tlsConfig nil serves plain HTTP.
 func NewServer(addr string, reg *prometheus.Registry, tlsConfig *tls.Config, log zerolog.Logger) *Server {
-	s := &Server{addr: addr, tls: tlsConfig, reg: reg, log: log.With().Str("component", "http").Logger(), mux: http.NewServeMux(), checks: map[string]Check{}}
+	s := &Server{addr: addr, tls: tlsConfig, reg: reg, log: log.With().Str("component", "http").Logger(), mux: http.NewServeMux(), checks: map[string]DetailCheck{}}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: promLogger{s.log}}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -83,18 +93,26 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 // Ready adds a named readiness check.
 func (s *Server) Ready(name string, c Check) {
+	s.ReadyDetail(name, func(ctx context.Context) (string, error) { return "ok", c(ctx) })
+}
+
+// ReadyDetail adds a named readiness check that describes what it found.
+func (s *Server) ReadyDetail(name string, c DetailCheck) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks[name] = c
 }
 
+// ready answers 200 {"status":"ready","checks":{name: detail}} when every
+// check passes, else 503 {"status":"not ready","failing":{name: error},
+// "checks":{...}}.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	names := make([]string, 0, len(s.checks))
 	for n := range s.checks {
 		names = append(names, n)
 	}
-	checks := make(map[string]Check, len(s.checks))
+	checks := make(map[string]DetailCheck, len(s.checks))
 	for n, c := range s.checks {
 		checks[n] = c
 	}
@@ -102,17 +120,20 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(names)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	failing := map[string]string{}
+	failing, details := map[string]string{}, map[string]string{}
 	for _, n := range names {
-		if err := checks[n](ctx); err != nil {
+		detail, err := checks[n](ctx)
+		if err != nil {
 			failing[n] = err.Error()
+			detail = "failing"
 		}
+		details[n] = detail
 	}
 	if len(failing) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failing})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failing, "checks": details})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": details})
 }
 
 // Start listens on the address and serves in a goroutine of its own.

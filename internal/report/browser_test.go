@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ func newBrowser(t *testing.T, allowed ...string) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	b := &browser{ctx: ctx, allowed: allowed}
 	listen := func(ev any) {
@@ -241,8 +242,12 @@ func TestBrowserReportAndUI(t *testing.T) {
 		return get(t, b, "bar heights", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('svg[data-feature="amount"] rect.cur[data-bin]')).map(r => r.getAttribute("height")).join(",")`))
 	}
 	before := heights()
-	b.run(t, "choose window 0", chromedp.SetValue(chromedp.CSS(`select.window-chooser[data-feature="amount"]`), "0"))
-	get(t, b, "fire change", chromedp.Evaluate[bool](`document.querySelector('select.window-chooser[data-feature="amount"]').dispatchEvent(new Event("change"))`))
+	if v := get(t, b, "choose window 0", chromedp.Evaluate[string](`(s => { s.value = "0"; s.dispatchEvent(new Event("change")); return s.value })(document.querySelector('select.window-chooser[data-feature="amount"]'))`)); v != "0" {
+		t.Errorf("the chooser of amount has no window 0 (value %q)", v)
+	}
+	if n := b.count(t, `select.window-chooser[data-feature="amount"] option`); n != 12 {
+		t.Errorf("the chooser of amount offers %d windows, want 12", n)
+	}
 	if after := heights(); after == before {
 		t.Errorf("choosing another window left amount's bars as they were (%s)", after)
 	}
@@ -259,7 +264,7 @@ func TestBrowserReportAndUI(t *testing.T) {
 	}
 
 	// The live UI.
-	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, zerolog.Nop()))
+	srv := httptest.NewServer(report.Handler("/ui/", stores(sink), drift.Options{}, nil, zerolog.Nop()))
 	t.Cleanup(srv.Close)
 	ui := newBrowser(t, srv.URL+"/")
 	ui.run(t, "open the model list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`a.model-link`)))
@@ -295,6 +300,20 @@ func TestBrowserReportAndUI(t *testing.T) {
 	note := get(t, ui, "segment note", chromedp.Text(chromedp.CSS(`main p.note`)))
 	if !strings.Contains(note, "region=eu") {
 		t.Errorf("segment page note %q", note)
+	}
+	// The segment page charts the segment's scores, not all events'.
+	var wantScores []string
+	for _, seg := range r.Segments {
+		for _, f := range seg.Features {
+			if seg.Segment == "region=eu" && f.Name == "amount" {
+				for _, v := range f.Score {
+					wantScores = append(wantScores, strconv.FormatFloat(float64(v), 'g', 6, 64))
+				}
+			}
+		}
+	}
+	if got := get(t, ui, "segment scores", chromedp.Evaluate[string](`JSON.parse(document.getElementById("vigil-data").textContent).Features[0].Score.join(",")`)); got != strings.Join(wantScores, ",") || got == "" {
+		t.Errorf("segment page scores %s, want region=eu's %s", got, strings.Join(wantScores, ","))
 	}
 	ui.screenshot(t, shots, "ui-feature-segment.png")
 	ui.selfCheck(t)

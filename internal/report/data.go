@@ -9,12 +9,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
+	"github.com/vigil-ml/vigil/schemas"
 )
 
 // MaxBuckets bounds the buckets of a report when Query.Every is 0: the
@@ -173,6 +175,12 @@ type SegmentFeature struct {
 	Threshold      []Num
 	Drifted        []bool
 	DriftedWindows int
+	// The segment's data quality and, for a number, its windows on the
+	// reference's bins: for the UI's feature page of a segment, left out
+	// of the file's data (the file charts the segment's drift only).
+	Missing, TypeMismatch   []Num      `json:"-"`
+	OutOfRange, NewCategory []Num      `json:"-"`
+	Hist                    [][]uint64 `json:"-"`
 }
 
 // AlertSeries is one alert series of the model: its state now and its
@@ -221,33 +229,22 @@ func Build(ctx context.Context, s Stores, q Query) (*Report, error) {
 	}
 	r.Reference.ID, r.Reference.Source, r.Reference.Rows = ref.ID, ref.Source, ref.Rows
 
-	states, err := s.Windows.WindowStates(ctx, q.Model, r.Version, q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
 	if q.Every == 0 {
-		q.Every = bucketSize(states, q.From, q.To)
+		for _, v := range versions {
+			if v.Model == q.Model && v.Version == r.Version {
+				q.Every = bucketSize(v, q.From, q.To)
+			}
+		}
 	}
 	if q.Every > 0 {
 		r.Every = q.Every.String()
 	}
-	bq := drift.BucketQuery{Model: q.Model, Version: r.Version, By: "*", From: q.From, To: q.To, Every: q.Every}
-	merged := drift.MergeBuckets(states, bq)
-	var all, bySegment []drift.MergedBucket
-	for _, m := range merged {
-		switch {
-		case m.Segment == "":
-			all = append(all, m)
-		case q.By != "" && strings.HasPrefix(m.Segment, q.By+"="):
-			bySegment = append(bySegment, m)
-		}
+	all, buckets, segBuckets, err := evaluateChunks(ctx, s.Windows, refs, q, r.Version)
+	if err != nil {
+		return nil, err
 	}
 	if len(all) == 0 {
 		return nil, fmt.Errorf("model %q version %q: %w with window start in [%s, %s)", q.Model, r.Version, ErrNoData, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
-	}
-	buckets, err := drift.EvaluateBuckets(all, refs, q.Drift)
-	if err != nil {
-		return nil, err
 	}
 	index := map[time.Time]int{}
 	for i, b := range buckets {
@@ -267,11 +264,7 @@ func Build(ctx context.Context, s Stores, q Query) (*Report, error) {
 		}
 	}
 
-	if len(bySegment) > 0 {
-		segBuckets, err := drift.EvaluateBuckets(bySegment, refs, q.Drift)
-		if err != nil {
-			return nil, err
-		}
+	if len(segBuckets) > 0 {
 		r.segments(segBuckets, index)
 	}
 
@@ -291,30 +284,120 @@ func Build(ctx context.Context, s Stores, q Query) (*Report, error) {
 	return r, nil
 }
 
-// bucketSize is 0 when the range's stored windows are at most MaxBuckets,
-// else the smallest of BucketSizes that keeps [from, to) within MaxBuckets.
-func bucketSize(states []*stats.WindowState, from, to time.Time) time.Duration {
-	starts := map[int64]bool{}
-	for _, st := range states {
-		starts[st.WindowStart] = true
-	}
-	if len(starts) <= MaxBuckets {
+// bucketSize is 0 when the model version's windows in [from, to) are at
+// most MaxBuckets, else the smallest of BucketSizes that keeps the range
+// within MaxBuckets. The windows are counted from the version's totals
+// (its windows spread evenly over [First, Last)), before any state is read.
+func bucketSize(v ModelVersion, from, to time.Time) time.Duration {
+	if v.Windows == 0 || !v.Last.After(v.First) {
 		return 0
 	}
-	first, last := int64(math.MaxInt64), int64(math.MinInt64)
-	for s := range starts {
-		first, last = min(first, s), max(last, s)
+	lo, hi := maxTime(from, v.First), minTime(to, v.Last)
+	if !hi.After(lo) {
+		return 0
 	}
-	span := time.Duration(last-first)*time.Millisecond + time.Minute
-	if t := to.Sub(from); t < span {
-		span = t
+	window := v.Last.Sub(v.First) / time.Duration(v.Windows)
+	if window <= 0 || hi.Sub(lo)/window <= MaxBuckets {
+		return 0
 	}
 	for _, d := range BucketSizes {
-		if span/d < MaxBuckets {
+		if hi.Sub(lo)/d < MaxBuckets {
 			return d
 		}
 	}
 	return BucketSizes[len(BucketSizes)-1]
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Chunks and ChunkWorkers: Build reads the window states of a range in
+// Chunks parts (split at bucket boundaries), at most ChunkWorkers at a
+// time, each merged and evaluated as soon as it is read. A bucket lies in
+// one chunk, and the states of a chunk come in the store's order, so the
+// buckets are those drift.Buckets computes for the whole range at once;
+// the reads overlap ClickHouse's work with the merges, and a chunk's states
+// are dropped once merged.
+const (
+	Chunks       = 8
+	ChunkWorkers = 4
+)
+
+type chunk struct {
+	all     []drift.MergedBucket
+	buckets []drift.Bucket
+	seg     []drift.Bucket
+	err     error
+}
+
+// evaluateChunks returns the merged and evaluated buckets of all events
+// and, when q.By is set, the evaluated buckets of its segments.
+func evaluateChunks(ctx context.Context, ws WindowStore, refs map[[2]string]*reference.Profile, q Query, version string) ([]drift.MergedBucket, []drift.Bucket, []drift.Bucket, error) {
+	step := time.Minute
+	if q.Every > 0 {
+		step = q.Every
+	}
+	bounds := []time.Time{q.From}
+	span := q.To.Sub(q.From)
+	for k := 1; k < Chunks; k++ {
+		t := bucketStart(q.From.Add(span*time.Duration(k)/Chunks), step)
+		if t.After(bounds[len(bounds)-1]) && t.Before(q.To) {
+			bounds = append(bounds, t)
+		}
+	}
+	bounds = append(bounds, q.To)
+	out := make([]chunk, len(bounds)-1)
+	sem := make(chan struct{}, ChunkWorkers)
+	var wg sync.WaitGroup
+	for k := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c := &out[k]
+			states, err := ws.WindowStates(ctx, q.Model, version, bounds[k], bounds[k+1])
+			if err != nil {
+				c.err = err
+				return
+			}
+			merged := drift.MergeBuckets(states, drift.BucketQuery{Model: q.Model, Version: version, By: "*", From: bounds[k], To: bounds[k+1], Every: q.Every})
+			var seg []drift.MergedBucket
+			for _, m := range merged {
+				switch {
+				case m.Segment == "":
+					c.all = append(c.all, m)
+				case q.By != "" && strings.HasPrefix(m.Segment, q.By+"="):
+					seg = append(seg, m)
+				}
+			}
+			if c.buckets, c.err = drift.EvaluateBuckets(c.all, refs, q.Drift); c.err != nil {
+				return
+			}
+			c.seg, c.err = drift.EvaluateBuckets(seg, refs, q.Drift)
+		}()
+	}
+	wg.Wait()
+	var all []drift.MergedBucket
+	var buckets, seg []drift.Bucket
+	for _, c := range out {
+		if c.err != nil {
+			return nil, nil, nil, c.err
+		}
+		all, buckets, seg = append(all, c.all...), append(buckets, c.buckets...), append(seg, c.seg...)
+	}
+	return all, buckets, seg, nil
 }
 
 func bucketStart(t time.Time, every time.Duration) time.Time {
@@ -391,7 +474,7 @@ func (r *Report) features(all []drift.MergedBucket, buckets []drift.Bucket, ref 
 	r.Features = make([]Feature, 0, len(names))
 	for _, name := range names {
 		f := byName[name]
-		f.Dist = distributions(ref.Feature(name), all, name)
+		f.Dist = distributions(ref.Feature(name), all, buckets, name)
 		f.Chosen = chosen(f)
 		r.Features = append(r.Features, *f)
 	}
@@ -412,9 +495,30 @@ const MaxCategories = 30
 // distributions returns a feature's reference and per-bucket distributions
 // on the reference's bins (numbers) or on the categories of the reference
 // and of every bucket (strings and bools).
-func distributions(rf *reference.FeatureProfile, all []drift.MergedBucket, name string) Distribution {
+func distributions(rf *reference.FeatureProfile, all []drift.MergedBucket, buckets []drift.Bucket, name string) Distribution {
 	var d Distribution
 	if rf == nil {
+		return d
+	}
+	if rf.Kind == schemas.Number {
+		// The evaluation binned the windows already (FeatureDrift.Hist).
+		d.Cur = make([][]uint64, len(all))
+		for i, b := range buckets {
+			k, ok := sort.Find(len(b.Drift.Features), func(j int) int { return strings.Compare(name, b.Drift.Features[j].Feature) })
+			if !ok || b.Drift.Features[k].Hist == nil {
+				continue
+			}
+			if d.Bins == nil {
+				d.Bins, _, _ = drift.ReferenceBins(rf)
+				d.Ref = rf.Hist
+			}
+			h := b.Drift.Features[k].Hist
+			cur := make([]uint64, len(h))
+			for j, c := range h {
+				cur[j] = uint64(math.Round(c))
+			}
+			d.Cur[i] = cur
+		}
 		return d
 	}
 	dists := make([]*drift.Distribution, len(all))
@@ -538,11 +642,21 @@ func (r *Report) segments(buckets []drift.Bucket, index map[time.Time]int) {
 		for _, d := range b.Drift.Features {
 			f := feats[b.Segment][d.Feature]
 			if f == nil {
-				f = &SegmentFeature{Name: d.Feature, Score: nans(n), Threshold: nans(n), Drifted: make([]bool, n)}
+				f = &SegmentFeature{Name: d.Feature, Score: nans(n), Threshold: nans(n), Drifted: make([]bool, n),
+					Missing: nans(n), TypeMismatch: nans(n), OutOfRange: nans(n), NewCategory: nans(n), Hist: make([][]uint64, n)}
 				feats[b.Segment][d.Feature] = f
 			}
 			f.Method = string(d.Method)
 			f.Score[i], f.Threshold[i], f.Drifted[i] = Num(d.Score), Num(d.Threshold), d.Drifted
+			f.Missing[i], f.TypeMismatch[i] = Num(d.MissingRate), Num(d.TypeMismatchRate)
+			f.OutOfRange[i], f.NewCategory[i] = Num(d.OutOfRangeRate), Num(d.NewCategoryRate)
+			if d.Hist != nil {
+				h := make([]uint64, len(d.Hist))
+				for k, c := range d.Hist {
+					h[k] = uint64(math.Round(c))
+				}
+				f.Hist[i] = h
+			}
 			if d.Drifted {
 				f.DriftedWindows++
 			}

@@ -247,16 +247,22 @@ func featureViewOf(r *Report, f *Feature, link string) featureView {
 	}
 	bc := barChart{Feature: f.Name, Bins: f.Dist.Bins, New: f.Dist.New, Ref: f.Dist.Ref, Cur: cur}
 	v.Dist = bc.svg()
-	for i := range r.Windows {
-		if f.Dist.Cur != nil && f.Dist.Cur[i] != nil {
-			label := r.Windows[i].Format("2006-01-02 15:04") + " · " + f.Method + " " + fmtNum(f.Score[i])
-			if f.Drifted[i] {
-				label += " · drift"
-			}
-			v.Options = append(v.Options, option{Index: i, Label: label, Selected: i == f.Chosen})
-		}
+	// The chooser holds the chosen window; the page's script adds the
+	// others from the embedded data (168 options x 50 features would be
+	// half a megabyte of HTML).
+	if i := f.Chosen; i >= 0 {
+		v.Options = []option{{Index: i, Label: windowLabel(r.Windows[i], f.Method, f.Score[i], f.Drifted[i]), Selected: true}}
 	}
 	return v
+}
+
+// windowLabel is a window chooser's option; report.js builds the same.
+func windowLabel(t time.Time, method string, score Num, drifted bool) string {
+	label := t.UTC().Format("2006-01-02 15:04") + " · " + method + " " + fmtNum(score)
+	if drifted {
+		label += " · drift"
+	}
+	return label
 }
 
 func perfViewOf(p *Performance) *perfView {

@@ -136,15 +136,14 @@ func (c *lineChart) svg() template.HTML {
 		if s.Dashed {
 			dash = ` stroke-dasharray="5 4"`
 		}
-		var pts []string
+		var pts [][2]float64
 		flush := func() {
 			switch len(pts) {
 			case 0:
 			case 1:
-				xy := strings.Split(pts[0], ",")
-				fmt.Fprintf(&b, `<circle class="line %s" cx="%s" cy="%s" r="2"/>`, cls, xy[0], xy[1])
+				fmt.Fprintf(&b, `<circle class="line %s" cx="%.1f" cy="%.1f" r="2"/>`, cls, pts[0][0], pts[0][1])
 			default:
-				fmt.Fprintf(&b, `<polyline class="line %s"%s points="%s"/>`, cls, dash, strings.Join(pts, " "))
+				fmt.Fprintf(&b, `<polyline class="line %s"%s points="%s"/>`, cls, dash, points(pts))
 			}
 			pts = pts[:0]
 		}
@@ -153,7 +152,7 @@ func (c *lineChart) svg() template.HTML {
 				flush()
 				continue
 			}
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(i), yOf(float64(v))))
+			pts = append(pts, [2]float64{xOf(i), yOf(float64(v))})
 		}
 		flush()
 	}
@@ -186,6 +185,22 @@ func (c *lineChart) svg() template.HTML {
 	return template.HTML(b.String())
 }
 
+// points formats a polyline's points, leaving out the inner points of
+// horizontal runs (a flat line of 168 points is two).
+func points(pts [][2]float64) string {
+	var b strings.Builder
+	for i, p := range pts {
+		if i > 0 && i < len(pts)-1 && fmt.Sprintf("%.1f", pts[i-1][1]) == fmt.Sprintf("%.1f", p[1]) && fmt.Sprintf("%.1f", pts[i+1][1]) == fmt.Sprintf("%.1f", p[1]) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.1f,%.1f", p[0], p[1])
+	}
+	return b.String()
+}
+
 // niceTicks returns up to maxTicks+1 round values covering [lo, hi].
 func niceTicks(lo, hi float64) []float64 {
 	span := hi - lo
@@ -216,6 +231,8 @@ func fmtTick(v float64) string {
 		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
 	case a >= 1e4:
 		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', -1, 64) // ticks are round: 1500, not 1.5e+03
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
@@ -415,14 +432,14 @@ func sparkline(score, threshold []Num, drifted []bool, log bool) template.HTML {
 	}
 	fmt.Fprintf(&b, `<svg class="spark" data-chart="sparkline" viewBox="0 0 %g %g" width="%g" height="%g">`, w, h, w, h)
 	line := func(vals []Num, cls string) {
-		var pts []string
+		var pts [][2]float64
 		for i, v := range vals {
 			if v.Valid() {
-				pts = append(pts, fmt.Sprintf("%.1f,%.1f", xOf(i), yOf(float64(v))))
+				pts = append(pts, [2]float64{xOf(i), yOf(float64(v))})
 			}
 		}
 		if len(pts) > 1 {
-			fmt.Fprintf(&b, `<polyline class="line %s" points="%s"/>`, cls, strings.Join(pts, " "))
+			fmt.Fprintf(&b, `<polyline class="line %s" points="%s"/>`, cls, points(pts))
 		}
 	}
 	line(threshold, "thr")

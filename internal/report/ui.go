@@ -28,9 +28,14 @@ const DefaultUIRange = 24 * time.Hour
 // asked without a range redirects to the URL of its default range (the
 // DefaultUIRange before the version's last window). Every page is built
 // from the stores at request time through Build. Only GET and HEAD are
-// served.
-func Handler(prefix string, s Stores, opts drift.Options, log zerolog.Logger) http.Handler {
-	u := &ui{prefix: prefix, stores: s, opts: opts, log: log}
+// served. allow, when not nil, says which models a request may see (the
+// bearer token's models, internal/auth): the others are left out of the
+// model list and their pages answer 403.
+func Handler(prefix string, s Stores, opts drift.Options, allow func(r *http.Request, model string) bool, log zerolog.Logger) http.Handler {
+	if allow == nil {
+		allow = func(*http.Request, string) bool { return true }
+	}
+	u := &ui{prefix: prefix, stores: s, opts: opts, allow: allow, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+prefix+"{$}", u.models)
 	mux.HandleFunc("GET "+prefix+"models/{model}", u.model)
@@ -42,6 +47,7 @@ type ui struct {
 	prefix string
 	stores Stores
 	opts   drift.Options
+	allow  func(r *http.Request, model string) bool
 	log    zerolog.Logger
 }
 
@@ -53,6 +59,9 @@ func (u *ui) models(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &page{Kind: "models", Title: "Vigil: models", Live: true, Base: u.prefix, CSS: pageCSSValue(), JS: pageJSValue()}
 	for _, v := range versions {
+		if !u.allow(r, v.Model) {
+			continue
+		}
 		q := url.Values{"version": {v.Version}}
 		p.Models = append(p.Models, modelRow{ModelVersion: v, URL: u.prefix + "models/" + url.PathEscape(v.Model) + "?" + q.Encode()})
 	}
@@ -63,6 +72,10 @@ func (u *ui) models(w http.ResponseWriter, r *http.Request) {
 // range and returns false.
 func (u *ui) query(w http.ResponseWriter, r *http.Request) (Query, bool) {
 	model := r.PathValue("model")
+	if !u.allow(r, model) {
+		http.Error(w, "this token may not see model "+model, http.StatusForbidden)
+		return Query{}, false
+	}
 	v := r.URL.Query()
 	q := Query{Model: model, Version: v.Get("version"), By: v.Get("by"), Drift: u.opts}
 	var err error
@@ -222,9 +235,9 @@ func (u *ui) feature(w http.ResponseWriter, r *http.Request) {
 	u.write(w, r, p)
 }
 
-// segmentFeature is the feature's view in one segment: the whole-traffic
-// view's distribution and quality (segment states are not kept per bin)
-// with the segment's drift scores.
+// segmentFeature is the feature's view in one segment: the segment's drift
+// scores and data quality, and for a number its distributions; a string's
+// or bool's distribution stays the whole traffic's (the page says so).
 func segmentFeature(rep *Report, segment, name string) (*Feature, bool) {
 	var base *Feature
 	for i := range rep.Features {
@@ -240,6 +253,11 @@ func segmentFeature(rep *Report, segment, name string) (*Feature, bool) {
 			if sf.Name == name {
 				f := *base
 				f.Method, f.Score, f.Threshold, f.Drifted, f.DriftedWindows = sf.Method, sf.Score, sf.Threshold, sf.Drifted, sf.DriftedWindows
+				f.Missing, f.TypeMismatch, f.OutOfRange, f.NewCategory = sf.Missing, sf.TypeMismatch, sf.OutOfRange, sf.NewCategory
+				if base.Kind == "number" {
+					f.Dist.Cur = sf.Hist
+				}
+				f.Chosen = chosen(&f)
 				return &f, true
 			}
 		}

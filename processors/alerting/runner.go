@@ -148,13 +148,21 @@ func (j *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// Pass is one periodic pass: it follows the leadership, then runs RunOnce
-// now and logs what it queued or why it failed.
-func (j *Runner) Pass(ctx context.Context) {
+// ErrNotLeading is Step's answer when this process does not lead the
+// group (or another one holds the alert lease): nothing was evaluated.
+var ErrNotLeading = errors.New("not leading: alert rules not evaluated here")
+
+// Pass is one periodic pass: Step, its failure logged and dropped.
+func (j *Runner) Pass(ctx context.Context) { _ = j.Step(ctx) }
+
+// Step is one pass that returns its outcome too (for the job metrics): it
+// follows the leadership (ErrNotLeading when it does not lead), then runs
+// RunOnce now and logs what it queued or why it failed.
+func (j *Runner) Step(ctx context.Context) error {
 	if lead := j.cfg.Leader; lead != nil {
 		if !lead() {
 			j.leading = false
-			return
+			return ErrNotLeading
 		}
 		if f := j.cfg.Fence; f != nil {
 			if err := f.Acquire(ctx); err != nil {
@@ -162,26 +170,33 @@ func (j *Runner) Pass(ctx context.Context) {
 					j.log.Warn().Err(err).Msg("alert lease: not evaluating")
 				}
 				j.leading = false
-				return
+				if errors.Is(err, ErrFenced) {
+					return fmt.Errorf("%w: %w", ErrNotLeading, err)
+				}
+				return err
 			}
 		}
 		if !j.leading {
 			if err := j.Prepare(ctx); err != nil {
 				j.log.Warn().Err(err).Msg("take over alert evaluation")
-				return
+				return err
 			}
 			j.leading = true
 			j.log.Info().Msg("this process leads the group: evaluating alert rules")
 		}
 	}
-	if n, err := j.RunOnce(ctx, time.Now()); errors.Is(err, ErrFenced) {
+	n, err := j.RunOnce(ctx, time.Now())
+	switch {
+	case errors.Is(err, ErrFenced):
 		j.leading = false // the next pass as the leader reloads the states
 		j.log.Warn().Err(err).Msg("alert evaluation stopped: another process took over")
-	} else if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", ErrNotLeading, err)
+	case err != nil && ctx.Err() == nil:
 		j.log.Warn().Err(err).Msg("evaluate alert rules")
-	} else if n > 0 {
+	case err == nil && n > 0:
 		j.log.Info().Int("notifications", n).Msg("alert notifications queued")
 	}
+	return err
 }
 
 // Prepare restores the evaluator's states and starts the dispatcher, which

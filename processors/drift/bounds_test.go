@@ -4,12 +4,18 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/reference"
 	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
+	"github.com/vigil-ml/vigil/schemas/wire"
 )
 
 // distribution draws one value.
@@ -292,4 +298,79 @@ func TestNoValueSketches(t *testing.T) {
 	if len(w.Features) != 2 || w.Share != 0.5 { // __prediction_score (no drift) and x (drift); c not counted
 		t.Errorf("features %d share %v, want 2 and 0.5", len(w.Features), w.Share)
 	}
+}
+
+// TestSegmentReference: a segment's windows are compared with the
+// reference's profile of that segment when it has one, with the whole
+// reference otherwise.
+func TestSegmentReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	b, err := reference.NewBuilder(reference.Meta{Model: "m", ID: 5}, reference.BuilderOptions{Segment: "region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// eu around 0, us around 3: the whole reference is bimodal.
+	for _, region := range []string{"eu", "us"} {
+		shift := 0.0
+		if region == "us" {
+			shift = 3
+		}
+		xs, cs := sample(r, 3000, 0)
+		for i := range xs {
+			xs[i] += shift
+		}
+		rec := segmentRecord(t, xs, cs, region)
+		if err := b.Add(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	ref, err := b.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	euX, euC := sample(r, 1500, 0)
+	window := func(segment string) drift.MergedBucket {
+		st := stats.NewWindowState(stats.Key{Model: "m", Segment: segment}, 60000)
+		rec := record(t, euX, euC)
+		st.AddRange(rec, 0, len(euX))
+		rec.Release()
+		return drift.MergedBucket{Model: "m", Segment: segment, State: st}
+	}
+	got, err := drift.EvaluateBuckets([]drift.MergedBucket{window("region=eu"), window("region=fr")}, map[[2]string]*reference.Profile{{"m", ""}: ref}, drift.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := func(b drift.Bucket) drift.FeatureDrift {
+		for _, d := range b.Drift.Features {
+			if d.Feature == "x" {
+				return d
+			}
+		}
+		t.Fatalf("no x in %+v", b.Drift)
+		return drift.FeatureDrift{}
+	}
+	eu, fr := x(got[0]), x(got[1])
+	if got[0].RefSegment != "region=eu" || got[0].RefID != 5 || eu.Drifted || eu.NRef != 3000 {
+		t.Errorf("eu against its segment: ref segment %q id %d, drifted %v (%s %v), n_ref %d", got[0].RefSegment, got[0].RefID, eu.Drifted, eu.Method, eu.Score, eu.NRef)
+	}
+	if got[1].RefSegment != "" || !fr.Drifted || fr.NRef != 6000 {
+		t.Errorf("fr against the whole reference: ref segment %q, drifted %v (%s %v), n_ref %d", got[1].RefSegment, fr.Drifted, fr.Method, fr.Score, fr.NRef)
+	}
+}
+
+// segmentRecord is record with every event tagged region=region.
+func segmentRecord(t *testing.T, xs []float64, cs []string, region string) arrow.Record {
+	t.Helper()
+	b := wire.NewBatchBuilder(memory.DefaultAllocator)
+	for i := range xs {
+		e := schemas.Event{ID: strconv.Itoa(i), Model: "m", Time: time.UnixMilli(1000),
+			Features:   []schemas.Feature{schemas.Num("x", xs[i]), schemas.Str("c", cs[i])},
+			Segments:   []schemas.Tag{{Key: "region", Value: region}},
+			Prediction: schemas.Score(0.5)}
+		if err := b.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.NewRecord()
 }

@@ -124,7 +124,10 @@ func MergeBuckets(states []*stats.WindowState, q BucketQuery) []MergedBucket {
 }
 
 // EvaluateBuckets evaluates each merged bucket against its model version's
-// reference in refs (by model and version), in the order given.
+// reference in refs (by model and version), in the order given. A
+// segment's bucket is compared with the reference's profile of that
+// segment when the reference has one (reference.Profile.ForSegment), else
+// with the whole reference (Bucket.RefSegment says which).
 func EvaluateBuckets(merged []MergedBucket, refs map[[2]string]*reference.Profile, opts Options) ([]Bucket, error) {
 	out := make([]Bucket, 0, len(merged))
 	for _, m := range merged {
@@ -132,10 +135,18 @@ func EvaluateBuckets(merged []MergedBucket, refs map[[2]string]*reference.Profil
 		if ref == nil {
 			return nil, fmt.Errorf("model %s version %q: %w", m.Model, m.ModelVersion, ErrNoReference)
 		}
+		refSegment := ""
+		if m.Segment != "" {
+			// A segment's windows against the reference's profile of the
+			// same segment, when it has one.
+			if sp := ref.ForSegment(m.Segment); sp != nil {
+				ref, refSegment = sp, m.Segment
+			}
+		}
 		out = append(out, Bucket{
 			Model: m.Model, ModelVersion: m.ModelVersion, Segment: m.Segment,
 			Start: m.Start, End: m.End, Events: m.State.Events, RefID: ref.ID,
-			Drift: EvaluateWindowWith(ref, m.State, opts),
+			RefSegment: refSegment, Drift: EvaluateWindowWith(ref, m.State, opts),
 		})
 	}
 	return out, nil

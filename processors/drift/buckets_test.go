@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/rs/zerolog"
 
@@ -166,5 +167,105 @@ func TestDriftOfAnHourFromSixtyMinutes(t *testing.T) {
 	}
 	if perMinute != 60*3 {
 		t.Errorf("per-minute drift rows = %d, want 180 (60 windows x 3 features)", perMinute)
+	}
+}
+
+// TestDriftWithoutValueSketchesStored: windows kept without value sketches
+// (vigil process --value-sketches=false), stored in ClickHouse and merged
+// into an hour, still get the histogram distances of their numeric
+// features (from the coarse histograms), with bounds, KS and Wasserstein
+// marked unavailable; vigil_drift holds the row, and a feature that cannot
+// be evaluated as a row with its reason.
+func TestDriftWithoutValueSketchesStored(t *testing.T) {
+	ctx := context.Background()
+	sink, db := testsink.Start(t, "vigil_novalues")
+	rng := rand.New(rand.NewPCG(4, 4))
+	hour := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	b := wire.NewBatchBuilder(memory.DefaultAllocator)
+	add := func(n int, tm time.Time, shift float64, reference bool) arrow.Record {
+		for i := range n {
+			fs := []schemas.Feature{schemas.Num("x", rng.NormFloat64()+shift)}
+			if reference {
+				fs = append(fs, schemas.Str("c", "a"))
+			} else {
+				fs = append(fs, schemas.Num("c", 1)) // c of another kind: cannot be compared
+			}
+			e := schemas.Event{ID: strconv.Itoa(i), Model: "m", ModelVersion: "1", Time: tm, Features: fs, Prediction: schemas.Score(0.5)}
+			if err := b.Append(&e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.NewRecord()
+	}
+	rb, err := reference.NewBuilder(reference.Meta{Model: "m", ModelVersion: "1", ID: 8, CreatedAt: hour}, reference.BuilderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := add(3000, hour.Add(-time.Hour), 0, true)
+	if err := rb.Add(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	ref, err := rb.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.References().WriteReference(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	var states []*stats.WindowState
+	for m := range 60 {
+		start := hour.Add(time.Duration(m) * time.Minute)
+		st := stats.NewWindowState(stats.Key{Model: "m", ModelVersion: "1", WindowStart: start.UnixMilli()}, start.Add(time.Minute).UnixMilli())
+		st.NoValues = true
+		rec := add(100, start, 1, false) // x shifted by one sd
+		st.AddRange(rec, 0, 100)
+		rec.Release()
+		st.Final, st.LastOffset = true, int64(m)
+		states = append(states, st)
+	}
+	if err := sink.Windows().Checkpoint(ctx, pipeline.Source{Group: "g", Topic: "t", Partition: 0}, nil, nil, states, 60, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := sink.References().LatestReferences(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := drift.Buckets(ctx, sink.Windows(), refs, drift.Options{}, drift.BucketQuery{Model: "m", Version: "1", From: hour, To: hour.Add(time.Hour), Every: time.Hour})
+	if err != nil || len(buckets) != 1 {
+		t.Fatalf("buckets %d, %v", len(buckets), err)
+	}
+	var x *drift.FeatureDrift
+	for i, d := range buckets[0].Drift.Features {
+		if d.Feature == "x" {
+			x = &buckets[0].Drift.Features[i]
+		}
+	}
+	if x == nil || x.Source != "bins" || x.Method != drift.MethodJensenShannon || !x.Drifted || !(x.Bounds.JensenShannon > 0) || !math.IsNaN(x.KSStat) || x.KSMethod != "" {
+		t.Fatalf("x from stored coarse histograms: %+v", x)
+	}
+	if err := sink.Windows().WriteDrift(ctx, buckets); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		source, reason string
+		evaluated      uint8
+		bound          float64
+	)
+	if err := sink.Conn().QueryRow(ctx, "SELECT value_source, js_bound, evaluated FROM "+db+".vigil_drift FINAL WHERE feature = 'x'").Scan(&source, &bound, &evaluated); err != nil {
+		t.Fatal(err)
+	}
+	if source != "bins" || bound != x.Bounds.JensenShannon || evaluated != 1 {
+		t.Errorf("stored x: source %q, js bound %v, evaluated %d", source, bound, evaluated)
+	}
+	skipped := buckets[0].Drift.Skipped
+	if len(skipped) != 1 || skipped[0].Feature != "c" {
+		t.Fatalf("skipped %+v, want c", skipped)
+	}
+	if err := sink.Conn().QueryRow(ctx, "SELECT reason, evaluated FROM "+db+".vigil_drift FINAL WHERE feature = 'c'").Scan(&reason, &evaluated); err != nil {
+		t.Fatal(err)
+	}
+	if reason != "kind number in the window, string in the reference" || evaluated != 0 {
+		t.Errorf("stored c: reason %q, evaluated %d", reason, evaluated)
 	}
 }

@@ -38,39 +38,19 @@ func FeatureDistribution(ref *reference.FeatureProfile, cur *stats.FeatureState)
 	}
 	switch ref.Kind {
 	case schemas.Number:
-		if len(ref.Hist) == 0 || !cur.ValuesComplete() {
+		if len(ref.Hist) == 0 {
 			return d, false
 		}
-		n := len(ref.Edges)
+		hist, _, _, ok := windowHist(ref, cur)
+		if !ok {
+			return d, false
+		}
 		d.Ref = append([]uint64(nil), ref.Hist...)
-		d.Cur = make([]uint64, len(ref.Hist))
-		values, weights := cur.Values.WeightedValues()
-		for i, v := range values {
-			if b := ref.Bin(v); b >= 0 {
-				d.Cur[b] += weights[i]
-			}
+		d.Cur = make([]uint64, len(hist))
+		for i, c := range hist {
+			d.Cur[i] = uint64(math.Round(c))
 		}
-		for i := 0; i <= n; i++ {
-			lo, hi := math.Inf(-1), math.Inf(1)
-			if i > 0 {
-				lo = ref.Edges[i-1]
-			}
-			if i < n {
-				hi = ref.Edges[i]
-			}
-			var name string
-			switch {
-			case i == 0:
-				name = "< " + fmtEdge(hi)
-			case i == n:
-				name = "> " + fmtEdge(lo)
-			case i == n-1:
-				name = "[" + fmtEdge(lo) + ", " + fmtEdge(hi) + "]"
-			default:
-				name = "[" + fmtEdge(lo) + ", " + fmtEdge(hi) + ")"
-			}
-			d.Bins, d.Lo, d.Hi = append(d.Bins, name), append(d.Lo, lo), append(d.Hi, hi)
-		}
+		d.Bins, d.Lo, d.Hi = ReferenceBins(ref)
 		return d, true
 	case schemas.String, schemas.Bool:
 		curCounts, other := cur.Cat.Counts, cur.Cat.Other
@@ -100,6 +80,37 @@ func FeatureDistribution(ref *reference.FeatureProfile, cur *stats.FeatureState)
 		return d, true
 	}
 	return d, false
+}
+
+// ReferenceBins names a numeric reference's bins (see Distribution.Bins)
+// and returns their bounds: len(ref.Edges)+1 of each, none without edges.
+func ReferenceBins(ref *reference.FeatureProfile) (names []string, lo, hi []float64) {
+	n := len(ref.Edges)
+	if n == 0 {
+		return nil, nil, nil
+	}
+	for i := 0; i <= n; i++ {
+		l, h := math.Inf(-1), math.Inf(1)
+		if i > 0 {
+			l = ref.Edges[i-1]
+		}
+		if i < n {
+			h = ref.Edges[i]
+		}
+		var name string
+		switch {
+		case i == 0:
+			name = "< " + fmtEdge(h)
+		case i == n:
+			name = "> " + fmtEdge(l)
+		case i == n-1:
+			name = "[" + fmtEdge(l) + ", " + fmtEdge(h) + "]"
+		default:
+			name = "[" + fmtEdge(l) + ", " + fmtEdge(h) + ")"
+		}
+		names, lo, hi = append(names, name), append(lo, l), append(hi, h)
+	}
+	return names, lo, hi
 }
 
 func fmtEdge(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }

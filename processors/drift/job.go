@@ -47,13 +47,19 @@ func NewJob(store Store, refs ReferenceSource, opts Options, lookback time.Durat
 	return &Job{store: store, refs: refs, opts: opts, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
 }
 
-// Pass is one periodic pass: RunOnce, its failure logged.
-func (j *Job) Pass(ctx context.Context) {
-	if n, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
+// Pass is one periodic pass: Step, its failure logged and dropped.
+func (j *Job) Pass(ctx context.Context) { _ = j.Step(ctx) }
+
+// Step is one pass that returns its failure too (for the job metrics):
+// RunOnce, its failure logged.
+func (j *Job) Step(ctx context.Context) error {
+	n, err := j.RunOnce(ctx)
+	if err != nil && ctx.Err() == nil {
 		j.log.Warn().Err(err).Msg("evaluate drift")
 	} else if e := j.log.Debug(); e.Enabled() {
 		e.Int("windows", n).Msg("drift evaluated")
 	}
+	return err
 }
 
 // RunOnce evaluates and stores the recent windows; it returns how many.

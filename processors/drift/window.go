@@ -75,6 +75,9 @@ type FeatureDrift struct {
 	// Constant: the window has at least two values of the feature and they
 	// are all equal (one number, one category, or all true/all false).
 	Constant bool
+	// Hist is a numeric feature's window on the reference's bins (counts,
+	// as FeatureDistribution's Cur); nil otherwise.
+	Hist []float64
 
 	scores map[Method]float64 // every method's score, for overrides
 }
@@ -246,6 +249,7 @@ func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.F
 		return d, false
 	}
 	d.Source = source
+	d.Hist = hist
 	refHist, refErr := referenceHist(ref)
 
 	// Histograms on the reference bins.

@@ -65,13 +65,19 @@ func NewJob(store Store, cfg JobConfig, log zerolog.Logger) *Job {
 	return &Job{store: store, cfg: cfg, log: log.With().Str("component", "performance").Logger()}
 }
 
-// Pass is one periodic pass: RunOnce now, its failure logged.
-func (j *Job) Pass(ctx context.Context) {
-	if n, err := j.RunOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+// Pass is one periodic pass: Step, its failure logged and dropped.
+func (j *Job) Pass(ctx context.Context) { _ = j.Step(ctx) }
+
+// Step is one pass that returns its failure too (for the job metrics):
+// RunOnce now, its failure logged.
+func (j *Job) Step(ctx context.Context) error {
+	n, err := j.RunOnce(ctx, time.Now())
+	if err != nil && ctx.Err() == nil {
 		j.log.Warn().Err(err).Msg("compute performance")
 	} else if e := j.log.Debug(); e.Enabled() {
 		e.Int("windows", n).Msg("performance computed")
 	}
+	return err
 }
 
 // RunOnce recomputes the windows changed since the previous pass and

@@ -77,6 +77,13 @@ type partition struct {
 	eventIDs *eventIDSets
 
 	nextOffset int64 // offset after the last handled message; -1 before the first
+	// highWatermark is the partition's high watermark (the offset after
+	// its last message) as the broker said with the last fetched message.
+	highWatermark int64
+	// gauges are what the partition publishes for metrics (metrics.go);
+	// sincePublish counts the messages handled since it last did.
+	gauges       *partitionGauges
+	sincePublish int
 	// What the partition holds for its next checkpoint, which frees it:
 	// heldEvents counts items (events, whose raw rows are held; late rows;
 	// dead letters), heldBytes their memory (decoded Arrow buffers, late
@@ -107,6 +114,7 @@ func newPartition(cfg Config, src Source, counters *Counters, log zerolog.Logger
 		eventIDs:       newEventIDSets(),
 		nextOffset:     -1,
 		lastCheckpoint: -1,
+		gauges:         &partitionGauges{partition: src.Partition},
 	}
 }
 
@@ -116,6 +124,7 @@ const noWatermark = -1 << 63
 func (p *partition) restore(nextOffset, watermarkMs int64, states []*stats.WindowState) {
 	p.wm = window.NewWatermark(p.cfg.Window, watermarkMs)
 	p.nextOffset, p.lastCheckpoint = nextOffset, nextOffset
+	p.gauges.checkpointed(nextOffset)
 	for _, s := range states {
 		s.NoValues = p.cfg.NoValueSketches
 		p.states[s.Key] = s
@@ -148,6 +157,7 @@ func (p *partition) restoreProducers(stored []byte) {
 // handle processes one Kafka message of this partition, in offset order.
 func (p *partition) handle(msg *kafka.Message) {
 	p.nextOffset = msg.Offset + 1
+	p.highWatermark = max(p.highWatermark, msg.HighWaterMark)
 	p.counters.Messages.Add(1)
 	if p.duplicate(msg) {
 		return
@@ -156,18 +166,18 @@ func (p *partition) handle(msg *kafka.Message) {
 	case wire.EncodingArrow:
 		rec, err := wire.DecodeArrow(msg.Value, p.mem)
 		if err != nil {
-			p.deadLetter(msg, err.Error())
+			p.deadLetter(msg, DeadLetterInvalidArrow, err.Error())
 			return
 		}
 		p.handleRecord(rec, msg.Offset)
 	case wire.EncodingJSON, "":
 		if err := p.jsonDec.Decode(msg.Value, &p.ev); err != nil {
-			p.deadLetter(msg, err.Error())
+			p.deadLetter(msg, DeadLetterInvalidJSON, err.Error())
 			return
 		}
 		p.handleEvent(&p.ev, msg.Offset)
 	default:
-		p.deadLetter(msg, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc))
+		p.deadLetter(msg, DeadLetterUnknownEncoding, "unknown "+wire.HeaderEncoding+" header "+strconv.Quote(enc))
 	}
 }
 
@@ -196,8 +206,9 @@ func header(msg *kafka.Message, key string) string {
 	return ""
 }
 
-func (p *partition) deadLetter(msg *kafka.Message, reason string) {
+func (p *partition) deadLetter(msg *kafka.Message, kind DeadLetterReason, reason string) {
 	p.counters.Malformed.Add(1)
+	p.counters.DeadLetters[kind].Add(1)
 	if e := p.log.Debug(); e.Enabled() {
 		e.Int64("offset", msg.Offset).Str("reason", reason).Msg("malformed message to dead-letter topic")
 	}
@@ -274,6 +285,7 @@ func (p *partition) handleEvent(e *schemas.Event, off int64) {
 		p.aside(e, off)
 		return
 	}
+	p.counters.Counted.Add(1)
 	pj := pendingFor(p.pending, e.Model, p.mem)
 	if pj.b.Len() > 0 && pj.key != k {
 		p.fold(pj)
@@ -363,6 +375,7 @@ func (p *partition) handleRecord(rec arrow.Record, off int64) {
 	flush := func(hi int) {
 		switch runFate {
 		case fateAdd:
+			p.counters.Counted.Add(uint64(hi - runStart))
 			st := p.state(runKey)
 			st.AddRange(rec, runStart, hi)
 			touched = p.addSegments(rec, runStart, hi, runKey, append(touched, st))
@@ -563,4 +576,6 @@ func (p *partition) done(cb *checkpointBatch) {
 	p.lastCheckpoint = cb.nextOffset
 	p.heldEvents, p.heldBytes = 0, 0
 	p.counters.Checkpoints.Add(1)
+	p.gauges.checkpointed(cb.nextOffset)
+	p.publish()
 }

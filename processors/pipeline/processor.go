@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
@@ -17,18 +18,24 @@ import (
 
 // Counters are the processor's running totals; safe for concurrent reads.
 type Counters struct {
-	Messages   atomic.Uint64 // Kafka messages handled
-	Events     atomic.Uint64 // events decoded
-	Late       atomic.Uint64 // events whose window had closed
-	Skipped    atomic.Uint64 // events already in a restored state (replay)
-	Malformed  atomic.Uint64 // messages sent to the dead-letter topic
-	Duplicates atomic.Uint64 // SDK messages written again by a producer retry: skipped
+	Messages  atomic.Uint64 // Kafka messages handled
+	Events    atomic.Uint64 // events decoded
+	Late      atomic.Uint64 // events whose window had closed
+	Skipped   atomic.Uint64 // events already in a restored state (replay)
+	Malformed atomic.Uint64 // messages sent to the dead-letter topic
+	// DeadLetters splits Malformed by reason.
+	DeadLetters [numDeadLetterReasons]atomic.Uint64
+	Counted     atomic.Uint64 // events counted in their window (not late, skipped or duplicate)
+	Duplicates  atomic.Uint64 // SDK messages written again by a producer retry: skipped
 	// With Config.DedupEventIDs: events whose window had counted their id
 	// (skipped), and events not remembered because MaxDedupEventIDs was reached.
 	DuplicateEvents atomic.Uint64
 	DedupOverflow   atomic.Uint64
 	Checkpoints     atomic.Uint64 // durable checkpoints
-	WriteErrors     atomic.Uint64 // failed checkpoint writes (retried)
+	WriteErrors     atomic.Uint64 // failed checkpoint writes and restores (retried)
+	// CheckpointErrors and RestoreErrors split WriteErrors.
+	CheckpointErrors atomic.Uint64
+	RestoreErrors    atomic.Uint64
 	// DeadLettersTruncated counts dead letters written truncated (see
 	// HeaderTruncated): the dead-letter topic would not take them whole.
 	DeadLettersTruncated atomic.Uint64
@@ -54,6 +61,15 @@ type Processor struct {
 	// partition 0, or -1 (not leading, or between generations).
 	leading  atomic.Int64
 	assigned atomic.Int32 // partitions of the current generation
+	// generation is the id of the group generation this member is in, or
+	// -1 (not joined yet, or between generations).
+	generation atomic.Int64
+
+	// For metrics (metrics.go): the gauges of the partitions this member
+	// owns now, and the time checkpoints take.
+	gaugesMu          sync.Mutex
+	gauges            map[int]*partitionGauges
+	checkpointSeconds prometheus.Histogram
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
@@ -71,8 +87,10 @@ func New(cfg Config, store WindowStore, log zerolog.Logger) (*Processor, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("processor config: %w", err)
 	}
-	p := &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger()}
+	p := &Processor{cfg: cfg, store: store, log: log.With().Str("component", "processor").Logger(),
+		gauges: map[int]*partitionGauges{}, checkpointSeconds: newCheckpointHistogram()}
 	p.leading.Store(-1)
+	p.generation.Store(-1)
 	return p, nil
 }
 
@@ -100,6 +118,15 @@ func (p *Processor) Leadership() (generation int32, leader bool) {
 // Partitions is the number of partitions this member consumes in the
 // current generation.
 func (p *Processor) Partitions() int { return int(p.assigned.Load()) }
+
+// Generation is the id of the consumer-group generation this member is in
+// (with or without partitions: a member of a group with more members than
+// partitions is a standby), and whether it is in one: false before it
+// first joined and between generations (a rebalance).
+func (p *Processor) Generation() (id int32, joined bool) {
+	g := p.generation.Load()
+	return int32(g), g >= 0
+}
 
 // Start creates the topics if needed, joins the consumer group and starts
 // consuming in the background.
@@ -224,9 +251,11 @@ func (p *Processor) lead(gen generation, id int32, leader bool, partitions int) 
 		p.leading.Store(-1)
 	}
 	p.assigned.Store(int32(partitions))
+	p.generation.Store(int64(id))
 	gen.Start(func(ctx context.Context) {
 		<-ctx.Done()
 		p.leading.CompareAndSwap(int64(id), -1)
+		p.generation.CompareAndSwap(int64(id), -1)
 		p.assigned.Store(0)
 	})
 }
@@ -244,8 +273,10 @@ func (p *Processor) heldShare() int64 {
 func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment) {
 	src := Source{Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: a.ID}
 	part := newPartition(p.cfg, src, &p.Counters, p.log)
+	p.track(part.gauges)
+	defer p.untrack(part.gauges)
 	start := a.Offset
-	if !p.retry(ctx, part, "restore partition", func(ctx context.Context) error {
+	if !p.retry(ctx, part, "restore partition", &p.Counters.RestoreErrors, func(ctx context.Context) error {
 		next, wm, ok, states, err := p.store.Restore(ctx, src)
 		var corrupt *CorruptStatesError
 		if errors.As(err, &corrupt) {
@@ -340,12 +371,16 @@ func (p *Processor) consume(ctx context.Context, gen *kafka.Generation, a kafka.
 				return
 			}
 			part.handle(&m)
+			// Metrics see the partition at most publishEvery messages old,
+			// and exactly once it waits for input.
+			part.observed(len(msgs) == 0)
 			// Bound the memory and the INSERT size of one checkpoint.
 			if (part.heldEvents >= p.cfg.MaxCheckpointRows || part.heldBytes >= p.heldShare()) && !p.checkpoint(ctx, gen, part) {
 				p.finalCheckpoint(gen, part)
 				return
 			}
 		case <-tick.C:
+			part.publish()
 			if !p.checkpoint(ctx, gen, part) {
 				p.finalCheckpoint(gen, part)
 				return
@@ -377,7 +412,7 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 		return true
 	}
 	began := time.Now()
-	ok := p.retry(ctx, part, "write checkpoint", func(ctx context.Context) error {
+	ok := p.retry(ctx, part, "write checkpoint", &p.Counters.CheckpointErrors, func(ctx context.Context) error {
 		// Written dead letters leave cb.dead, so that a retry of the
 		// store does not write them again.
 		if err := p.dlq.write(ctx, &cb.dead); err != nil {
@@ -390,6 +425,7 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	}
 	part.done(cb)
 	took := time.Since(began)
+	p.checkpointSeconds.Observe(took.Seconds())
 	if took > p.cfg.Window.Size {
 		part.log.Warn().Dur("took", took).Dur("window", p.cfg.Window.Size).Msg("checkpoint took longer than a window")
 	}
@@ -403,7 +439,8 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 	return true
 }
 
-// retry runs f until it succeeds or ctx ends, with retryPolicy's back-off.
+// retry runs f until it succeeds or ctx ends, with retryPolicy's back-off,
+// counting each failure in WriteErrors and errs.
 // Errors that are not retryable (the store's FailureBadData and
 // FailureBroken: a missing table, a schema that needs migrating, a bug) are
 // retried too, since skipping a restore or a checkpoint would lose or
@@ -411,7 +448,7 @@ func (p *Processor) checkpoint(ctx context.Context, gen *kafka.Generation, part 
 // to do: the partition waits, holding what it read (it fetches no more),
 // while the other partitions and the group go on. Nothing is lost: the
 // next owner of the partition replays from its last checkpoint.
-func (p *Processor) retry(ctx context.Context, part *partition, what string, f func(context.Context) error) bool {
+func (p *Processor) retry(ctx context.Context, part *partition, what string, errs *atomic.Uint64, f func(context.Context) error) bool {
 	b := backoff.New(retryPolicy)
 	for {
 		err := f(ctx)
@@ -419,6 +456,7 @@ func (p *Processor) retry(ctx context.Context, part *partition, what string, f f
 			return true
 		}
 		p.Counters.WriteErrors.Add(1)
+		errs.Add(1)
 		if ctx.Err() != nil {
 			return false
 		}

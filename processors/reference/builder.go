@@ -79,6 +79,17 @@ type BuilderOptions struct {
 	// drift package's ChunkScorer is the one to use: it is a field here only
 	// because drift imports this package.
 	ChunkScorer func(p *FeatureProfile, chunk *stats.FeatureState) map[string]float64
+
+	// Segment, when set, is a segment key: the profile also gets a profile
+	// per value of it (Profile.Segments, "key=value", at most
+	// stats.MaxSegmentValues values, the rest in key=__other__), built from
+	// the rows that have the value. The value comes from the segment column
+	// s.<key> (events with segment tags), else from a string feature
+	// column f.<key>, which is then a segment and not a feature (production
+	// events carry it as a tag). Rows without a value belong to no segment.
+	// Each segment holds its own copy of its numeric values until Finish.
+	// BuildFromWindowsOptions ignores it.
+	Segment string
 }
 
 // Builder builds a Profile from Arrow records in the layout of
@@ -86,14 +97,17 @@ type BuilderOptions struct {
 type Builder struct {
 	meta   Meta
 	opts   BuilderOptions
-	state  *stats.WindowState   // moments, missing counts and categories
-	values map[string][]float64 // finite values per numeric feature
+	state  *stats.WindowState     // moments, missing counts and categories
+	values map[string]*heldValues // finite values per numeric feature
 	held   int
 	err    error
 	// chunks are the window states of the chunks (ChunkRows > 0); the last
 	// one has chunkFill rows.
 	chunks    []*stats.WindowState
 	chunkFill int
+	// segments are the builders of the segments' profiles (Segment set).
+	segments map[string]*Builder
+	segCap   stats.SegmentCap
 }
 
 // NewBuilder returns a builder of the profile described by meta; meta.Rows
@@ -124,7 +138,7 @@ func NewBuilder(meta Meta, opts BuilderOptions) (*Builder, error) {
 		meta:   meta,
 		opts:   opts,
 		state:  stats.NewWindowState(stats.Key{Model: meta.Model, ModelVersion: meta.ModelVersion}, 0),
-		values: make(map[string][]float64),
+		values: make(map[string]*heldValues),
 	}, nil
 }
 
@@ -138,6 +152,14 @@ func (b *Builder) Add(rec arrow.Record) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return nil
+	}
+	if b.opts.Segment != "" {
+		var err error
+		if rec, err = b.addSegments(rec, n); err != nil {
+			b.err = err
+			return err
+		}
+		defer rec.Release()
 	}
 	b.state.AddRange(rec, 0, n)
 	b.addChunks(rec, n)
@@ -154,19 +176,106 @@ func (b *Builder) Add(rec arrow.Record) error {
 		if fs := b.state.Features[name]; fs == nil || fs.Kind != schemas.Number {
 			continue // no value, or values of another kind (type mismatches)
 		}
-		vs := b.values[name]
-		before := len(vs)
-		for j, v := range col.Float64Values() {
-			if col.IsValid(j) && v-v == 0 {
-				vs = append(vs, v)
-			}
+		h := b.values[name]
+		if h == nil {
+			h = &heldValues{}
+			b.values[name] = h
 		}
-		b.values[name] = vs
-		b.held += len(vs) - before
+		b.held += h.add(col)
 	}
 	if b.held > b.opts.MaxValues {
 		b.err = fmt.Errorf("%w: %d numeric values held, more than the limit of %d (build from a sample of the data)", ErrTooLarge, b.held, b.opts.MaxValues)
 		return b.err
+	}
+	return nil
+}
+
+// addSegments adds the rows of rec to the builders of their segments, and
+// returns rec without its f.<key> column if the segment came from one (a
+// new reference the caller releases).
+func (b *Builder) addSegments(rec arrow.Record, n int) (arrow.Record, error) {
+	key := b.opts.Segment
+	sc := rec.Schema()
+	col, feature := -1, false
+	for i := range sc.NumFields() {
+		switch sc.Field(i).Name {
+		case schemas.PrefixSegment + key:
+			col, feature = i, false
+		case schemas.PrefixFeature + key:
+			if col < 0 {
+				col, feature = i, true
+			}
+		}
+	}
+	if col >= 0 && feature {
+		cols := make([]arrow.Array, 0, sc.NumFields()-1)
+		fields := make([]arrow.Field, 0, sc.NumFields()-1)
+		for i := range sc.NumFields() {
+			if i != col {
+				cols, fields = append(cols, rec.Column(i)), append(fields, sc.Field(i))
+			}
+		}
+		meta := sc.Metadata()
+		values := rec.Column(col)
+		values.Retain()
+		defer values.Release()
+		rec = array.NewRecord(arrow.NewSchema(fields, &meta), cols, int64(n))
+		if err := b.addSegmentRuns(rec, values, n); err != nil {
+			rec.Release()
+			return nil, err
+		}
+		return rec, nil
+	}
+	rec.Retain()
+	if col >= 0 {
+		if err := b.addSegmentRuns(rec, rec.Column(col), n); err != nil {
+			rec.Release()
+			return nil, err
+		}
+	}
+	return rec, nil
+}
+
+// addSegmentRuns adds each run of rows of rec with the same value of
+// values (a utf8 column; other types are an error) to its segment's
+// builder.
+func (b *Builder) addSegmentRuns(rec arrow.Record, values arrow.Array, n int) error {
+	str, ok := values.(*array.String)
+	if !ok {
+		if values.NullN() == values.Len() {
+			return nil // no value in this batch
+		}
+		return fmt.Errorf("%w: segment column %q is %s, want strings (declare it with --column %s=string)", ErrBadInput, b.opts.Segment, values.DataType(), b.opts.Segment)
+	}
+	scope := stats.Key{Model: b.meta.Model, ModelVersion: b.meta.ModelVersion}
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && str.IsNull(hi) == str.IsNull(lo) && (str.IsNull(lo) || str.Value(hi) == str.Value(lo)) {
+			hi++
+		}
+		if str.IsValid(lo) {
+			seg := b.segCap.Segment(scope, b.opts.Segment, str.Value(lo))
+			sb := b.segments[seg]
+			if sb == nil {
+				opts := b.opts
+				opts.Segment, opts.ChunkRows, opts.ChunkScorer = "", 0, nil
+				var err error
+				if sb, err = NewBuilder(b.meta, opts); err != nil {
+					return err
+				}
+				if b.segments == nil {
+					b.segments = make(map[string]*Builder)
+				}
+				b.segments[seg] = sb
+			}
+			part := rec.NewSlice(int64(lo), int64(hi))
+			err := sb.Add(part)
+			part.Release()
+			if err != nil {
+				return fmt.Errorf("segment %s: %w", seg, err)
+			}
+		}
+		lo = hi
 	}
 	return nil
 }
@@ -214,23 +323,32 @@ func (b *Builder) Finish() (*Profile, error) {
 		return nil, b.err
 	}
 	p := profileOf(b.meta, b.state)
+	var sc sortScratch
 	for i := range p.Features {
 		f := &p.Features[i]
-		vs := b.values[f.Name]
-		if f.Kind != schemas.Number || len(vs) == 0 {
+		h := b.values[f.Name]
+		if f.Kind != schemas.Number || h == nil || h.n == 0 {
 			continue
 		}
-		if uint64(len(vs)) != f.Count {
-			panic(fmt.Sprintf("BUG: feature %q holds %d values, its moments count %d", f.Name, len(vs), f.Count))
+		if uint64(h.n) != f.Count {
+			panic(fmt.Sprintf("BUG: feature %q holds %d values, its moments count %d", f.Name, h.n, f.Count))
 		}
-		slices.Sort(vs)
+		vs := h.sorted(&sc) // valid until the next feature's
 		f.Edges = binEdges(vs, b.opts.Bins)
 		f.Hist = histogram(vs, f.Edges)
 		f.Quantiles, f.Exact = quantileSummary(vs, b.opts.summarySize())
 		delete(b.values, f.Name)
 	}
 	b.scoreChunks(p)
-	b.values, b.state, b.chunks = nil, nil, nil
+	for seg, sb := range b.segments {
+		sp, err := sb.Finish()
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", seg, err)
+		}
+		p.Segments = append(p.Segments, SegmentProfile{Segment: seg, Rows: sp.Rows, Features: sp.Features})
+	}
+	slices.SortFunc(p.Segments, func(a, b SegmentProfile) int { return strings.Compare(a.Segment, b.Segment) })
+	b.values, b.state, b.chunks, b.segments = nil, nil, nil, nil
 	b.err = errors.New("reference: builder already finished")
 	return p, nil
 }

@@ -351,6 +351,11 @@ func FuzzUnmarshalProfile(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(data)
+	segmented := build(f, records(f, segmentEvents(40, false), 16), BuilderOptions{Bins: 3, Segment: "region"})
+	if data, err = segmented.MarshalBinary(); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p Profile
 		if err := p.UnmarshalBinary(data); err != nil {

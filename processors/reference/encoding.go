@@ -19,7 +19,8 @@ import (
 // (IEEE 754 bits, little endian), strings are a uvarint length and bytes.
 //
 //	4 bytes  "VREF"
-//	byte     version (1, or 2 when a feature has ChunkScores)
+//	byte     version (1; 2 when a feature has ChunkScores; 3 when the
+//	         profile has Segments or a feature a RankError other than 0)
 //	string   model, model version
 //	uvarint  id
 //	varint   created at, Unix microseconds
@@ -38,10 +39,17 @@ import (
 //	  if kind is string or bool:
 //	    uvarint  other
 //	    uvarint  number of values, then per value, sorted: string, uvarint count
-//	  version 2 only:
+//	    float    rank error (version 3 only)
+//	  versions 2 and 3:
 //	    uvarint  number of chunk-score methods, then per method, sorted:
 //	             string name, uvarint chunks, float mean, float std
+//	version 3 only:
+//	uvarint  number of segments, then per segment, sorted:
+//	  string   segment ("key=value"), uvarint rows, then its features as above
 //
+// Profiles of versions 1 and 2 built from production windows over more than
+// stats.ExactCap values (Exact false, Source "production:...") decode with
+// RankError NaN: unknown, so their drift bounds are unknown too.
 // A profile without ChunkScores is written as version 1, byte for byte what
 // builds before version 2 wrote; version 2 with no ChunkScores at all is
 // rejected, so that every profile has one encoding.
@@ -52,7 +60,8 @@ const (
 	encodingMagic = "VREF"
 	// encodingVersion is the newest version; encodingVersionNoChunks the
 	// one profiles without ChunkScores keep.
-	encodingVersion         = 2
+	encodingVersion         = 3
+	encodingVersionChunks   = 2
 	encodingVersionNoChunks = 1
 )
 
@@ -70,8 +79,11 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 		return dst, fmt.Errorf("encode reference profile %s/%s: %w", p.Model, p.ModelVersion, err)
 	}
 	version := byte(encodingVersionNoChunks)
-	if p.hasChunkScores() {
+	switch {
+	case p.needsVersion3():
 		version = encodingVersion
+	case p.hasChunkScores():
+		version = encodingVersionChunks
 	}
 	dst = append(dst, encodingMagic...)
 	dst = append(dst, version)
@@ -81,9 +93,24 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 	dst = binary.AppendVarint(dst, p.CreatedAt.UnixMicro())
 	dst = appendString(dst, p.Source)
 	dst = binary.AppendUvarint(dst, p.Rows)
-	dst = binary.AppendUvarint(dst, uint64(len(p.Features)))
-	for i := range p.Features {
-		f := &p.Features[i]
+	dst = appendFeatures(dst, p.Features, version)
+	if version >= 3 {
+		dst = binary.AppendUvarint(dst, uint64(len(p.Segments)))
+		for i := range p.Segments {
+			sp := &p.Segments[i]
+			dst = appendString(dst, sp.Segment)
+			dst = binary.AppendUvarint(dst, sp.Rows)
+			dst = appendFeatures(dst, sp.Features, version)
+		}
+	}
+	return dst, nil
+}
+
+// appendFeatures appends the features in the layout of version.
+func appendFeatures(dst []byte, features []FeatureProfile, version byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(features)))
+	for i := range features {
+		f := &features[i]
 		dst = appendString(dst, f.Name)
 		dst = append(dst, byte(f.Kind))
 		dst = appendUvarints(dst, f.Count, f.Missing, f.TypeMismatch)
@@ -101,6 +128,9 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 			}
 			dst = binary.AppendUvarint(dst, uint64(len(f.Quantiles)))
 			dst = appendFloats(dst, f.Quantiles...)
+			if version >= 3 {
+				dst = appendFloats(dst, f.RankError)
+			}
 		case schemas.String, schemas.Bool:
 			dst = binary.AppendUvarint(dst, f.Other)
 			dst = binary.AppendUvarint(dst, uint64(len(f.Counts)))
@@ -129,12 +159,29 @@ func (p *Profile) AppendBinary(dst []byte) ([]byte, error) {
 			}
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 func (p *Profile) hasChunkScores() bool {
 	for i := range p.Features {
 		if len(p.Features[i].ChunkScores) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// needsVersion3: segments, a rank error other than 0, or a production
+// profile with a quantile summary that does not hold every value (whose
+// rank error, even 0, versions 1 and 2 cannot tell from unknown).
+func (p *Profile) needsVersion3() bool {
+	if len(p.Segments) > 0 {
+		return true
+	}
+	production := strings.HasPrefix(p.Source, "production:")
+	for i := range p.Features {
+		f := &p.Features[i]
+		if f.RankError != 0 || (production && f.Kind == schemas.Number && len(f.Quantiles) > 0 && !f.Exact) {
 			return true
 		}
 	}
@@ -170,75 +217,31 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 	q.CreatedAt = time.UnixMicro(d.varint()).UTC()
 	q.Source = d.string()
 	q.Rows = d.uvarint()
-	nf := d.count(3) // name length, kind, counts: at least 3 bytes each
-	q.Features = make([]FeatureProfile, nf)
-	for i := range q.Features {
-		f := &q.Features[i]
-		f.Name = d.string()
-		f.Kind = schemas.Kind(d.byte())
-		f.Count, f.Missing, f.TypeMismatch = d.uvarint(), d.uvarint(), d.uvarint()
-		f.Mean, f.Std, f.Min, f.Max = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-		switch f.Kind {
-		case schemas.Null:
-		case schemas.Number:
-			f.NaN, f.Inf = d.uvarint(), d.uvarint()
-			f.Mean, f.Std, f.Min, f.Max = d.float(), d.float(), d.float(), d.float()
-			if n := d.count(8); n > 0 {
-				f.Edges = make([]float64, n)
-				for j := range f.Edges {
-					f.Edges[j] = d.float()
-				}
-				f.Hist = make([]uint64, n+1)
-				for j := range f.Hist {
-					f.Hist[j] = d.uvarint()
-				}
-			}
-			switch d.byte() {
-			case 0:
-			case 1:
-				f.Exact = true
-			default:
-				d.fail("feature %q: bad exact flag", f.Name)
-			}
-			if m := d.count(8); m > 0 {
-				f.Quantiles = make([]float64, m)
-				for j := range f.Quantiles {
-					f.Quantiles[j] = d.float()
-				}
-			}
-		case schemas.String, schemas.Bool:
-			f.Other = d.uvarint()
-			nc := d.count(2)
-			f.Counts = make(map[string]uint64, nc)
-			for range nc {
-				k := d.string()
-				if _, dup := f.Counts[k]; dup {
-					d.fail("feature %q: value %q twice", f.Name, k)
-				}
-				f.Counts[k] = d.uvarint()
-			}
-		default:
-			d.fail("feature %q: unknown kind %d", f.Name, f.Kind)
+	q.Features = d.features(version)
+	if version >= 3 {
+		ns := d.count(4)
+		if ns > 0 {
+			q.Segments = make([]SegmentProfile, ns)
 		}
-		if version >= 2 {
-			if n := d.count(18); n > 0 { // name length, chunks, two floats
-				f.ChunkScores = make(map[string]ChunkStats, n)
-				for range n {
-					m := d.string()
-					if _, dup := f.ChunkScores[m]; dup {
-						d.fail("feature %q: chunk scores of %q twice", f.Name, m)
-					}
-					chunks := d.uvarint()
-					if chunks > math.MaxInt32 {
-						d.fail("feature %q: %d chunks", f.Name, chunks)
-					}
-					f.ChunkScores[m] = ChunkStats{Chunks: int(chunks), Mean: d.float(), Std: d.float()}
-				}
+		for i := range q.Segments {
+			sp := &q.Segments[i]
+			sp.Segment = d.string()
+			sp.Rows = d.uvarint()
+			sp.Features = d.features(version)
+		}
+	}
+	if version < 3 && strings.HasPrefix(q.Source, "production:") {
+		for i := range q.Features {
+			if f := &q.Features[i]; f.Kind == schemas.Number && len(f.Quantiles) > 0 && !f.Exact {
+				f.RankError = math.NaN()
 			}
 		}
 	}
-	if version >= 2 && !q.hasChunkScores() {
+	if version == encodingVersionChunks && !q.hasChunkScores() {
 		d.fail("version %d without chunk scores", version)
+	}
+	if version == encodingVersion && !q.needsVersion3() {
+		d.fail("version %d without segments or rank errors", version)
 	}
 	if d.Rest() != 0 {
 		d.fail("%d bytes of trailing data", d.Rest())
@@ -252,6 +255,23 @@ func (p *Profile) UnmarshalBinary(data []byte) (err error) {
 
 // check reports the first broken invariant of p.
 func (p *Profile) check() error {
+	if err := checkFeatures(p.Features); err != nil {
+		return err
+	}
+	for i := range p.Segments {
+		sp := &p.Segments[i]
+		if sp.Segment == "" || (i > 0 && strings.Compare(p.Segments[i-1].Segment, sp.Segment) >= 0) {
+			return fmt.Errorf("segment %d %q: empty, not sorted or repeated", i, sp.Segment)
+		}
+		if err := checkFeatures(sp.Features); err != nil {
+			return fmt.Errorf("segment %s: %w", sp.Segment, err)
+		}
+	}
+	return nil
+}
+
+func checkFeatures(features []FeatureProfile) error {
+	p := struct{ Features []FeatureProfile }{features}
 	for i := range p.Features {
 		f := &p.Features[i]
 		if f.Name == "" {
@@ -346,6 +366,9 @@ func (f *FeatureProfile) checkNumeric() error {
 	if uint64(len(f.Quantiles)) > f.Count {
 		return fmt.Errorf("%d quantiles of %d values", len(f.Quantiles), f.Count)
 	}
+	if !(f.RankError >= 0 && f.RankError <= 1) && !math.IsNaN(f.RankError) {
+		return fmt.Errorf("rank error %v, want 0..1 or NaN", f.RankError)
+	}
 	return nil
 }
 
@@ -393,3 +416,79 @@ func (d *decoder) string() string                  { v := d.String(); d.must(); 
 // the rest of the data can hold them, so that corrupt input cannot make the
 // decoder allocate more than a small multiple of its size.
 func (d *decoder) count(minBytes int) int { v := d.Count(minBytes); d.must(); return v }
+
+// features reads the features of a profile or segment in the layout of
+// version.
+func (d *decoder) features(version byte) []FeatureProfile {
+	nf := d.count(3) // name length, kind, counts: at least 3 bytes each
+	features := make([]FeatureProfile, nf)
+	for i := range features {
+		f := &features[i]
+		f.Name = d.string()
+		f.Kind = schemas.Kind(d.byte())
+		f.Count, f.Missing, f.TypeMismatch = d.uvarint(), d.uvarint(), d.uvarint()
+		f.Mean, f.Std, f.Min, f.Max = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		switch f.Kind {
+		case schemas.Null:
+		case schemas.Number:
+			f.NaN, f.Inf = d.uvarint(), d.uvarint()
+			f.Mean, f.Std, f.Min, f.Max = d.float(), d.float(), d.float(), d.float()
+			if n := d.count(8); n > 0 {
+				f.Edges = make([]float64, n)
+				for j := range f.Edges {
+					f.Edges[j] = d.float()
+				}
+				f.Hist = make([]uint64, n+1)
+				for j := range f.Hist {
+					f.Hist[j] = d.uvarint()
+				}
+			}
+			switch d.byte() {
+			case 0:
+			case 1:
+				f.Exact = true
+			default:
+				d.fail("feature %q: bad exact flag", f.Name)
+			}
+			if m := d.count(8); m > 0 {
+				f.Quantiles = make([]float64, m)
+				for j := range f.Quantiles {
+					f.Quantiles[j] = d.float()
+				}
+			}
+			if version >= 3 {
+				f.RankError = d.float()
+			}
+		case schemas.String, schemas.Bool:
+			f.Other = d.uvarint()
+			nc := d.count(2)
+			f.Counts = make(map[string]uint64, nc)
+			for range nc {
+				k := d.string()
+				if _, dup := f.Counts[k]; dup {
+					d.fail("feature %q: value %q twice", f.Name, k)
+				}
+				f.Counts[k] = d.uvarint()
+			}
+		default:
+			d.fail("feature %q: unknown kind %d", f.Name, f.Kind)
+		}
+		if version >= 2 {
+			if n := d.count(18); n > 0 { // name length, chunks, two floats
+				f.ChunkScores = make(map[string]ChunkStats, n)
+				for range n {
+					m := d.string()
+					if _, dup := f.ChunkScores[m]; dup {
+						d.fail("feature %q: chunk scores of %q twice", f.Name, m)
+					}
+					chunks := d.uvarint()
+					if chunks > math.MaxInt32 {
+						d.fail("feature %q: %d chunks", f.Name, chunks)
+					}
+					f.ChunkScores[m] = ChunkStats{Chunks: int(chunks), Mean: d.float(), Std: d.float()}
+				}
+			}
+		}
+	}
+	return features
+}

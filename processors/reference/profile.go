@@ -45,6 +45,32 @@ type Profile struct {
 	Meta
 	// Features are sorted by name; see Feature for a lookup.
 	Features []FeatureProfile
+	// Segments are the profiles of the rows of each value of one segment
+	// key (BuilderOptions.Segment), sorted by Segment; nil without. Drift
+	// of a segment's windows uses its segment profile when there is one
+	// (ForSegment), the whole reference otherwise.
+	Segments []SegmentProfile
+}
+
+// SegmentProfile is the profile of the reference rows of one segment.
+type SegmentProfile struct {
+	Segment  string // "key=value", as stats.Key.Segment; key=__other__ past stats.MaxSegmentValues values
+	Rows     uint64
+	Features []FeatureProfile // sorted by name
+}
+
+// ForSegment returns the profile of segment ("key=value") as a Profile
+// (p's Meta with the segment's Rows and Features, no Segments), or nil when
+// p has none for it.
+func (p *Profile) ForSegment(segment string) *Profile {
+	i, ok := slices.BinarySearchFunc(p.Segments, segment, func(s SegmentProfile, seg string) int { return strings.Compare(s.Segment, seg) })
+	if !ok {
+		return nil
+	}
+	sp := &p.Segments[i]
+	q := &Profile{Meta: p.Meta, Features: sp.Features}
+	q.Rows = sp.Rows
+	return q
 }
 
 // FeatureProfile summarises one feature of the reference.

@@ -170,6 +170,7 @@ func BenchmarkWindowStateHeap(b *testing.B) {
 	for _, n := range heapEventCounts {
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			var p heapPoint
+			b.ReportAllocs()
 			for b.Loop() {
 				p = windowStateHeap(recs, n)
 			}

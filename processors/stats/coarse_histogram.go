@@ -17,7 +17,8 @@ import (
 // A bucket is the top 16 bits of the order-preserving key of a float64
 // (valueKey): its sign, its 11 exponent bits and the top 4 bits of its
 // mantissa, so a bucket spans 1/16 of a binary order of magnitude (6.25%
-// relative width at most; all of [0, 2^-1022) is one bucket). For any x,
+// relative width at most; subnormal values, below 2^-1022, share 16 buckets
+// of absolute width 2^-1026). For any x,
 // every value of a bucket below x's bucket is below x and every value of a
 // bucket above it is above x: Rank counts the values below (or at most) x
 // to within the count of x's own bucket, a deterministic bound.

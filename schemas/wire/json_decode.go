@@ -652,6 +652,11 @@ func (d *JSONDecoder) readNumber() (raw []byte, v float64, err error) {
 		}
 		return raw, v, nil
 	}
+	if exact && digits <= 19 { // mant holds every digit (see eisel_lemire.go)
+		if v, ok := eiselLemire(mant, -frac, raw[0] == '-'); ok {
+			return raw, v, nil
+		}
+	}
 	v, perr := strconv.ParseFloat(unsafeString(raw), 64)
 	if perr != nil || math.IsInf(v, 0) {
 		return nil, 0, badValue("number %s out of range", raw)

@@ -194,6 +194,11 @@ func TestDecodeFeatureStatesCorrupt(t *testing.T) {
 func FuzzDecodeFeatureStates(f *testing.F) {
 	f.Add(appendFeatureStates(nil, map[string]*stats.FeatureState{"a": numFeature(1, 2), "b": catFeature("x", "y")}))
 	f.Add([]byte{1, 0})
+	binned := numFeature(1, 2, -7)
+	for _, v := range []float64{1, 2, -7} {
+		binned.Bins.Add(v)
+	}
+	f.Add(appendFeatureStates(nil, map[string]*stats.FeatureState{"a": binned}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs, err := decodeFeatureStates(b)
 		if err != nil {

@@ -137,6 +137,9 @@ type Stats struct {
 	// already held their id.
 	Duplicates int64
 	Queued     int64 // waiting for a worker now
+	// Pending is the deliveries this dispatcher holds now: queued, in
+	// flight or waiting for their next round (pending in the Outbox).
+	Pending int64
 }
 
 // Dispatcher delivers notifications to receivers. Enqueue never blocks on the
@@ -432,7 +435,10 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 
 // Stats returns the counters.
 func (d *Dispatcher) Stats() Stats {
-	return Stats{
+	d.mu.Lock()
+	pending := int64(len(d.held))
+	d.mu.Unlock()
+	return Stats{Pending: pending,
 		Sent: d.sent.Load(), Retried: d.retried.Load(), Failed: d.failed.Load(),
 		Redelivered: d.redelivered.Load(), Expired: d.expired.Load(), Fenced: d.fenced.Load(),
 		Dropped: d.dropped.Load(), Duplicates: d.duplicates.Load(), Queued: int64(len(d.queue)),

@@ -31,7 +31,29 @@
   if (!data) { return; }
   var byName = {};
   (data.Features || []).forEach(function (f) { byName[f.Name] = f; });
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function label(t, f, i) {
+    // as html.go's windowLabel: "2006-01-02 15:04 · method score[ · drift]"
+    var d = new Date(t);
+    var s = d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    var v = f.Score[i];
+    s += " · " + f.Method + " " + (v === null ? "-" : String(Number(v.toPrecision(4))));
+    return f.Drifted[i] ? s + " · drift" : s;
+  }
   document.querySelectorAll("select.window-chooser").forEach(function (sel) {
+    var feature = byName[sel.getAttribute("data-feature")];
+    if (feature && feature.Dist && feature.Dist.Cur) {
+      var chosen = sel.value;
+      sel.textContent = "";
+      feature.Dist.Cur.forEach(function (cur, i) {
+        if (!cur) { return; }
+        var o = document.createElement("option");
+        o.value = String(i);
+        o.textContent = label(data.Windows[i], feature, i);
+        o.selected = String(i) === chosen;
+        sel.appendChild(o);
+      });
+    }
     sel.addEventListener("change", function () {
       var f = byName[sel.getAttribute("data-feature")];
       var svg = document.querySelector('svg[data-chart="distribution"][data-feature="' + sel.getAttribute("data-feature") + '"]');

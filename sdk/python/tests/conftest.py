@@ -5,7 +5,9 @@ service is not configured is skipped; in CI (CI set) it fails."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -74,11 +76,13 @@ def topic(kafka: str) -> Iterator[str]:
 def consume_all(brokers: str, topic: str, want: Optional[int] = None, idle: float = 3.0, limit: float = 60.0) -> List[Any]:
     """Every message of topic, from the beginning: until want messages came
     (then a short wait for any extra), or nothing came for idle seconds."""
-    from confluent_kafka import Consumer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": brokers, "group.id": unique("pysdk-read"), "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
-    c.subscribe([topic])
+    # Assigned, not subscribed: no group join to wait for.
+    parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
     out: List[Any] = []
     end = time.monotonic() + limit
     last = time.monotonic()
@@ -111,3 +115,14 @@ def free_port() -> int:
 
 def headers(m: Any) -> Dict[str, bytes]:
     return dict(m.headers() or [])
+
+
+@pytest.fixture(scope="session")
+def vigil_bin(tmp_path_factory) -> Path:
+    if shutil.which("go") is None:
+        pytest.fail("go is needed to build cmd/vigil for the end-to-end test")
+    out = tmp_path_factory.mktemp("bin") / "vigil"
+    subprocess.run(["go", "build", "-o", str(out), "./cmd/vigil"], cwd=REPO, check=True, timeout=600)
+    return out
+
+

@@ -30,15 +30,6 @@ WINDOWS = 3
 PER_WINDOW = 120
 
 
-@pytest.fixture(scope="session")
-def vigil_bin(tmp_path_factory) -> Path:
-    if shutil.which("go") is None:
-        pytest.fail("go is needed to build cmd/vigil for the end-to-end test")
-    out = tmp_path_factory.mktemp("bin") / "vigil"
-    subprocess.run(["go", "build", "-o", str(out), "./cmd/vigil"], cwd=REPO, check=True, timeout=600)
-    return out
-
-
 def ch_http(addr: str) -> str:
     host = addr.rsplit(":", 1)[0]
     return os.environ.get("VIGIL_CLICKHOUSE_HTTP", f"http://{host}:8123")

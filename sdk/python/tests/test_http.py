@@ -39,7 +39,7 @@ class Gateway:
                 with gw.lock:
                     gw.requests.append((self.path, dict(self.headers), len(raw)))
                     scripted = gw.script.pop(0) if gw.script else None
-                if scripted is not None:
+                if isinstance(scripted, int):
                     return self.reply(scripted, {"error": "scripted"}, {"Retry-After": "0.2"})
                 if self.headers.get("Authorization") != f"Bearer {gw.token}":
                     return self.reply(401, {"error": "bad token"})
@@ -50,6 +50,13 @@ class Gateway:
                 lines = [json.loads(x) for x in raw.decode().split("\n") if x]
                 rejected = [{"index": i, "error": "event_id: bad"} for i, x in enumerate(lines) if x["event_id"].startswith("bad")]
                 ok = [x for x in lines if not x["event_id"].startswith("bad")]
+                if scripted == "full":  # the real gateway's 503: the first half published, the rest to retry
+                    half = len(lines) // 2
+                    with gw.lock:
+                        gw.events.extend(lines[:half])
+                    return self.reply(503, {"accepted": half, "rejected": [
+                        {"index": i, "error": "not published: the gateway's buffer is full", "retry": True}
+                        for i in range(half, len(lines))]}, {"Retry-After": "0.1"})
                 with gw.lock:
                     (gw.labels if self.path == "/v1/labels" else gw.events).extend(ok)
                 status = 200 if not rejected else (400 if not ok else 207)
@@ -134,6 +141,18 @@ def test_busy_gateway_is_retried_after_retry_after(gateway):
     assert time.monotonic() - t0 >= 0.6  # three Retry-After: 0.2
     p.close()
     assert p.stats().sent == 7 and len(gateway.events) == 7 and len(gateway.requests) == 4
+
+
+def test_full_gateway_items_marked_retry_are_sent_again_and_only_they(gateway):
+    gateway.script = ["full", "full"]
+    p = vigil.Producer(gateway_url=gateway.url, token="s3cret", batch_size=100)
+    for i in range(100):
+        p.record("m", event_id=f"e-{i}", score=0.5)
+    p.close()
+    assert p.stats() == vigil.Stats(100, 100, 0, 0, 0, 0, 0)
+    ids = [e["event_id"] for e in gateway.events]
+    assert sorted(ids) == sorted(f"e-{i}" for i in range(100)), "each event published exactly once"
+    assert [r[0] for r in gateway.requests] == ["/v1/events"] * 3
 
 
 def test_busy_beyond_delivery_timeout_fails(gateway):

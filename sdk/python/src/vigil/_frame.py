@@ -34,6 +34,11 @@ def _to_table(df: Any) -> pa.Table:
     raise InvalidEventError("df", f"want a pandas DataFrame or a pyarrow Table, got {type(df).__name__}")
 
 
+def _is_string_view(t: pa.DataType) -> bool:
+    f = getattr(pa.types, "is_string_view", None)  # pyarrow >= 16
+    return bool(f and f(t))
+
+
 def _first(mask: pa.Array) -> int:
     """Index of the first true value of a boolean array."""
     return int(pc.indices_nonzero(mask.fill_null(False))[0].as_py())
@@ -72,7 +77,7 @@ def _to_str(field: str, a: pa.Array) -> pa.Array:
         t = a.type
     if pa.types.is_string(t):
         return a
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if pa.types.is_large_string(t) or _is_string_view(t) or pa.types.is_integer(t) or pa.types.is_boolean(t):
         return pc.cast(a, pa.string())
     if pa.types.is_null(t):
         return pa.nulls(len(a), pa.string())
@@ -110,7 +115,7 @@ def _feature(field: str, a: pa.Array) -> pa.Array:
         return a
     if pa.types.is_string(t):
         return a
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+    if pa.types.is_large_string(t) or _is_string_view(t):
         return pc.cast(a, pa.string())
     if pa.types.is_null(t):
         return pa.nulls(len(a), pa.float64())

@@ -186,31 +186,33 @@ class HttpTransport:
             self._check_flushes()
 
     def _deliver(self, path: str, lines: List[bytes], deadline: float) -> None:
-        """POSTs lines, retrying within deadline; resolves every line."""
-        n = len(lines)
+        """POSTs lines, retrying within deadline; resolves every line. A
+        retry sends only what the gateway did not take: all of it after a
+        connection error, a 429 or a 5xx without an answer, and only the
+        items it marked ``retry: true`` otherwise (a 503 of a full buffer
+        publishes the items before the first refused one)."""
         wait = 0.1
-        while True:
+        while lines:
             if self.abort.is_set():
-                self.p._resolve(n, "unsent", unsent=True)
+                self.p._resolve(len(lines), "unsent", unsent=True)
                 return
             try:
-                status, headers, body = self._post(path, b"\n".join(lines) + b"\n")
-                self._answer(path, lines, status, headers, body, deadline)
-                return
-            except _Retry as r:
-                left = deadline - time.monotonic()
-                if r.after is not None:
-                    pause = r.after
-                else:
-                    pause = random.uniform(0, wait)
-                    wait = min(wait * 2, 1.0)
-                if pause >= left:
-                    log.error("vigil: gateway: %s; giving up on %d events after delivery_timeout", r.reason, n)
-                    self.p._resolve(n, r.reason)
+                status, resp, body = self._post(path, b"\n".join(lines) + b"\n")
+                lines, reason, after = self._answer(path, lines, status, resp, body, deadline)
+                if not lines:
                     return
-                log.warning("vigil: gateway: %s; retrying in %.2fs", r.reason, pause)
-                if self.abort.wait(pause):
-                    continue
+            except _Retry as r:
+                reason, after = r.reason, r.after
+            left = deadline - time.monotonic()
+            if after is None:
+                after = random.uniform(0, wait)
+                wait = min(wait * 2, 1.0)
+            if after >= left:
+                log.error("vigil: gateway: %s; giving up on %d events after delivery_timeout", reason, len(lines))
+                self.p._resolve(len(lines), reason)
+                return
+            log.warning("vigil: gateway: %s; retrying %d events in %.2fs", reason, len(lines), after)
+            self.abort.wait(after)
 
     def _post(self, path: str, data: bytes) -> Tuple[int, Any, bytes]:
         headers = {"Content-Type": "application/x-ndjson", "User-Agent": "vigil-python/0.1"}
@@ -238,47 +240,67 @@ class HttpTransport:
                     raise _Retry(f"gateway unreachable: {e}") from None
         raise AssertionError("unreachable")
 
-    def _answer(self, path: str, lines: List[bytes], status: int, resp: Any, body: bytes, deadline: float) -> None:
+    def _answer(self, path: str, lines: List[bytes], status: int, resp: Any, body: bytes,
+                deadline: float) -> Tuple[List[bytes], str, Optional[float]]:
+        """Counts the gateway's answer; returns the lines to send again, why,
+        and after how long (None: back off)."""
         n = len(lines)
-        if status in (200, 207, 400):
-            try:
-                ans = json.loads(body or b"{}")
-                accepted = int(ans.get("accepted", n if status == 200 else 0))
-                rejected = ans.get("rejected") or []
-            except (ValueError, TypeError, AttributeError):
-                if status == 200:
-                    accepted, rejected = n, []
-                else:
-                    self.p._resolve(n, f"gateway: {status} {body[:200]!r}")
-                    return
-            if accepted:
-                self.p._resolve(accepted, None)
-            reasons: Dict[str, int] = {}
-            for r in rejected:
-                err = str(r.get("error", "rejected")) if isinstance(r, dict) else "rejected"
-                reasons[f"gateway rejected: {err}"] = reasons.get(f"gateway rejected: {err}", 0) + 1
-            for reason, c in reasons.items():
-                self.p._resolve(c, reason)
-            rest = n - accepted - len(rejected)
-            if rest > 0:
-                self.p._resolve(rest, f"gateway {status}: answer counted {accepted + len(rejected)} of {n} events")
-            return
         if status in (401, 403):
             self.p._resolve(n, f"gateway refused the token ({status}): {body[:200].decode(errors='replace')}")
-            return
+            return [], "", None
         if status == 413:
             if n == 1:
                 self.p._resolve(1, "gateway: event too large (413)")
-                return
+                return [], "", None
             half = n // 2
             self._deliver(path, lines[:half], deadline)
             self._deliver(path, lines[half:], deadline)
-            return
-        if status in (429, 503):
-            raise _Retry(f"gateway busy ({status})", _retry_after(resp.getheader("Retry-After")))
-        if status >= 500:
-            raise _Retry(f"gateway error ({status})")
-        self.p._resolve(n, f"gateway: {status} {body[:200].decode(errors='replace')}")
+            return [], "", None
+        if status == 429:  # nothing published
+            return lines, f"gateway rate limit ({status})", _retry_after(resp.getheader("Retry-After"))
+        ans = None
+        try:
+            ans = json.loads(body) if body else None
+        except ValueError:
+            pass
+        if not isinstance(ans, dict) or "accepted" not in ans:
+            if status == 200:
+                self.p._resolve(n, None)
+                return [], "", None
+            if status >= 500:
+                if status == 503:
+                    return lines, "gateway busy (503)", _retry_after(resp.getheader("Retry-After"))
+                return lines, f"gateway error ({status})", None
+            self.p._resolve(n, f"gateway: {status} {body[:200].decode(errors='replace')}")
+            return [], "", None
+        rejected = ans.get("rejected") or []
+        accepted = int(ans.get("accepted") or 0)
+        if accepted:
+            self.p._resolve(accepted, None)
+        retry: List[bytes] = []
+        reasons: Dict[str, int] = {}
+        counted = accepted
+        for r in rejected:
+            if not isinstance(r, dict):
+                continue
+            idx = r.get("index")
+            err = str(r.get("error", "rejected"))
+            if r.get("retry") and isinstance(idx, int) and 0 <= idx < n:
+                retry.append(lines[idx])
+            elif isinstance(idx, int) and idx < 0:  # the body as a whole
+                reasons[f"gateway rejected the request: {err}"] = n - counted
+                counted = n
+                break
+            else:
+                key = f"gateway rejected: {err}"
+                reasons[key] = reasons.get(key, 0) + 1
+            counted += 1
+        for reason, c in reasons.items():
+            self.p._resolve(c, reason)
+        if counted < n:
+            self.p._resolve(n - counted, f"gateway {status}: answer counted {counted} of {n} events")
+        why = f"gateway busy ({status})"
+        return retry, why, _retry_after(resp.getheader("Retry-After")) if retry else None
 
 
 def _retry_after(v: Optional[str]) -> float:

@@ -19,6 +19,7 @@ failed or unsent, or is still buffered (``stats()``).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import math
@@ -134,6 +135,19 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A producer never closed would lose what it holds when the
+    interpreter exits (its threads are daemons): close it, briefly, and say
+    what was lost."""
+    for p in list(_producers):
+        if p._started and not p._close_done:
+            try:
+                p.close(timeout=5.0)
+            except LossError as e:
+                log.error("vigil: at exit, producer %s was not closed: %s", p.id, e)
 
 
 def _time_ns(t: Any) -> int:
@@ -297,6 +311,9 @@ class Producer:
         self.id = secrets.token_hex(16)  # vigil-producer: 32 hex digits
         self._id_prefix = self.id[:16] + "-"
         self._ids = itertools.count(1)  # next() is atomic: made-up event ids
+        # Per model, the last feature names record checked (fast path):
+        # names equal to them need only their values' types checked.
+        self._keysets: Dict[str, Any] = {}
         self._id_bytes = self.id.encode()
         self._pid = os.getpid()
         self._thread: Optional[threading.Thread] = None
@@ -382,11 +399,20 @@ class Producer:
         )
         if ok and features is not None:
             if type(features) is dict:
-                for k, v in features.items():
-                    tv = type(v)
-                    if not (type(k) is str and 0 < len(k) <= 64 and (tv is float or tv is str or tv is bool or tv is int or v is None)):
-                        ok = False
-                        break
+                if features.keys() == self._keysets.get(model):  # names checked before: values only
+                    for v in features.values():
+                        tv = type(v)
+                        if not (tv is float or tv is str or tv is bool or tv is int or v is None):
+                            ok = False
+                            break
+                else:
+                    for k, v in features.items():
+                        tv = type(v)
+                        if not (type(k) is str and 0 < len(k) <= 64 and (tv is float or tv is str or tv is bool or tv is int or v is None)):
+                            ok = False
+                            break
+                    if ok and len(self._keysets) < 1024:
+                        self._keysets[model] = set(features)
             else:
                 ok = False
         if ok and segments is not None:
