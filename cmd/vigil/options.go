@@ -95,7 +95,7 @@ var options = []option{
 	opt("tls-cert", "http.tls_cert", "", "TLS certificate file (PEM) of the HTTP server; with --tls-key it serves HTTPS only", func(c *Config) *string { return &c.HTTP.TLSCert }),
 	opt("tls-key", "http.tls_key", "", "TLS private key file (PEM) of --tls-cert", func(c *Config) *string { return &c.HTTP.TLSKey }),
 
-	opt("ui-tokens", "ui.tokens", "", "bearer tokens file of the UI at /ui/ (the format of --gateway-tokens, docs/INGEST.md; a token's models are the models it sees); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.UI.Tokens }),
+	opt("ui-tokens", "ui.tokens", "", "bearer tokens file of the UI at /ui/ of vigil process and vigil ui (the format of --gateway-tokens, docs/INGEST.md; a token's models are the models it sees); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.UI.Tokens }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),
