@@ -20,7 +20,8 @@ func (c *Config) appConfig() app.Config {
 		Performance: app.PerformanceConfig{Interval: c.Performance.Interval, Job: c.performanceConfig()},
 		Alerts: app.AlertsConfig{Rules: c.Alerts.Rules, Interval: c.Alerts.Interval, TakeoverWait: c.Alerts.TakeoverWait,
 			Delivery: webhook.DispatcherConfig{RedeliverBase: c.Alerts.RedeliverBase, RedeliverMax: c.Alerts.RedeliverMax, MaxAge: c.Alerts.MaxAge}},
-		HTTP: c.processHTTP(),
+		HTTP:     c.processHTTP(),
+		UITokens: c.UI.Tokens,
 	}
 }
 
@@ -51,7 +52,7 @@ func (c *Config) bridgeConfig() app.BridgeConfig {
 		Serving:    serving.Config{MaxPending: c.Serving.MaxPending, PendingTTL: c.Serving.PendingTTL},
 		Topic:      c.Kafka.Topic,
 		Partitions: c.Kafka.Partitions,
-		Addr:       b.Addr,
+		Addr:       c.HTTP.Addr,
 	}
 }
 

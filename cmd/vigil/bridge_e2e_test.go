@@ -257,7 +257,7 @@ models:
 		"--clickhouse", chAddr, "--clickhouse-database", db, "--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
 		"--drift-interval", "0", "--performance-interval", "0", "--dedup-event-ids")
 	common := []string{"--kafka", brokers[0], "--topic", topic, "--serving-mapping", mapping, "--serving-pending-ttl", "3s",
-		"--bridge-commit-interval", "200ms", "--bridge-http-addr", "127.0.0.1:0"}
+		"--bridge-commit-interval", "200ms", "--http-addr", "127.0.0.1:0"}
 	mlsArgs := append([]string{"bridge", "--bridge-format", "mlserver", "--bridge-group", "vigil-bridge-mls-" + suffix,
 		"--bridge-request-topic", reqTopic, "--bridge-response-topic", respTopic}, common...)
 	selArgs := append([]string{"bridge", "--bridge-format", "seldon", "--bridge-group", "vigil-bridge-sel-" + suffix,

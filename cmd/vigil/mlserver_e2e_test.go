@@ -138,7 +138,7 @@ models:
 		"--drift-interval", "0", "--performance-interval", "0")
 	bridge := startVigil(t, logDir, "bridge", "bridge", "--kafka", brokers[0], "--topic", topic, "--serving-mapping", mapping,
 		"--bridge-format", "mlserver", "--bridge-group", "vigil-mls-bridge-"+suffix, "--bridge-request-topic", in, "--bridge-response-topic", out,
-		"--bridge-commit-interval", "200ms", "--bridge-http-addr", "127.0.0.1:0")
+		"--bridge-commit-interval", "200ms", "--http-addr", "127.0.0.1:0")
 	metrics := "http://" + bridge.waitLog(`"http":"([0-9.:]+)"`) + "/metrics"
 
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}

@@ -91,11 +91,11 @@ var options = []option{
 	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
 	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
 
-	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway)"),
+	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway), " + serving.DefaultBridgeAddr + " (vigil bridge)"),
 	opt("tls-cert", "http.tls_cert", "", "TLS certificate file (PEM) of the HTTP server; with --tls-key it serves HTTPS only", func(c *Config) *string { return &c.HTTP.TLSCert }),
 	opt("tls-key", "http.tls_key", "", "TLS private key file (PEM) of --tls-cert", func(c *Config) *string { return &c.HTTP.TLSKey }),
 
-	opt("ui-tokens", "ui.tokens", "", "bearer tokens file of the UI at /ui/ (the format of --gateway-tokens, docs/INGEST.md; a token's models are the models it sees); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.UI.Tokens }),
+	opt("ui-tokens", "ui.tokens", "", "bearer tokens file of the UI at /ui/ of vigil process and vigil ui (the format of --gateway-tokens, docs/INGEST.md; a token's models are the models it sees); none: no authentication (a warning is logged)", func(c *Config) *string { return &c.UI.Tokens }),
 
 	opt("log-level", "log.level", "info", "debug, info, warn, error (vigil query and vigil reference: warn unless set)", func(c *Config) *string { return &c.Log.Level }),
 	opt("log-format", "log.format", "auto", "auto (console on a terminal, else JSON), json, console", func(c *Config) *string { return &c.Log.Format }),
@@ -112,7 +112,6 @@ var options = []option{
 	opt("seldon-namespace", "bridge.seldon_namespace", bridgeDefaults.SeldonNamespace, "seldon: the Kubernetes namespace in the topic names", func(c *Config) *string { return &c.Bridge.SeldonNamespace }).only("bridge"),
 	opt("seldon-models", "bridge.seldon_models", []string(nil), "seldon: the models whose <prefix>.<namespace>.model.<model>.inputs and .outputs topics to read, comma separated", func(c *Config) *[]string { return &c.Bridge.SeldonModels }).only("bridge"),
 	opt("bridge-commit-interval", "bridge.commit_interval", bridgeDefaults.CommitInterval, "how often vigil bridge flushes its producer and commits the offsets of what it delivered", func(c *Config) *time.Duration { return &c.Bridge.CommitInterval }).only("bridge"),
-	opt("bridge-http-addr", "bridge.http_addr", "127.0.0.1:9465", "address of vigil bridge's /metrics, /healthz and /readyz", func(c *Config) *string { return &c.Bridge.Addr }).only("bridge"),
 
 	opt("demo-windows", "demo.windows", 12, "windows of simulated traffic; the shift starts half-way", func(c *Config) *int { return &c.Demo.Windows }).only("demo"),
 	opt("demo-report", "demo.report", "", "the HTML report the demo ends by writing", func(c *Config) *string { return &c.Demo.Report }).only("demo").defaultText("vigil-demo-<run>.html in the temp folder"),

@@ -100,8 +100,8 @@ func TestOptionTable(t *testing.T) {
 	if got, want := len(gatewayFlags()), len(configFlags())+only["gateway"]; got != want || only["gateway"] != 11 {
 		t.Errorf("gateway has %d flags (%d of its own), want %d (11 of its own)", got, only["gateway"], want)
 	}
-	if got, want := len(bridgeFlags()), len(configFlags())+only["bridge"]; got != want || only["bridge"] != 9 {
-		t.Errorf("bridge has %d flags (%d of its own), want %d (9 of its own)", got, only["bridge"], want)
+	if got, want := len(bridgeFlags()), len(configFlags())+only["bridge"]; got != want || only["bridge"] != 8 {
+		t.Errorf("bridge has %d flags (%d of its own), want %d (8 of its own)", got, only["bridge"], want)
 	}
 }
 
@@ -266,8 +266,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 66 {
-		t.Errorf("checked %d options, want 66", n)
+	if n != 65 {
+		t.Errorf("checked %d options, want 65", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})

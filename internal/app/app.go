@@ -74,6 +74,9 @@ type Config struct {
 	Performance PerformanceConfig
 	Alerts      AlertsConfig
 	HTTP        HTTPConfig
+	// UITokens is the bearer tokens file of the UI that the HTTP server
+	// serves at UIPrefix (internal/auth); "": no authentication.
+	UITokens string
 }
 
 // HTTPConfig configures the HTTP server of /metrics, /healthz and /readyz.
@@ -184,6 +187,11 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		}
 		a.http = observe.NewServer(cfg.HTTP.Addr, a.reg, tlsConfig, log)
 		a.ready(proc, cfg.Processor.WithDefaults().Group)
+		tokens, err := loadUITokens(cfg.UITokens, log)
+		if err != nil {
+			return nil, err
+		}
+		MountUI(a.http, sink, cfg.Drift.Options, tokens, log)
 		// First, so that /healthz answers (and /readyz says what is not
 		// ready) while the other stages start; stopped last.
 		g.Add("http server", a.http, 0)

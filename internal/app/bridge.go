@@ -22,7 +22,8 @@ type BridgeConfig struct {
 	// Topic is Vigil's prediction topic (created with Partitions when missing).
 	Topic      string
 	Partitions int
-	// Addr serves /metrics, /healthz and /readyz.
+	// Addr serves /metrics, /healthz and /readyz; "" = serving.DefaultBridgeAddr,
+	// "off" = no server.
 	Addr string
 }
 
@@ -58,21 +59,40 @@ func StartBridge(ctx context.Context, cfg BridgeConfig, log zerolog.Logger) (*Br
 		_ = prod.Close(ctx)
 		return nil, err
 	}
-	srv := observe.NewServer(cfg.Addr, reg, nil, log)
-	srv.Ready("bridge", br.Ready)
 	g := lifecycle.NewGroup(log)
 	g.Add("producer", lifecycle.Funcs{OnShutdown: prod.Close}, 0)
-	g.Add("http", srv, 0)
+	var srv *observe.Server
+	if cfg.Addr != "off" {
+		srv = observe.NewServer(first(cfg.Addr, serving.DefaultBridgeAddr), reg, nil, log)
+		srv.Ready("bridge", br.Ready)
+		g.Add("http", srv, 0)
+	}
 	g.Add("bridge", br, 0)
 	if err := g.Start(ctx); err != nil {
 		return nil, err
 	}
-	log.Info().Strs("topics", cfg.Bridge.Topics()).Str("format", cfg.Bridge.Format).Str("to", cfg.Topic).Str("http", srv.Addr()).Msg("bridge started")
+	ev := log.Info().Strs("topics", cfg.Bridge.Topics()).Str("format", cfg.Bridge.Format).Str("to", cfg.Topic)
+	if srv != nil {
+		ev = ev.Str("http", srv.Addr())
+	}
+	ev.Msg("bridge started")
 	return &Bridge{group: g, bridge: br, server: srv}, nil
 }
 
-// Addr is the address the HTTP server listens on.
-func (b *Bridge) Addr() string { return b.server.Addr() }
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Addr is the address the HTTP server listens on ("" without one).
+func (b *Bridge) Addr() string {
+	if b.server == nil {
+		return ""
+	}
+	return b.server.Addr()
+}
 
 // Shutdown stops the stack; idempotent.
 func (b *Bridge) Shutdown(ctx context.Context) error { return b.group.Shutdown(ctx) }

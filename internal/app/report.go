@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -81,6 +80,21 @@ func UIHandler(sink *clickhouse.Sink, opts drift.Options, tokens *auth.Tokens, l
 	return tokens.Middleware(report.Handler(UIPrefix, ReportStores(sink), opts, allow, log))
 }
 
+// loadUITokens loads the UI's tokens file; "" is no authentication (and a
+// warning).
+func loadUITokens(path string, log zerolog.Logger) (*auth.Tokens, error) {
+	if path == "" {
+		log.Warn().Msg("no tokens file (--ui-tokens): the UI at " + UIPrefix + " answers every request without authentication")
+		return nil, nil
+	}
+	tokens, err := auth.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Strs("tokens", tokens.Names()).Msg("UI bearer tokens loaded")
+	return tokens, nil
+}
+
 // DefaultUIAddr is the address of `vigil ui` when --http-addr names none.
 const DefaultUIAddr = "127.0.0.1:9480"
 
@@ -116,24 +130,15 @@ func StartUI(ctx context.Context, cfg UIConfig, log zerolog.Logger) (*UI, error)
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultUIAddr
 	}
-	var tokens *auth.Tokens
-	if cfg.Tokens != "" {
-		if tokens, err = auth.Load(cfg.Tokens); err != nil {
-			_ = sink.Shutdown(context.Background())
-			return nil, err
-		}
-		log.Info().Strs("tokens", tokens.Names()).Msg("UI bearer tokens loaded")
-	} else {
-		log.Warn().Msg("no tokens file (--ui-tokens): the UI answers every request without authentication")
+	tokens, err := loadUITokens(cfg.Tokens, log)
+	if err != nil {
+		_ = sink.Shutdown(context.Background())
+		return nil, err
 	}
-	var tlsConfig *tls.Config
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			_ = sink.Shutdown(context.Background())
-			return nil, fmt.Errorf("load TLS key pair %s, %s: %w", cfg.TLSCert, cfg.TLSKey, err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConfig, err := HTTPConfig{TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey}.tlsConfig()
+	if err != nil {
+		_ = sink.Shutdown(context.Background())
+		return nil, err
 	}
 	srv := observe.NewServer(cfg.Addr, observe.NewRegistry(), tlsConfig, log)
 	MountUI(srv, sink, cfg.Drift, tokens, log)

@@ -102,6 +102,7 @@ func benchProcess(b *testing.B, msgs []*kafka.Message, eventsPerMsg int, noValue
 		// Offsets keep growing as on a real partition.
 		m.Offset = int64(i)
 		p.handle(m)
+		p.observed(false) // as consume does: the metrics' gauges every publishEvery messages
 		bytes += int64(len(m.Value))
 		if i%len(msgs) == len(msgs)-1 {
 			p.done(p.prepare())

@@ -292,3 +292,35 @@ func TestLabelConsumerMetrics(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPartitionObserved is what the metrics add to the handling of
+// one message: the gauges published every publishEvery messages.
+func BenchmarkPartitionObserved(b *testing.B) {
+	part := testPartition(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		part.observed(false)
+	}
+}
+
+// BenchmarkScrape is one scrape of the processor's collector with 8
+// partitions.
+func BenchmarkScrape(b *testing.B) {
+	p, err := New(Config{Brokers: []string{"unused:9092"}}, nil, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 8 {
+		part := newPartition(p.cfg, Source{Topic: "t", Partition: i}, &p.Counters, zerolog.Nop())
+		part.publish()
+		p.track(part.gauges)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.Collector())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := reg.Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

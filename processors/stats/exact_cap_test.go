@@ -41,6 +41,12 @@ func TestSetExactCap(t *testing.T) {
 	if whole.Exact() || whole.Count() != capN+1 || whole.RankErrorBound() == 0 {
 		t.Fatalf("past the cap: exact %v, count %d, bound %v", whole.Exact(), whole.Count(), whole.RankErrorBound())
 	}
+	for _, v := range vs {
+		whole.Add(v) // flushes of the sketched intake buffer
+	}
+	if c := cap(whole.buf); c > 2*ExactCap {
+		t.Errorf("sketched intake buffer keeps capacity %d, want at most %d", c, 2*ExactCap)
+	}
 	if err := SetExactCap(ExactCap); err != nil {
 		t.Fatal(err)
 	}

@@ -248,6 +248,11 @@ func (s *ValueSketch) flush() {
 		mergeScratch.Put(sp)
 	}
 	s.buf = s.buf[:0]
+	if cap(s.buf) > 2*ExactCap {
+		// Grown under a larger exact cap (SetExactCap): sketched, the intake
+		// buffer is ExactCap again.
+		s.buf = make([]uint64, 0, ExactCap)
+	}
 	s.compress()
 }
 
