@@ -273,10 +273,13 @@ func (b *Bridge) run(ctx context.Context) {
 			b.mu.Lock()
 			b.joined = true
 			b.mu.Unlock()
-			read[partitionKey{m.Topic, m.Partition}] = m.Offset + 1
-			if err = b.handle(ctx, &m); err != nil {
+			if err = b.handle(ctx, &m); errors.Is(err, errStopping) {
+				err = nil // this message is not committed: read again after a restart
+				break
+			} else if err != nil {
 				break
 			}
+			read[partitionKey{m.Topic, m.Partition}] = m.Offset + 1
 		} else if ctx.Err() != nil {
 			break
 		} else if !errors.Is(ferr, context.DeadlineExceeded) {
@@ -307,6 +310,9 @@ func (b *Bridge) run(ctx context.Context) {
 	}
 }
 
+// errStopping: the bridge stopped while a message's events were recorded.
+var errStopping = errors.New("bridge: stopping")
+
 // handle converts one message and records its events. A malformed message
 // is counted and skipped; an error is returned only when the producer
 // refuses an event (its buffer stayed full).
@@ -330,7 +336,7 @@ func (b *Bridge) handle(ctx context.Context, m *kafka.Message) error {
 	for i := range evs {
 		if err := b.prod.Record(ctx, evs[i]); err != nil {
 			if ctx.Err() != nil {
-				return nil // stopping: these messages are not committed
+				return errStopping
 			}
 			return fmt.Errorf("bridge: record event %s: %w", evs[i].ID, err)
 		}

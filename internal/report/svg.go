@@ -123,8 +123,13 @@ func (c *lineChart) svg() template.HTML {
 	}
 	// X axis: a few time labels.
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, padL+plotW, padT+plotH, padT+plotH)
-	for _, i := range xTicks(n) {
-		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>`, xOf(i), chartH-padB+16, timeLabel(c.X, i))
+	ticks2 := xTicks(n)
+	for k, i := range ticks2 {
+		anchor := "middle" // the outer labels stay inside the chart
+		if k == len(ticks2)-1 && len(ticks2) > 1 {
+			anchor = "end"
+		}
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%d" text-anchor="%s">%s</text>`, xOf(i), chartH-padB+16, anchor, timeLabel(c.X, i))
 	}
 	// Lines, broken at missing values.
 	for si, s := range c.Series {

@@ -19,12 +19,17 @@ import (
 // same bins; KS and Wasserstein compare the reference's quantile summary
 // with the window's value summary. When both summaries hold every value
 // (Approx false) KS and Wasserstein are exactly scipy's ks_2samp and
-// wasserstein_distance; otherwise the KS statistic is within
-// 1/reference.QuantileSummarySize plus the window sketch's rank error
-// (stats.ValueSketch.RankErrorBound) of the exact one, and its p-value is
-// the limiting Kolmogorov distribution's for the true sample sizes
-// (KSPValueLimit). On large samples a KS verdict would flag sketch error as
-// drift, which is one more reason Evidently's default there is Wasserstein.
+// wasserstein_distance (KSMethod "exact" or "asymp", as scipy's 'auto');
+// otherwise the KS statistic is within Bounds.KSStat (the reference
+// summary's 1/M plus the rank errors of both sides) of the exact one, and
+// its p-value is the limiting Kolmogorov distribution's for the true sample
+// sizes (KSPValueLimit, KSMethod "limit"). On large samples a KS verdict
+// would flag sketch error as drift, which is one more reason Evidently's
+// default there is Wasserstein. Every number carries its bound in Bounds
+// (Exact when all are 0). A window kept without value summaries
+// (stats.FeatureState.BinsComplete) gets the histogram distances from its
+// coarse histogram, no KS or Wasserstein, and Jensen-Shannon for the verdict
+// where the default would have been KS or Wasserstein.
 //
 // String and bool features: the same distances and chi-square compare the
 // category frequencies over the union of categories.

@@ -566,7 +566,8 @@ class Producer:
         columns) and ``features`` (default: every column not named
         otherwise). Numeric columns become number features, bool columns
         bool features, string/categorical columns string features; nulls
-        (NaN in float columns stays NaN, as in the Go SDK) are missing.
+        are missing (a pandas NaN is a null; a NaN in a pyarrow float column
+        stays a NaN value, as a NaN feature of the Go SDK does).
         ``event_time`` is a column name, a datetime or Unix seconds for
         every row, default now.
 
