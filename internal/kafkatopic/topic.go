@@ -98,19 +98,30 @@ func ensureTopicVia(ctx context.Context, addr, topic string, partitions int, con
 		return fmt.Errorf("create topic on controller %s: %w", caddr, err)
 	}
 	// Creation is asynchronous on the brokers: wait until the topic's
-	// partitions show in metadata, so that a producer or consumer started
-	// next finds them.
+	// partitions show in metadata, each with a leader so that a producer or consumer started next
+	// finds them; under load a partition listed without a leader refused the
+	// first write with UnknownTopicOrPartition.
 	for {
 		parts, err := conn.ReadPartitions(topic)
-		if err == nil && len(parts) > 0 {
+		if err == nil && len(parts) > 0 && allLed(parts) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for topic metadata via %s: %w (last: %w)", addr, ctx.Err(), err)
+			return fmt.Errorf("wait for topic metadata via %s: %w (last: %v)", addr, ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// allLed reports whether every partition has a leader.
+func allLed(parts []kafka.Partition) bool {
+	for _, p := range parts {
+		if p.Leader.Host == "" || p.Leader.ID < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxMessageBytes is the topic config that limits the size of a record
