@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -334,7 +335,16 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 				}
 			}
 		}
-		if err := raw.WriteMessages(ctx, rawMsgs...); err != nil {
+		// A topic just created may refuse the first writes while its
+		// partitions load on the broker (UnknownTopicOrPartition, seen in CI
+		// under load); the SDK retries that itself, this plain writer is
+		// retried here. A message written twice would fail the exact counts.
+		err := raw.WriteMessages(ctx, rawMsgs...)
+		for try := 0; errors.Is(err, kafka.UnknownTopicOrPartition) && try < 50; try++ {
+			time.Sleep(200 * time.Millisecond)
+			err = raw.WriteMessages(ctx, rawMsgs...)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := arrowP.Flush(ctx); err != nil {

@@ -441,7 +441,13 @@ func docQueries(t *testing.T, db string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	// The examples are the blocks of its "Example queries" section (the
+	// tables' sections have SQL of their own before it).
+	examples := string(doc)
+	if i := strings.Index(examples, "\n## Example queries"); i >= 0 {
+		examples = examples[i:]
+	}
+	blocks := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(examples, -1)
 	var out []string
 	for _, b := range blocks {
 		out = append(out, strings.ReplaceAll(b[1], "vigil.vigil_", db+".vigil_"))
