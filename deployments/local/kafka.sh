@@ -190,6 +190,9 @@ format_storage() {
   local cluster_id
   # A Kafka cluster id is 16 random bytes, URL-safe base64 without padding.
   cluster_id="${VIGIL_KAFKA_CLUSTER_ID:-$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')}"
+  # A base64url id may start with '-', which the storage tool's argument
+  # parser takes for an option (1 run in 64 failed to format): start with a letter.
+  [[ "$cluster_id" != -* ]] || cluster_id="A${cluster_id:1}"
   log "formatting storage in $DATA (cluster id $cluster_id)"
   run_tool kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$PROPS" >"$STATE/format.log" 2>&1 \
     || { cat "$STATE/format.log" >&2; die "storage format failed"; }
