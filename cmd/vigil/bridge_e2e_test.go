@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -180,14 +179,7 @@ func TestBridgeEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	conn := openTestDatabase(t, chAddr, db)
 	mapping := filepath.Join(t.TempDir(), "mapping.yaml")
 	if err := os.WriteFile(mapping, []byte(`
 models:

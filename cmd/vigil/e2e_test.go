@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -20,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
@@ -279,15 +277,7 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 		"--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
 		"--segment-keys", "region",
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.conn = conn
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.database)
-		conn.Close()
-	})
+	r.conn = openTestDatabase(t, chAddr, r.database)
 	if err := kafkatopic.Ensure(ctx, brokers, r.topic, 4); err != nil {
 		t.Fatal(err)
 	}
@@ -335,16 +325,7 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 				}
 			}
 		}
-		// A topic just created may refuse the first writes while its
-		// partitions load on the broker (UnknownTopicOrPartition, seen in CI
-		// under load); the SDK retries that itself, this plain writer is
-		// retried here. A message written twice would fail the exact counts.
-		err := raw.WriteMessages(ctx, rawMsgs...)
-		for try := 0; errors.Is(err, kafka.UnknownTopicOrPartition) && try < 50; try++ {
-			time.Sleep(200 * time.Millisecond)
-			err = raw.WriteMessages(ctx, rawMsgs...)
-		}
-		if err != nil {
+		if err := raw.WriteMessages(ctx, rawMsgs...); err != nil {
 			t.Fatal(err)
 		}
 		if err := arrowP.Flush(ctx); err != nil {

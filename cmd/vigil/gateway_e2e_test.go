@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
@@ -45,14 +44,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	topic, db := "vigil-gateway-"+suffix, "vigil_gateway_"+suffix
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	conn := openTestDatabase(t, chAddr, db)
 	dir := t.TempDir()
 	t.Setenv("VIGIL_TEST_GATEWAY_TOKEN_A", "token-a-"+suffix)
 	if err := os.WriteFile(filepath.Join(dir, "token-b"), []byte("token-b-"+suffix+"\n"), 0o600); err != nil {

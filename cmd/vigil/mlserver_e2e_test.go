@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
@@ -106,14 +105,7 @@ func TestMLServerKafkaEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	conn := openTestDatabase(t, chAddr, db)
 
 	dir := mlserverModel(t, py, "--kafka", brokers[0], "--input", in, "--output", out,
 		"--http-port", strconv.Itoa(freePort(t)), "--grpc-port", strconv.Itoa(freePort(t)), "--metrics-port", strconv.Itoa(freePort(t)))
@@ -254,14 +246,7 @@ func TestMLServerRESTEndToEnd(t *testing.T) {
 	if err := kafkatopic.Ensure(ctx, brokers, topic, 2); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
+	conn := openTestDatabase(t, chAddr, db)
 	httpPort := freePort(t)
 	dir := mlserverModel(t, py, "--http-port", strconv.Itoa(httpPort), "--grpc-port", strconv.Itoa(freePort(t)), "--metrics-port", strconv.Itoa(freePort(t)))
 	startMLServer(t, py, dir, "Uvicorn running on http://0.0.0.0:"+strconv.Itoa(httpPort))

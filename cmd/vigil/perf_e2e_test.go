@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/ingest"
@@ -161,15 +160,7 @@ func TestEndToEndLabelsAndPerformance(t *testing.T) {
 		"--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
 		"--performance-interval", "300ms", "--label-horizon", "24h", "--drift-interval", "0",
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{chAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.conn = conn
-	t.Cleanup(func() {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.database)
-		conn.Close()
-	})
+	r.conn = openTestDatabase(t, chAddr, r.database)
 	for _, topic := range []string{r.topic, ingest.DefaultLabelTopic(r.topic)} {
 		if err := kafkatopic.Ensure(ctx, brokers, topic, 2); err != nil {
 			t.Fatal(err)
