@@ -47,9 +47,6 @@ func NewJob(store Store, refs ReferenceSource, opts Options, lookback time.Durat
 	return &Job{store: store, refs: refs, opts: opts, lookback: lookback, log: log.With().Str("component", "drift").Logger()}
 }
 
-// Pass is one periodic pass: Step, its failure logged and dropped.
-func (j *Job) Pass(ctx context.Context) { _ = j.Step(ctx) }
-
 // Step is one pass that returns its failure too (for the job metrics):
 // RunOnce, its failure logged.
 func (j *Job) Step(ctx context.Context) error {

@@ -100,9 +100,6 @@ func NewJob(store Store, refs ReferenceSource, lookback time.Duration, log zerol
 	return &Job{store: store, refs: refs, lookback: lookback, log: log.With().Str("component", "multivariate").Logger()}
 }
 
-// Pass is one periodic pass: Step, its failure logged and dropped.
-func (j *Job) Pass(ctx context.Context) { _ = j.Step(ctx) }
-
 // Step is one pass that returns its failure too (for the job metrics):
 // RunOnce, its failure logged.
 func (j *Job) Step(ctx context.Context) error {

@@ -65,9 +65,6 @@ func NewJob(store Store, cfg JobConfig, log zerolog.Logger) *Job {
 	return &Job{store: store, cfg: cfg, log: log.With().Str("component", "performance").Logger()}
 }
 
-// Pass is one periodic pass: Step, its failure logged and dropped.
-func (j *Job) Pass(ctx context.Context) { _ = j.Step(ctx) }
-
 // Step is one pass that returns its failure too (for the job metrics):
 // RunOnce now, its failure logged.
 func (j *Job) Step(ctx context.Context) error {
