@@ -146,25 +146,36 @@ func v2Message(m *oipMessage, ts []oipTensor, what string) (inferMessage, error)
 	return out, nil
 }
 
-func decodeOIPTensor(jt *oipTensor) (tensor, error) {
-	t := tensor{name: jt.Name, datatype: jt.Datatype}
+// newTensor checks a tensor's header, the same in JSON and protobuf: a name,
+// an OIP datatype and a shape of at most maxTensorValues values; n is the
+// number of values the shape holds.
+func newTensor(name, datatype string, shape []int64) (t tensor, n int64, err error) {
+	t = tensor{name: name, datatype: datatype}
 	if t.name == "" {
-		return t, invalidf("tensor without a name")
+		return t, 0, invalidf("tensor without a name")
 	}
 	if !knownDatatype(t.datatype) {
-		return t, invalidf("tensor %q: datatype %q is not an OIP datatype", t.name, t.datatype)
+		return t, 0, invalidf("tensor %q: datatype %q is not an OIP datatype", t.name, t.datatype)
 	}
-	if len(jt.Shape) == 0 {
-		return t, invalidf("tensor %q: no shape (want [rows, ...])", t.name)
+	if len(shape) == 0 {
+		return t, 0, invalidf("tensor %q: no shape (want [rows, ...])", t.name)
 	}
-	n := int64(1)
-	t.shape = make([]int, len(jt.Shape))
-	for i, d := range jt.Shape {
+	n = 1
+	t.shape = make([]int, len(shape))
+	for i, d := range shape {
 		if d < 0 || (d > 0 && n > maxTensorValues/d) {
-			return t, invalidf("tensor %q: bad shape %v", t.name, jt.Shape)
+			return t, 0, invalidf("tensor %q: bad shape %v", t.name, shape)
 		}
 		n *= d
 		t.shape[i] = int(d)
+	}
+	return t, n, nil
+}
+
+func decodeOIPTensor(jt *oipTensor) (tensor, error) {
+	t, n, err := newTensor(jt.Name, jt.Datatype, jt.Shape)
+	if err != nil {
+		return t, err
 	}
 	if raw, ok := jt.Parameters["binary_data_size"]; ok && raw != nil {
 		return t, invalidf("tensor %q: the binary tensor data extension is not supported (send data as JSON)", t.name)

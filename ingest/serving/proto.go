@@ -144,25 +144,10 @@ func decodeProtoTensor(b []byte) (protoTensor, error) {
 }
 
 func (pt *protoTensor) tensor(raw []byte) (tensor, error) {
-	t := tensor{name: pt.name, datatype: pt.datatype}
-	if t.name == "" {
-		return t, invalidf("tensor without a name")
+	t, n, err := newTensor(pt.name, pt.datatype, pt.shape)
+	if err != nil {
+		return t, err
 	}
-	if !knownDatatype(t.datatype) {
-		return t, invalidf("tensor %q: datatype %q is not an OIP datatype", t.name, t.datatype)
-	}
-	if len(pt.shape) == 0 {
-		return t, invalidf("tensor %q: no shape", t.name)
-	}
-	n := int64(1)
-	for _, d := range pt.shape {
-		if d < 0 || (d > 0 && n > maxTensorValues/d) {
-			return t, invalidf("tensor %q: bad shape %v", t.name, pt.shape)
-		}
-		n *= d
-		t.shape = append(t.shape, int(d))
-	}
-	var err error
 	if raw != nil {
 		err = t.fromRaw(raw, int(n))
 	} else {
