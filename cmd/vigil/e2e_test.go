@@ -294,7 +294,12 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 	// Hash: keyed by model, round robin when unkeyed. RequireAll: kafka-go's
 	// default is fire-and-forget, which lets a later producer's message land
 	// first.
-	raw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: r.topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	// A Transport of its own: kafka-go's default one is shared by the whole
+	// test binary and answers UnknownTopicOrPartition for a topic missing
+	// from its cached metadata (up to MetadataTTL, 6s), as this new topic is
+	// after an earlier test's writes.
+	raw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: r.topic, Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll,
+		Transport: &kafka.Transport{}}
 	defer raw.Close()
 	x := newExpect()
 

@@ -97,53 +97,20 @@ func ensureTopicVia(ctx context.Context, addr, topic string, partitions int, con
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic on controller %s: %w", caddr, err)
 	}
-	// Creation is asynchronous on the brokers: wait until every partition
-	// of the topic is served by its leader, so that a producer or consumer
-	// started next finds it. Metadata listing a partition, even with its
-	// leader, is not enough: under load the leader still refused the first
-	// write with UnknownTopicOrPartition while it loaded the partition, so
-	// each leader is asked for the partition's last offset.
+	// Creation is asynchronous on the brokers: wait until the topic's
+	// partitions show in metadata, so that a producer or consumer started
+	// next finds them.
 	for {
 		parts, err := conn.ReadPartitions(topic)
-		if err == nil && len(parts) == 0 {
-			err = errors.New("no partitions in metadata yet")
-		}
-		if err == nil {
-			err = servedByLeaders(ctx, parts)
-		}
-		if err == nil {
+		if err == nil && len(parts) > 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for topic %q to be served via %s: %w (last: %v)", topic, addr, ctx.Err(), err)
+			return fmt.Errorf("wait for topic metadata via %s: %w (last: %v)", addr, ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// servedByLeaders asks the leader of each partition for its last offset;
-// nil when every leader answers.
-func servedByLeaders(ctx context.Context, parts []kafka.Partition) error {
-	for _, p := range parts {
-		if p.Leader.Host == "" || p.Leader.ID < 0 {
-			return fmt.Errorf("partition %d has no leader yet", p.ID)
-		}
-		laddr := net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port))
-		lconn, err := kafka.DialLeader(ctx, "tcp", laddr, p.Topic, p.ID)
-		if err != nil {
-			return fmt.Errorf("dial leader %s of partition %d: %w", laddr, p.ID, err)
-		}
-		if deadline, ok := ctx.Deadline(); ok {
-			_ = lconn.SetDeadline(deadline)
-		}
-		_, err = lconn.ReadLastOffset()
-		lconn.Close()
-		if err != nil {
-			return fmt.Errorf("read last offset of partition %d from %s: %w", p.ID, laddr, err)
-		}
-	}
-	return nil
 }
 
 // MaxMessageBytes is the topic config that limits the size of a record
