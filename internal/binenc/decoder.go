@@ -52,7 +52,10 @@ func (d *Decoder) Byte() byte {
 	return b
 }
 
-// Uvarint reads an unsigned varint.
+// Uvarint reads an unsigned varint in its shortest form, the one
+// binary.AppendUvarint writes: a padded form (a last byte of zero, as in
+// 0x80 0x00 for 0) is refused, so that every value has one encoding and a
+// decoded state re-encodes to the same bytes.
 func (d *Decoder) Uvarint() uint64 {
 	if d.err != nil {
 		return 0
@@ -62,11 +65,15 @@ func (d *Decoder) Uvarint() uint64 {
 		d.Fail("truncated or overlong varint")
 		return 0
 	}
+	if n > 1 && d.buf[d.pos+n-1] == 0 {
+		d.Fail("varint not in its shortest form")
+		return 0
+	}
 	d.pos += n
 	return v
 }
 
-// Varint reads a signed (zig-zag) varint.
+// Varint reads a signed (zig-zag) varint, in its shortest form as Uvarint.
 func (d *Decoder) Varint() int64 {
 	if d.err != nil {
 		return 0
@@ -74,6 +81,10 @@ func (d *Decoder) Varint() int64 {
 	v, n := binary.Varint(d.buf[d.pos:])
 	if n <= 0 {
 		d.Fail("truncated or overlong varint")
+		return 0
+	}
+	if n > 1 && d.buf[d.pos+n-1] == 0 {
+		d.Fail("varint not in its shortest form")
 		return 0
 	}
 	d.pos += n

@@ -45,6 +45,8 @@ func TestDecoderErrorsStick(t *testing.T) {
 		{"empty byte", nil, func(d *Decoder) { d.Byte() }, "truncated (at byte 0)"},
 		{"short float", []byte{1, 2, 3}, func(d *Decoder) { d.Float64() }, "truncated (at byte 0)"},
 		{"bad varint", []byte{0x80}, func(d *Decoder) { d.Uvarint() }, "truncated or overlong varint (at byte 0)"},
+		{"padded varint", []byte{0x80, 0x00}, func(d *Decoder) { d.Uvarint() }, "varint not in its shortest form (at byte 0)"},
+		{"padded signed varint", []byte{0x81, 0x80, 0x00}, func(d *Decoder) { d.Varint() }, "varint not in its shortest form (at byte 0)"},
 		{"count too big", []byte{5, 1, 2}, func(d *Decoder) { d.Count(1) }, "5 items do not fit in 2 bytes (at byte 1)"},
 		{"string too long", []byte{3, 'a'}, func(d *Decoder) { _ = d.String() }, "3 items do not fit in 1 bytes (at byte 1)"},
 	}

@@ -246,7 +246,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	q.VarianceShare, q.Explained = d.Float64(), d.Float64()
 	q.Rows = d.Uvarint()
 	q.MeanError = d.Float64()
-	q.Chunks, q.ChunkRows = int(min(d.Uvarint(), math.MaxInt32)), int(min(d.Uvarint(), math.MaxInt32))
+	q.Chunks, q.ChunkRows = smallInt(&d, "chunks"), smallInt(&d, "chunk rows")
 	q.ChunkMean, q.ChunkStd, q.Lower, q.Upper = d.Float64(), d.Float64(), d.Float64(), d.Float64()
 	if d.Err() == nil && d.Rest() != 0 {
 		d.Fail("%d trailing bytes", d.Rest())
@@ -302,6 +302,17 @@ func (m *Model) check() error {
 		}
 	}
 	return nil
+}
+
+// smallInt reads a count that MarshalBinary wrote from an int; one beyond
+// int32 is refused rather than clamped, so that decoding never changes it.
+func smallInt(d *binenc.Decoder, what string) int {
+	v := d.Uvarint()
+	if v > math.MaxInt32 {
+		d.Fail("%s %d out of range", what, v)
+		return 0
+	}
+	return int(v)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
