@@ -262,7 +262,7 @@ func (p *Processor) run(ctx context.Context) {
 		slices.Sort(ids)
 		member := gen.MemberID
 		gen.Start(func(genCtx context.Context) { p.own(genCtx, gen.ID, member, ids) })
-		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
+		p.log.Info().Int32("generation", gen.ID).Str("member", gen.MemberID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
 		}

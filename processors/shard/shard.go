@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -135,6 +136,15 @@ func NewCounters(jobs ...string) *Counters {
 
 // Collector is the counters' collector, to register.
 func (c *Counters) Collector() prometheus.Collector { return c.vec }
+
+// Value is the count of job's windows with outcome.
+func (c *Counters) Value(job, outcome string) float64 {
+	var m dto.Metric
+	if err := c.vec.WithLabelValues(job, outcome).Write(&m); err != nil {
+		panic("BUG: write a counter: " + err.Error())
+	}
+	return m.GetCounter().GetValue()
+}
 
 func (c *Counters) add(job, outcome string, n int) {
 	if c != nil && n > 0 {

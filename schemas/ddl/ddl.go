@@ -319,8 +319,9 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
 		// window computed (job, model, version, window, a fingerprint of
 		// the input, the generation and member that computed it), and one
 		// per partition at the end of a performance pass (model '',
-		// window_start 0: where the partition's next owner resumes). A
-		// member's same computation written twice replaces itself.
+		// window_start 0: where the partition's next owner resumes). A log:
+		// every computation stays a row, so that a window computed twice
+		// (by two members in a handover, say) shows.
 		modern: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
 (
     job LowCardinality(String),
@@ -333,9 +334,9 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
     member String,
     computed_at DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(computed_at)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (job, model, model_version, window_start, partition, input, member, generation)`,
+ORDER BY (job, model, model_version, window_start)`,
 		plain: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
 (
     job String,
@@ -348,9 +349,9 @@ ORDER BY (job, model, model_version, window_start, partition, input, member, gen
     member String,
     computed_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree(computed_at)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (job, model, model_version, window_start, partition, input, member, generation)`,
+ORDER BY (job, model, model_version, window_start)`,
 	},
 }
 

@@ -370,7 +370,7 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes
     member String,
     computed_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree(computed_at)
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (job, model, model_version, window_start, partition, input, member, generation);
+ORDER BY (job, model, model_version, window_start);
 
