@@ -179,7 +179,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		// Partitions added to the topic start a new generation, in which
 		// every member reads the new count (the jobs' split depends on it).
 		WatchPartitionChanges: true,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
+		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
 	})
 	if err != nil {
 		dlq.Close()
