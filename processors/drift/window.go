@@ -675,7 +675,7 @@ type WindowDrift struct {
 	// those that could not be evaluated are in Skipped. They are not in
 	// Share.
 	Embeddings []FeatureDrift
-	Drifted        bool // Share >= EvidentlyDriftShare
+	Drifted    bool // Share >= EvidentlyDriftShare
 	// Schema changes against the reference: features the window has and the
 	// reference lacks, and features of the reference the window never saw.
 	NewFeatures, AbsentFeatures []string
