@@ -57,6 +57,8 @@ const (
 	TableLeases         = "vigil_leases"
 	// TableMultivariateDrift holds processors/multivariate's results.
 	TableMultivariateDrift = "vigil_multivariate_drift"
+	// TableJobPasses is the ledger of the sharded jobs (processors/shard).
+	TableJobPasses = "vigil_job_passes"
 )
 
 // Defaults of Options.
@@ -353,6 +355,49 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature, method)`,
 		shardKey: "sipHash64(model)",
+	},
+	{
+		version: 17,
+		name:    "create " + TableJobPasses,
+		table:   TableJobPasses,
+		// The ledger of the drift, multivariate and performance jobs
+		// sharded over the consumer group (processors/shard): one row per
+		// window computed (job, model, version, window, a fingerprint of
+		// the input, the generation and member that computed it), and one
+		// per partition at the end of a performance pass (model '',
+		// window_start 0: where the partition's next owner resumes). A log:
+		// every computation stays a row, so that a window computed twice
+		// (by two members in a handover, say) shows.
+		modern: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
+(
+    job LowCardinality(String),
+    partition Int32,
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start)`,
+		plain: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
+(
+    job String,
+    partition Int32,
+    model String,
+    model_version String,
+    window_start DateTime('UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime('UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start)`,
 	},
 }
 
