@@ -185,7 +185,7 @@ func TestMigrateIntegration(t *testing.T) {
 		if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
 			t.Fatalf("Migrate run %d: %v", run, err)
 		}
-		assertMigrated(t, ctx, conn, db)
+		assertMigrated(t, ctx, conn, db, 1)
 	}
 	// A lost migrations table is rebuilt without touching the tables.
 	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", db, TableMigrations)); err != nil {
@@ -194,9 +194,14 @@ func TestMigrateIntegration(t *testing.T) {
 	if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
 		t.Fatal(err)
 	}
-	assertMigrated(t, ctx, conn, db)
+	assertMigrated(t, ctx, conn, db, 1)
+	checkSampleAndDocs(t, ctx, conn, db, v)
+}
 
-	// Every table takes a row in the SQL of the examples, and the example queries run.
+// checkSampleAndDocs inserts a row into every table in the SQL of the
+// examples, counts them after FINAL and runs the documented queries.
+func checkSampleAndDocs(t *testing.T, ctx context.Context, conn driver.Conn, db string, v ServerVersion) {
+	t.Helper()
 	for _, q := range sampleRows {
 		if err := conn.Exec(ctx, inDatabase(q, db)); err != nil {
 			t.Fatalf("%v\n%s", err, q)
@@ -241,7 +246,10 @@ func TestMigrateIntegration(t *testing.T) {
 	}
 }
 
-func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string) {
+// assertMigrated checks that every migration is recorded once and that db
+// holds perTable tables per table (2 in the cluster form: local and
+// Distributed) on the server of conn.
+func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string, perTable int) {
 	t.Helper()
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT version, name, count() FROM %s.%s GROUP BY version, name ORDER BY version", db, TableMigrations))
 	if err != nil {
@@ -277,8 +285,109 @@ func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db stri
 			created++
 		}
 	}
-	if n != uint64(created) {
-		t.Fatalf("%d tables in %s, want %d", n, db, created)
+	if n != uint64(perTable*created) {
+		t.Fatalf("%d tables in %s, want %d", n, db, perTable*created)
+	}
+}
+
+// TestMigrateClusterIntegration migrates a database in the cluster form on
+// the local cluster of deployments/local/clickhouse-cluster.sh (twice, and
+// once more after its migrations table was lost), checks every server's
+// tables, then writes a row to every table through the Distributed tables
+// and runs the documented queries as they are written, with the settings of
+// ClusterSettings.
+func TestMigrateClusterIntegration(t *testing.T) {
+	addrs := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_ADDRS")
+	requireService(t, addrs != "", "the local ClickHouse cluster (VIGIL_CLICKHOUSE_CLUSTER_ADDRS)",
+		"start it with deployments/local/clickhouse-cluster.sh start and eval \"$(deployments/local/clickhouse-cluster.sh env)\"")
+	cluster := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_NAME")
+	if cluster == "" {
+		cluster = "vigil_local"
+	}
+	var conns []driver.Conn
+	for _, addr := range strings.Split(addrs, ",") {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.Native, DialTimeout: 10 * time.Second,
+			Settings: ClusterSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	if len(conns) < 2 {
+		t.Fatalf("VIGIL_CLICKHOUSE_CLUSTER_ADDRS=%s: want the addresses of at least 2 servers", addrs)
+	}
+	conn := conns[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := randomDatabase(t)
+	defer func() {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+	}()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	v, err := QueryVersion(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Cluster: cluster}
+	// Migrate through each server in turn: the second run, on another
+	// server, finds everything applied.
+	for run := range 2 {
+		if err := Migrate(ctx, conns[run%len(conns)], db, opts, log); err != nil {
+			t.Fatalf("Migrate run %d: %v", run+1, err)
+		}
+		for _, c := range conns {
+			assertMigrated(t, ctx, c, db, 2)
+		}
+	}
+	var engines []string
+	rows, err := conns[1].Query(ctx, "SELECT name, engine FROM system.tables WHERE database = ? ORDER BY name", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			t.Fatal(err)
+		}
+		engines = append(engines, name+" "+engine)
+		if want := map[bool]string{true: "Distributed", false: "ReplicatedReplacingMergeTree"}[!strings.HasSuffix(name, LocalSuffix)]; engine != want {
+			t.Errorf("%s.%s has engine %s, want %s", db, name, engine, want)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	t.Logf("ClickHouse %s, cluster %s: %d tables on each server", v, cluster, len(engines))
+
+	// A lost migrations table is rebuilt without touching the tables.
+	for _, table := range []string{TableMigrations, TableMigrations + LocalSuffix} {
+		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s ON CLUSTER %s", db, table, cluster)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Migrate(ctx, conns[1], db, opts, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		assertMigrated(t, ctx, c, db, 2)
+	}
+	checkSampleAndDocs(t, ctx, conn, db, v)
+	// The rows were written through the Distributed tables into the local
+	// table of their model's shard: one server holds all of model 'fraud'.
+	var onShards []uint64
+	for _, c := range conns {
+		var n uint64
+		if err := c.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s%s", db, TableDrift, LocalSuffix)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		onShards = append(onShards, n)
+	}
+	if total := onShards[0] + onShards[1]; total != 1 || (onShards[0] != 0 && onShards[1] != 0) {
+		t.Fatalf("rows of vigil_drift per shard = %v, want the one row on one shard", onShards)
 	}
 }
 
