@@ -398,6 +398,7 @@ ORDER BY (job, model, model_version, window_start)`,
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (job, model, model_version, window_start)`,
+		shardKey: "sipHash64(model)",
 	},
 }
 

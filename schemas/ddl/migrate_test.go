@@ -353,8 +353,8 @@ func TestMigrateClusterIntegration(t *testing.T) {
 			t.Fatal(err)
 		}
 		engines = append(engines, name+" "+engine)
-		if want := map[bool]string{true: "Distributed", false: "ReplicatedReplacingMergeTree"}[!strings.HasSuffix(name, LocalSuffix)]; engine != want {
-			t.Errorf("%s.%s has engine %s, want %s", db, name, engine, want)
+		if local := strings.HasSuffix(name, LocalSuffix); local != strings.HasPrefix(engine, "Replicated") || !local && engine != "Distributed" {
+			t.Errorf("%s.%s has engine %s, want Replicated* for a local table, Distributed otherwise", db, name, engine)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -452,6 +452,106 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 		"vigil_labels",
 		"vigil_late_events",
 		"vigil_events\tevent_id_bloom\tbloom_filter",
+	}
+	if len(lines) < len(want)+len(docQueries(t)) {
+		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("chdb output line %d = %q, want %q\n%s", i+1, lines[i], w, stdout.String())
+		}
+	}
+}
+
+// singleNodeOnChDB rewrites cluster-form DDL into what chDB runs in process:
+// without ON CLUSTER (chDB has no distributed DDL queue) and with each
+// Replicated*MergeTree(path, replica[, args]) as *MergeTree([args]) (chDB
+// creates a Replicated table against a ZooKeeper, but inserts into it hang).
+// The Distributed tables stay, over a one-shard cluster of the same name
+// that chdb_exec.py --cluster defines on the session itself.
+func singleNodeOnChDB(sql, cluster string) string {
+	sql = strings.ReplaceAll(sql, " ON CLUSTER "+cluster, "")
+	return replicatedRE.ReplaceAllString(sql, "$1(")
+}
+
+var replicatedRE = regexp.MustCompile(`Replicated(\w*MergeTree)\('/clickhouse/tables/\{shard\}/\w+/\w+', '\{replica\}'(?:, )?`)
+
+// TestModernClusterDDLOnChDB runs the MODERN cluster form through chDB as
+// singleNodeOnChDB rewrites it: the local tables' columns, keys, codecs and
+// TTLs, the Distributed tables created AS them with their sharding keys, the
+// ALTERs of both, a sample row per table inserted and counted through the
+// Distributed tables, and the documented queries as written (with
+// distributed_product_mode = 'local', as docs/SCALING.md asks of a cluster).
+// The ON CLUSTER clauses and the Replicated engines are checked on 18.16 by
+// TestMigrateClusterIntegration only (the PLAIN form).
+func TestModernClusterDDLOnChDB(t *testing.T) {
+	script := "../../deployments/local/chdb_exec.py"
+	python := os.Getenv("VIGIL_PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	_, statErr := os.Stat(script)
+	requireService(t, statErr == nil, script, "it comes with the repository")
+	requireService(t, exec.Command(python, "-c", "import chdb").Run() == nil, "chDB ("+python+" -c 'import chdb')",
+		"install it with deployments/local/chdb.sh")
+
+	const cluster = "vigil_local"
+	var in strings.Builder
+	add := func(sql string) { in.WriteString(sql + "\n;;\n") }
+	add("CREATE DATABASE IF NOT EXISTS vigil")
+	stmts := Migrations(ServerVersion{Major: 26, Minor: 9}, Options{Cluster: cluster})
+	for _, st := range stmts {
+		for _, sql := range append([]string{st.SQL}, st.Then...) {
+			if rewritten := singleNodeOnChDB(sql, cluster); sql != "" {
+				if strings.Contains(rewritten, "Replicated") || strings.Contains(rewritten, "ON CLUSTER") {
+					t.Fatalf("rewrite left a cluster clause:\n%s", rewritten)
+				}
+				add(rewritten)
+			}
+		}
+	}
+	add("SET insert_distributed_sync = 1")
+	add("SET " + ProductModeSetting)
+	for _, q := range sampleRows {
+		add(q)
+	}
+	add(sampleCheck)
+	add("SELECT engine = 'Distributed', count() FROM system.tables WHERE database = 'vigil' GROUP BY engine = 'Distributed' ORDER BY 1")
+	add("SELECT count() FROM vigil.vigil_drift_local")
+	add("SELECT name FROM system.tables WHERE database = 'vigil' AND engine_full LIKE '%TTL%' ORDER BY name")
+	add("SELECT table, name FROM system.columns WHERE database = 'vigil' AND name IN ('producers', 'reference_segment') ORDER BY table, name")
+	for _, q := range append(docQueries(t), otherDocQueries(t)...) {
+		add(q)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, script, "--cluster", cluster)
+	cmd.Stdin = strings.NewReader(in.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chdb_exec.py: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	created := len(tables)
+	for _, a := range alterations {
+		if strings.HasPrefix(a.name, "create ") {
+			created++
+		}
+	}
+	want := []string{
+		"1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1",
+		fmt.Sprintf("0\t%d", created),
+		fmt.Sprintf("1\t%d", created),
+		"1",
+		"vigil_events_local",
+		"vigil_labels_local",
+		"vigil_late_events_local",
+		"vigil_checkpoints\tproducers",
+		"vigil_checkpoints_local\tproducers",
+		"vigil_drift\treference_segment",
+		"vigil_drift_local\treference_segment",
 	}
 	if len(lines) < len(want)+len(docQueries(t)) {
 		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())

@@ -422,3 +422,22 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
 CREATE TABLE IF NOT EXISTS vigil.vigil_multivariate_drift ON CLUSTER vigil_local AS vigil.vigil_multivariate_drift_local
 ENGINE = Distributed(vigil_local, vigil, vigil_multivariate_drift_local, sipHash64(model));
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes_local ON CLUSTER vigil_local
+(
+    job LowCardinality(String),
+    partition Int32,
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vigil/vigil_job_passes', '{replica}')
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start);
+
+CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes ON CLUSTER vigil_local AS vigil.vigil_job_passes_local
+ENGINE = Distributed(vigil_local, vigil, vigil_job_passes_local, sipHash64(model));
+
