@@ -230,8 +230,20 @@ func (r *Round) Generation() int32 {
 	return r.a.Generation
 }
 
-// Owns reports whether this member owns model in the round's generation.
-func (r *Round) Owns(model string) bool { return r == nil || r.a.Owns(model) }
+// Owns reports whether this member owns model in the round's generation,
+// and is still in that generation: a pass that outlives its generation (a
+// rebalance while it runs) stops computing at its next window rather than
+// race the next owner.
+func (r *Round) Owns(model string) bool {
+	if r == nil {
+		return true
+	}
+	if !r.a.Owns(model) {
+		return false
+	}
+	now, ok := r.s.owner.Assignment()
+	return ok && now.Generation == r.a.Generation && now.Member == r.a.Member
+}
 
 // Changed reports whether the window's input differs from the one of its
 // newest recorded pass (true when none): whether to compute it. An

@@ -119,3 +119,32 @@ func TestInput(t *testing.T) {
 		t.Error(`("ab","c") and ("a","bc") have the same hash`)
 	}
 }
+
+// switching is an Owner whose generation the test moves.
+type switching struct{ a *Assignment }
+
+func (s switching) Assignment() (Assignment, bool) {
+	if s.a == nil {
+		return Assignment{}, false
+	}
+	return *s.a, true
+}
+
+// A round stops owning when its generation ends (or a new one starts)
+// while it runs.
+func TestRoundStopsWithItsGeneration(t *testing.T) {
+	a := &Assignment{Generation: 3, Member: "a", Partitions: []int{0}, Total: 1}
+	owner := &switching{a: a}
+	r := &Round{s: New("drift", owner, nil, nil), a: *a}
+	if !r.Owns("fraud") {
+		t.Fatal("does not own in its generation")
+	}
+	owner.a = nil
+	if r.Owns("fraud") {
+		t.Error("owns between generations")
+	}
+	owner.a = &Assignment{Generation: 4, Member: "a", Partitions: []int{0}, Total: 1}
+	if r.Owns("fraud") {
+		t.Error("owns in the next generation")
+	}
+}
