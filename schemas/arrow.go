@@ -22,7 +22,7 @@ const (
 	ColPredValue    = "pred_value"    // float64, null when not set
 
 	PrefixProba   = "proba." // float64 per class: proba.<class>
-	PrefixFeature = "f."     // f.<name>: float64 (Number), utf8 (String), bool (Bool); null = missing
+	PrefixFeature = "f."     // f.<name>: float64 (Number), utf8 (String), bool (Bool), fixed_size_list<float64> (Vector; float32 items are read too); null = missing
 	PrefixSegment = "s."     // s.<key>: utf8; null = tag not set on that event
 
 	// MetaSchemaVersion is the Arrow schema metadata key holding SchemaVersion.
@@ -56,7 +56,28 @@ func ArrowType(k Kind) arrow.DataType {
 	return arrow.PrimitiveTypes.Float64
 }
 
-// KindOf is the inverse of ArrowType; ok is false for a type no feature has.
+// VectorType returns the Arrow type of a Vector feature column of length dim.
+func VectorType(dim int) arrow.DataType {
+	return arrow.FixedSizeListOf(int32(dim), arrow.PrimitiveTypes.Float64)
+}
+
+// VectorDim returns the length of a Vector feature column's type:
+// fixed_size_list<float64 or float32> of 1 to MaxVectorDim items. ok is
+// false for any other type.
+func VectorDim(t arrow.DataType) (dim int, ok bool) {
+	l, isList := t.(*arrow.FixedSizeListType)
+	if !isList || l.Len() < 1 || l.Len() > MaxVectorDim {
+		return 0, false
+	}
+	switch l.Elem().ID() {
+	case arrow.FLOAT64, arrow.FLOAT32:
+		return int(l.Len()), true
+	}
+	return 0, false
+}
+
+// KindOf is the inverse of ArrowType for the scalar kinds; ok is false for
+// a type no scalar feature has (see VectorDim for vectors).
 func KindOf(t arrow.DataType) (k Kind, ok bool) {
 	switch t.ID() {
 	case arrow.FLOAT64:

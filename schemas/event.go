@@ -26,6 +26,12 @@ const (
 	PredictionScoreFeature = "__prediction_score"
 	PredictionLabelFeature = "__prediction_label"
 	PredictionValueFeature = "__prediction_value"
+
+	// VectorHeaderPrefix names the features a Vector feature is kept as in
+	// window states and references: "__embedding.<name>" (the norm of each
+	// vector) and "__embedding.<name>[i]" (component i); docs/DRIFT.md,
+	// "Embedding drift".
+	VectorHeaderPrefix = "__embedding."
 )
 
 // Kind is the type of a feature value.
@@ -38,7 +44,14 @@ const (
 	Number
 	String
 	Bool
+	// Vector is a fixed-length list of finite numbers (an embedding), 1 to
+	// MaxVectorDim long; see docs/DRIFT.md, "Embedding drift".
+	Vector
 )
+
+// MaxVectorDim bounds the length of a Vector feature: each component is a
+// numeric feature of the window state (docs/DRIFT.md, memory).
+const MaxVectorDim = 4096
 
 func (k Kind) String() string {
 	switch k {
@@ -50,6 +63,8 @@ func (k Kind) String() string {
 		return "string"
 	case Bool:
 		return "bool"
+	case Vector:
+		return "vector"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -60,6 +75,7 @@ type Value struct {
 	Num  float64
 	Str  string
 	Bool bool
+	Vec  []float64 // Kind Vector: the components (not copied by the SDK)
 }
 
 // Feature is a named model input.
@@ -76,6 +92,10 @@ func Str(name, v string) Feature { return Feature{name, Value{Kind: String, Str:
 
 // Flag returns a boolean feature.
 func Flag(name string, v bool) Feature { return Feature{name, Value{Kind: Bool, Bool: v}} }
+
+// Vec returns a vector (embedding) feature. The SDK does not copy v: do not
+// modify it after Record.
+func Vec(name string, v []float64) Feature { return Feature{name, Value{Kind: Vector, Vec: v}} }
 
 // Missing returns a feature sent explicitly as null.
 func Missing(name string) Feature { return Feature{Name: name} }
@@ -173,13 +193,38 @@ func (e *Event) Validate() error {
 		if f.Name == "" || len(f.Name) > MaxNameLen {
 			return invalid("feature %d: bad name", i)
 		}
-		if f.Value.Kind > Bool {
+		if f.Value.Kind > Vector {
 			return invalid("feature %q: unknown kind %d", f.Name, f.Value.Kind)
+		}
+		if f.Value.Kind == Vector {
+			if err := validVector(f.Name, f.Value.Vec); err != nil {
+				return err
+			}
 		}
 	}
 	for i := range e.Segments {
 		if e.Segments[i].Key == "" || len(e.Segments[i].Key) > MaxNameLen {
 			return invalid("segment %d: bad key", i)
+		}
+	}
+	return nil
+}
+
+// validVector checks a vector feature: 1 to MaxVectorDim finite numbers,
+// and a name that cannot be taken for one of its components (the window
+// state names component i "__embedding.<name>[i]").
+func validVector(name string, v []float64) error {
+	switch {
+	case len(v) == 0:
+		return invalid("feature %q: empty vector", name)
+	case len(v) > MaxVectorDim:
+		return invalid("feature %q: vector of %d values, more than %d", name, len(v), MaxVectorDim)
+	case name[len(name)-1] == ']':
+		return invalid("feature %q: a vector's name must not end in ']'", name)
+	}
+	for i, x := range v {
+		if !isFinite(x) {
+			return invalid("feature %q: vector element %d is not finite", name, i)
 		}
 	}
 	return nil

@@ -38,6 +38,7 @@ type Config struct {
 		Password  string
 		RawEvents bool
 		TTLDays   int
+		Cluster   string
 	}
 	Window             windowConfig
 	CheckpointInterval time.Duration
@@ -267,6 +268,7 @@ func (c *Config) sinkConfig() clickhouse.Config {
 		Password:  c.ClickHouse.Password,
 		RawEvents: c.ClickHouse.RawEvents,
 		TTLDays:   c.ClickHouse.TTLDays,
+		Cluster:   c.ClickHouse.Cluster,
 	}
 }
 

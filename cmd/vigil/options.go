@@ -61,6 +61,7 @@ var options = []option{
 	opt("clickhouse-database", "clickhouse.database", clickhouseDefaults.Database, "ClickHouse database", func(c *Config) *string { return &c.ClickHouse.Database }),
 	opt("clickhouse-user", "clickhouse.user", clickhouseDefaults.User, "ClickHouse user", func(c *Config) *string { return &c.ClickHouse.User }),
 	opt("clickhouse-password", "clickhouse.password", clickhouseDefaults.Password, "ClickHouse password", func(c *Config) *string { return &c.ClickHouse.Password }),
+	opt("clickhouse-cluster", "clickhouse.cluster", clickhouseDefaults.Cluster, "ClickHouse cluster (remote_servers) of the server: tables ON CLUSTER, Distributed over Replicated*MergeTree (docs/SCALING.md)", func(c *Config) *string { return &c.ClickHouse.Cluster }),
 	opt("raw-events", "clickhouse.raw_events", clickhouseDefaults.RawEvents, "also store every raw event in vigil_events (the performance job joins labels to them)", func(c *Config) *bool { return &c.ClickHouse.RawEvents }),
 	opt("ttl-days", "clickhouse.ttl_days", clickhouseDefaults.TTLDays, "days raw events, late events and labels are kept (ClickHouse >= 22 only); at least the label horizon", func(c *Config) *int { return &c.ClickHouse.TTLDays }),
 

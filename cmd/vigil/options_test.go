@@ -266,8 +266,8 @@ func TestConfigEveryOptionFromEachSource(t *testing.T) {
 			}
 		})
 	}
-	if n != 66 {
-		t.Errorf("checked %d options, want 66", n)
+	if n != 67 {
+		t.Errorf("checked %d options, want 67", n)
 	}
 	// --config itself, through its variable.
 	c, err := resolveCmd(t, "process", map[string]string{"VIGIL_CONFIG": writeFile(t, "kafka: {topic: via-variable}\n")})

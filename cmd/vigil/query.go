@@ -119,7 +119,7 @@ func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "window_start\tversion\tsegment\tfeature\tmethod\tscore\t±bound\tthreshold\tdrift\tpsi\tjs\tks_p\tks_method\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
 	for _, b := range buckets {
-		for _, d := range b.Drift.Features {
+		for _, d := range slices.Concat(b.Drift.Features, b.Drift.Embeddings) {
 			if len(only) > 0 && !contains(only, d.Feature) {
 				continue
 			}

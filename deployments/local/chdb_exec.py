@@ -5,8 +5,16 @@ Used by Go tests to check Vigil's modern ClickHouse DDL against a modern engine
 without a server. Install chDB first: deployments/local/chdb.sh
 
 USAGE
-    chdb_exec.py [--format FMT] [--verbose] [FILE | -]
+    chdb_exec.py [--format FMT] [--verbose] [--cluster NAME] [FILE | -]
     (no FILE or "-" reads stdin)
+
+    --cluster NAME  the session's config defines cluster NAME of one shard
+                    whose one replica is the session itself, so that
+                    Distributed(NAME, db, table, key) tables work (reads and
+                    inserts go to the local table). ON CLUSTER and the
+                    Replicated engines still need a server with ZooKeeper:
+                    chDB creates a Replicated table against a ZooKeeper, but
+                    an INSERT into it hangs (checked with chDB 4.4.0).
 
 INPUT: how statements are separated
     * Preferred: a line containing only ";;" (surrounding blanks allowed) ends
@@ -100,6 +108,7 @@ def main(argv=None):
     ap.add_argument("file", nargs="?", default="-", help="SQL file (default: stdin)")
     ap.add_argument("--format", "-f", default="TSV", help="output format (default TSV)")
     ap.add_argument("--verbose", "-v", action="store_true", help="echo statements to stderr")
+    ap.add_argument("--cluster", help="define a one-shard cluster of this name on the session itself")
     args = ap.parse_args(argv)
 
     try:
@@ -125,7 +134,23 @@ def main(argv=None):
     tmp = tempfile.mkdtemp(prefix="vigil-chdb-")
     sess = None
     try:
-        sess = chs.Session(tmp)
+        path = os.path.join(tmp, "data")
+        if args.cluster:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.cluster):
+                print(f"{PROG}: --cluster {args.cluster!r}: want an identifier", file=sys.stderr)
+                return 2
+            # The replica is local (the session answers it in process) when
+            # its host is a local address and its port the config's tcp_port;
+            # nothing listens there.
+            cfg = os.path.join(tmp, "config.xml")
+            with open(cfg, "w", encoding="utf-8") as fh:
+                fh.write(
+                    "<clickhouse><tcp_port>19999</tcp_port><remote_servers><%s><shard><replica>"
+                    "<host>127.0.0.1</host><port>19999</port></replica></shard></%s></remote_servers></clickhouse>\n"
+                    % (args.cluster, args.cluster)
+                )
+            path += "?config-file=" + cfg
+        sess = chs.Session(path)
         out = sys.stdout.buffer
         for i, (line_no, stmt) in enumerate(stmts, 1):
             if args.verbose:

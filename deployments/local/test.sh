@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README (`make test`, called by .ci/run): start the
 # real services the tests need unless they answer, then vet, run every test
-# (unit, integration against real Kafka 4.x and ClickHouse, modern DDL on
+# (unit, integration against real Kafka 4.x, ClickHouse and the local
+# ClickHouse cluster of clickhouse-cluster.sh with its ZooKeeper, modern DDL on
 # chDB; the Python SDK's pytest suite) and a short run of every fuzz target (first, so that go test's summary ends the output). The services stay up; stop them
 # with deployments/local/down.sh.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$here/../.."
 
 eval "$("$here/up.sh")"
 "$here/chdb.sh" >&2
-export VIGIL_KAFKA VIGIL_CLICKHOUSE
+export VIGIL_KAFKA VIGIL_CLICKHOUSE VIGIL_CLICKHOUSE_CLUSTER_ADDRS VIGIL_CLICKHOUSE_CLUSTER_NAME
 export VIGIL_CHDB_EXEC="${VIGIL_CHDB_EXEC:-$here/chdb_exec.py}"
 
 echo "== go vet"
@@ -43,5 +44,5 @@ done
 echo "== pytest: the Python SDK (sdk/python, venv from deployments/local/python.sh)"
 "$here/python.sh" test -q -p no:cacheprovider
 
-echo "== go test (VIGIL_KAFKA=$VIGIL_KAFKA VIGIL_CLICKHOUSE=$VIGIL_CLICKHOUSE)"
+echo "== go test (VIGIL_KAFKA=$VIGIL_KAFKA VIGIL_CLICKHOUSE=$VIGIL_CLICKHOUSE VIGIL_CLICKHOUSE_CLUSTER_ADDRS=$VIGIL_CLICKHOUSE_CLUSTER_ADDRS)"
 go test -count=1 -timeout 30m ./...

@@ -613,7 +613,7 @@ func TestHeldHalfOwnsItsBody(t *testing.T) {
 		buf[i] = 'z'
 	}
 	evs, err := c.Offer(Half{ID: "1", Served: "m", Response: true, Body: []byte(`{"outputs":[{"name":"y","shape":[2],"datatype":"FP32","data":[0.5,0.25]}]}`)})
-	if err != nil || len(evs) != 2 || evs[1].Features[0] != num("x", 2) || evs[1].Prediction.Score != 0.25 {
+	if err != nil || len(evs) != 2 || !reflect.DeepEqual(evs[1].Features[0], num("x", 2)) || evs[1].Prediction.Score != 0.25 {
 		t.Fatalf("got %+v, %v", evs, err)
 	}
 }

@@ -19,9 +19,12 @@
 //	alert runner      processors/alerting.Runner and its sinks/webhook dispatcher,
 //	alert loop        every Alerts.Interval (only with Alerts.Rules)
 //
-// The periodic jobs run in the consumer group's leader only
-// (pipeline.Processor.Leader, given to them as a gate or option at
-// construction). Each stage reaches the others through the ports its
+// The drift, multivariate and performance jobs run in every member, each
+// on the models it owns in the group's generation (processors/shard: the
+// model's partition of the prediction topic; pipeline.Processor is the
+// shard.Owner), recording what they computed in vigil_job_passes; the
+// alert loop runs in the group's leader only (pipeline.Processor.Leadership,
+// fenced by a lease). Each stage reaches the others through the ports its
 // package declares (drift.Store, performance.Store, alerting.Store, ...),
 // each implemented by one of the ClickHouse sink's stores (sink.Windows(),
 // sink.Labels(), sink.Alerts(), sink.References(), sink.Outbox()).
@@ -63,6 +66,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/performance"
 	"github.com/vigil-ml/vigil/processors/pipeline"
+	"github.com/vigil-ml/vigil/processors/shard"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 	"github.com/vigil-ml/vigil/sinks/webhook"
 )
@@ -205,7 +209,12 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register job metrics: %w", err)
 	}
-	a.reg.MustRegister(proc.Collector(), labels.Collector())
+	sharded := []string{jobDrift, jobPerformance}
+	if scorer != nil {
+		sharded = append(sharded, jobMultivariate)
+	}
+	windows := shard.NewCounters(sharded...)
+	a.reg.MustRegister(proc.Collector(), labels.Collector(), windows.Collector())
 
 	g := lifecycle.NewGroup(log)
 	if cfg.HTTP.Addr != "" {
@@ -241,15 +250,20 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 	}
 	g.Add("processor", proc, 0)
 	g.Add("label consumer", labels, 0)
-	// The periodic jobs run in the group's leader only.
-	driftJob := drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log)
-	perfJob := performance.NewJob(sink.Labels(), cfg.Performance.Job, log)
-	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, observed(jobs, jobDrift, proc.Leader, driftJob.Step)), 0)
+	// The drift, multivariate and performance jobs share the models over
+	// the members of the group; the alert loop runs in its leader.
+	ledger := sink.Windows()
+	driftJob := drift.NewJob(sink.Windows(), sink.References(), cfg.Drift.Options, cfg.Drift.Lookback, log).
+		WithShard(shard.New(jobDrift, proc, ledger, windows))
+	perfJob := performance.NewJob(sink.Labels(), cfg.Performance.Job, log).
+		WithShard(shard.New(jobPerformance, proc, ledger, windows))
+	g.Add("drift job", lifecycle.NewPeriodic(cfg.Drift.Interval, observed(jobs, jobDrift, nil, driftJob.Step)), 0)
 	if scorer != nil {
-		mvJob := multivariate.NewJob(sink.Windows(), sink.References(), cfg.Drift.Lookback, log)
-		g.Add("multivariate job", lifecycle.NewPeriodic(cfg.Drift.Interval, observed(jobs, jobMultivariate, proc.Leader, mvJob.Step)), 0)
+		mvJob := multivariate.NewJob(sink.Windows(), sink.References(), cfg.Drift.Lookback, log).
+			WithShard(shard.New(jobMultivariate, proc, ledger, windows))
+		g.Add("multivariate job", lifecycle.NewPeriodic(cfg.Drift.Interval, observed(jobs, jobMultivariate, nil, mvJob.Step)), 0)
 	}
-	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, observed(jobs, jobPerformance, proc.Leader, perfJob.Step)), 0)
+	g.Add("performance job", lifecycle.NewPeriodic(cfg.Performance.Interval, observed(jobs, jobPerformance, nil, perfJob.Step)), 0)
 	if cfg.Alerts.Rules != "" {
 		runner, disp, err := newAlertRunner(sink, cfg, proc.Leadership, log)
 		if err != nil {
@@ -274,7 +288,7 @@ const (
 
 // observed is a pass of job that runs step while gate (nil: always) says
 // so, and records each pass in jobs: skipped (the gate said no, or step
-// answered alerting.ErrNotLeading), ok or error. A pass cut short by the
+// answered alerting.ErrNotLeading or shard.ErrNotMember), ok or error. A pass cut short by the
 // shutdown is not recorded.
 func observed(jobs *observe.Jobs, job string, gate func() bool, step func(context.Context) error) func(context.Context) {
 	return func(ctx context.Context) {
@@ -285,7 +299,7 @@ func observed(jobs *observe.Jobs, job string, gate func() bool, step func(contex
 		began := time.Now()
 		err := step(ctx)
 		switch {
-		case errors.Is(err, alerting.ErrNotLeading):
+		case errors.Is(err, alerting.ErrNotLeading), errors.Is(err, shard.ErrNotMember):
 			jobs.Observe(job, observe.JobSkipped, 0)
 		case err != nil && ctx.Err() != nil:
 		case err != nil:

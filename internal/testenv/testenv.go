@@ -1,7 +1,8 @@
 // Package testenv finds the real services integration tests run against.
 //
-// Tests find Kafka and ClickHouse through VIGIL_KAFKA and VIGIL_CLICKHOUSE
-// (`make test` and .ci/run start both and set them). Outside CI a test whose
+// Tests find Kafka and ClickHouse through VIGIL_KAFKA and VIGIL_CLICKHOUSE,
+// and the local ClickHouse cluster through VIGIL_CLICKHOUSE_CLUSTER_ADDRS
+// (`make test` and .ci/run start them and set these). Outside CI a test whose
 // service is not configured is skipped with a message saying how to run it;
 // in CI (CI=true) it fails instead, so that CI cannot pass by skipping.
 package testenv
@@ -22,6 +23,24 @@ func Kafka(t testing.TB) string { return require(t, "VIGIL_KAFKA", "deployments/
 // ClickHouse returns the native-protocol address from VIGIL_CLICKHOUSE.
 func ClickHouse(t testing.TB) string {
 	return require(t, "VIGIL_CLICKHOUSE", "deployments/local/clickhouse.sh")
+}
+
+// ClickHouseCluster returns the native-protocol addresses of the nodes of the
+// local ClickHouse cluster (VIGIL_CLICKHOUSE_CLUSTER_ADDRS, comma-separated,
+// one node per shard: deployments/local/clickhouse-cluster.sh) and the
+// cluster's name (VIGIL_CLICKHOUSE_CLUSTER_NAME, default vigil_local).
+func ClickHouseCluster(t testing.TB) (addrs []string, name string) {
+	t.Helper()
+	for _, a := range strings.Split(require(t, "VIGIL_CLICKHOUSE_CLUSTER_ADDRS", "deployments/local/clickhouse-cluster.sh"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	name = os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_NAME")
+	if name == "" {
+		name = "vigil_local"
+	}
+	return addrs, name
 }
 
 func require(t testing.TB, env, script string) string {

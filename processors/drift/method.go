@@ -85,6 +85,9 @@ func (m Method) DefaultThreshold() float64 {
 	if m.IsPValue() {
 		return 0.05
 	}
+	if m.IsEmbedding() {
+		return EmbeddingThreshold
+	}
 	return 0.1
 }
 
@@ -97,6 +100,8 @@ func (m Method) Drifted(score, threshold float64) bool {
 		return score <= threshold
 	case MethodChiSquare, MethodZ:
 		return score < threshold
+	case MethodEuclidean, MethodCosine, MethodRatio:
+		return score > threshold // Evidently's embedding methods
 	}
 	return score >= threshold
 }

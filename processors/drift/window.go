@@ -670,7 +670,12 @@ type WindowDrift struct {
 	// ShareBH the same after Benjamini-Hochberg at each p-value method's
 	// threshold across the window's p-value features (distances unchanged).
 	Share, ShareBH float64
-	Drifted        bool // Share >= EvidentlyDriftShare
+	// Embeddings are the rows of the vector features of both the reference
+	// and the window, one per feature and embedding method (EmbeddingRow);
+	// those that could not be evaluated are in Skipped. They are not in
+	// Share.
+	Embeddings []FeatureDrift
+	Drifted    bool // Share >= EvidentlyDriftShare
 	// Schema changes against the reference: features the window has and the
 	// reference lacks, and features of the reference the window never saw.
 	NewFeatures, AbsentFeatures []string
@@ -683,20 +688,39 @@ func EvaluateWindow(ref *reference.Profile, st *stats.WindowState) WindowDrift {
 }
 
 // EvaluateWindowWith is EvaluateWindow with options.
-func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Options) WindowDrift {
-	var w WindowDrift
+func EvaluateWindowWith(ref *reference.Profile, st *stats.WindowState, opts Options) (w WindowDrift) {
 	names := make([]string, 0, len(st.Features))
 	for name := range st.Features {
-		if !stats.IsDerived(name) { // processors/multivariate's, evaluated there
+		// processors/multivariate's derived features are evaluated there;
+		// vector parts together, as embeddings.
+		if !stats.IsDerived(name) && !stats.IsVectorPart(name) {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	for _, name := range ref.FeatureNames() {
+		if v, i, ok := stats.ParseVectorPart(name); ok {
+			if i < 0 && st.Features[name] == nil {
+				w.AbsentFeatures = append(w.AbsentFeatures, v)
+			}
+			continue
+		}
 		if st.Features[name] == nil {
 			w.AbsentFeatures = append(w.AbsentFeatures, name)
 		}
 	}
+	for name := range st.Features {
+		if v, i, ok := stats.ParseVectorPart(name); ok && i < 0 && ref.Feature(name) == nil {
+			w.NewFeatures = append(w.NewFeatures, v)
+		}
+	}
+	var embSkipped []FeatureDrift
+	w.Embeddings, embSkipped = evaluateEmbeddings(ref, st, opts)
+	defer func() {
+		w.Skipped = append(w.Skipped, embSkipped...)
+		sort.Strings(w.NewFeatures)
+		sort.Strings(w.AbsentFeatures)
+	}()
 	for _, name := range names {
 		rf := ref.Feature(name)
 		if rf == nil {

@@ -2,12 +2,14 @@ package multivariate
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/shard"
 	"github.com/vigil-ml/vigil/processors/stats"
 )
 
@@ -87,11 +89,35 @@ func MergeWindows(states []*stats.WindowState) []*stats.WindowState {
 // stored windows that started within lookback, for every model version
 // whose reference in force has a multivariate model, and stores one
 // Result per window and segment (replacing the previous evaluation).
+//
+// With a Shard (WithShard) a pass evaluates only the models this member
+// owns in the group's generation, and only the windows whose stored states
+// or reference changed since the newest computation the shard's ledger
+// recorded for them (as processors/drift's Job).
 type Job struct {
 	store    Store
 	refs     ReferenceSource
 	lookback time.Duration
+	shard    *shard.Shard
 	log      zerolog.Logger
+}
+
+// WithShard makes the job share the models with the other members of the
+// group through s; it returns j.
+func (j *Job) WithShard(s *shard.Shard) *Job {
+	j.shard = s
+	return j
+}
+
+// Input is the fingerprint of one window of a model version as the job
+// reads it: its stored partition states and the reference.
+func Input(states []*stats.WindowState, refID uint64) uint64 {
+	var in shard.Input
+	for _, st := range states {
+		in.Add(shard.NewItem().String(st.Segment).Int64(st.WindowEnd).Uint64(st.Events).Int64(st.LastOffset))
+	}
+	in.Add(shard.NewItem().String("reference").Uint64(refID))
+	return in.Sum()
 }
 
 // NewJob returns a job over store evaluating the windows of the last
@@ -104,7 +130,7 @@ func NewJob(store Store, refs ReferenceSource, lookback time.Duration, log zerol
 // RunOnce, its failure logged.
 func (j *Job) Step(ctx context.Context) error {
 	n, err := j.RunOnce(ctx)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, shard.ErrNotMember) {
 		j.log.Warn().Err(err).Msg("evaluate multivariate drift")
 	} else if e := j.log.Debug(); e.Enabled() {
 		e.Int("windows", n).Msg("multivariate drift evaluated")
@@ -120,19 +146,55 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	now := time.Now().UTC()
+	from := now.Add(-j.lookback)
+	round, err := j.shard.Begin(ctx, from)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, ref := range refs {
-		rs, err := Windows(ctx, j.store, ref, now.Add(-j.lookback), now)
-		if err != nil {
-			return n, err
-		}
-		if len(rs) == 0 {
+		if !round.Owns(ref.Model) {
 			continue
 		}
+		m, err := ModelOf(ref)
+		if err != nil {
+			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
+		}
+		if m == nil {
+			continue
+		}
+		states, err := j.store.WindowStates(ctx, ref.Model, ref.ModelVersion, from, now)
+		if err != nil {
+			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
+		}
+		byWindow := map[int64][]*stats.WindowState{}
+		for _, st := range states {
+			byWindow[st.WindowStart] = append(byWindow[st.WindowStart], st)
+		}
+		var changed []*stats.WindowState
+		inputs := map[int64]uint64{}
+		for start, sts := range byWindow {
+			in := Input(sts, ref.ID)
+			if round.Changed(ref.Model, ref.ModelVersion, time.UnixMilli(start), in) {
+				changed = append(changed, sts...)
+				inputs[start] = in
+			}
+		}
+		if len(changed) == 0 {
+			continue
+		}
+		merged := MergeWindows(changed)
+		rs := make([]Result, 0, len(merged))
+		for _, st := range merged {
+			rs = append(rs, Evaluate(m, ref.ID, st))
+		}
 		if err := j.store.WriteMultivariate(ctx, rs); err != nil {
-			return n, err
+			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
+		}
+		for start, in := range inputs {
+			round.Done(ref.Model, ref.ModelVersion, time.UnixMilli(start), in)
 		}
 		n += len(rs)
 	}
-	return n, nil
+	return n, round.Commit(ctx, time.Time{})
 }

@@ -137,7 +137,7 @@ var (
 	descCheckpoints    = desc("vigil_processor_checkpoints_total", "Durable checkpoints written.")
 	descCheckpointErrs = desc("vigil_processor_checkpoint_failures_total", "Failed checkpoint attempts (dead letters or ClickHouse writes), each retried.")
 	descRestoreErrs    = desc("vigil_processor_restore_failures_total", "Failed attempts to restore a partition from ClickHouse, each retried.")
-	descLeader         = desc("vigil_processor_leader", "1 while this member consumes partition 0 and runs the group's drift, performance and alert jobs, else 0.")
+	descLeader         = desc("vigil_processor_leader", "1 while this member consumes partition 0 and runs the group's alert job, else 0.")
 	descGeneration     = desc("vigil_processor_generation", "Id of the consumer-group generation this member is in; -1 when it is in none (joining, rebalancing).")
 	descPartitions     = desc("vigil_processor_partitions", "Partitions of the prediction topic this member consumes in the current generation (0: a standby member).")
 	descLag            = desc("vigil_processor_partition_lag_messages", "High watermark of the partition (as of the last fetch) minus the offset after the last handled message.", "partition")

@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vigil-ml/vigil/internal/backoff"
+	"github.com/vigil-ml/vigil/processors/shard"
 )
 
 // Counters are the processor's running totals; safe for concurrent reads.
@@ -64,6 +65,10 @@ type Processor struct {
 	// generation is the id of the group generation this member is in, or
 	// -1 (not joined yet, or between generations).
 	generation atomic.Int64
+	// owned is this member's share of the jobs' models in the current
+	// generation (Assignment), nil between generations and until the
+	// topic's partition count is known.
+	owned atomic.Pointer[shard.Assignment]
 
 	// For metrics (metrics.go): the gauges of the partitions this member
 	// owns now, and the time checkpoints take.
@@ -115,6 +120,24 @@ func (p *Processor) Leadership() (generation int32, leader bool) {
 	return int32(g), g >= 0
 }
 
+// Assignment is this member's part of the current generation, for the
+// sharded jobs (shard.Owner): the partitions of the prediction topic it
+// consumes, of how many, and its member id. False between generations
+// (it owns no model then), and in a generation until the topic's
+// partition count was read. Like Leader, it turns false as soon as the
+// generation ends; a member expelled without knowing yet still answers
+// for its old generation until its next heartbeat fails, which the jobs'
+// ledger counts (shard.Recomputed).
+func (p *Processor) Assignment() (shard.Assignment, bool) {
+	a := p.owned.Load()
+	if a == nil {
+		return shard.Assignment{}, false
+	}
+	return *a, true
+}
+
+var _ shard.Owner = (*Processor)(nil)
+
 // Partitions is the number of partitions this member consumes in the
 // current generation.
 func (p *Processor) Partitions() int { return int(p.assigned.Load()) }
@@ -153,7 +176,10 @@ func (p *Processor) Start(ctx context.Context) error {
 		SessionTimeout:    10 * time.Second,
 		RebalanceTimeout:  10 * time.Second,
 		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
+		// Partitions added to the topic start a new generation, in which
+		// every member reads the new count (the jobs' split depends on it).
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { p.log.Warn().Msgf(f, a...) }),
 	})
 	if err != nil {
 		dlq.Close()
@@ -182,6 +208,7 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	}
 	p.shutdown = true
 	defer p.leading.Store(-1)
+	defer p.owned.Store(nil)
 	if p.group == nil {
 		return nil
 	}
@@ -228,7 +255,14 @@ func (p *Processor) run(ctx context.Context) {
 		parts := gen.Assignments[p.cfg.Topic]
 		leader := slices.ContainsFunc(parts, func(a kafka.PartitionAssignment) bool { return a.ID == 0 })
 		p.lead(gen, gen.ID, leader, len(parts))
-		p.log.Info().Int32("generation", gen.ID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
+		ids := make([]int, len(parts))
+		for i, a := range parts {
+			ids[i] = a.ID
+		}
+		slices.Sort(ids)
+		member := gen.MemberID
+		gen.Start(func(genCtx context.Context) { p.own(genCtx, gen.ID, member, ids) })
+		p.log.Info().Int32("generation", gen.ID).Str("member", gen.MemberID).Int("partitions", len(parts)).Bool("leader", leader).Msg("partitions assigned")
 		for _, a := range parts {
 			gen.Start(func(genCtx context.Context) { p.consume(genCtx, gen, a) })
 		}
@@ -258,6 +292,51 @@ func (p *Processor) lead(gen generation, id int32, leader bool, partitions int) 
 		p.generation.CompareAndSwap(int64(id), -1)
 		p.assigned.Store(0)
 	})
+}
+
+// own publishes this member's share of generation id once it knows how
+// many partitions the topic has, and withdraws it when the generation ends.
+func (p *Processor) own(ctx context.Context, id int32, member string, partitions []int) {
+	retry := backoff.New(joinPolicy)
+	for {
+		total, err := partitionCount(ctx, p.cfg.Brokers, p.cfg.Topic)
+		if err == nil {
+			a := &shard.Assignment{Generation: id, Member: member, Partitions: partitions, Total: total}
+			p.owned.Store(a)
+			<-ctx.Done()
+			p.owned.CompareAndSwap(a, nil)
+			return
+		}
+		wait := retry.Next()
+		p.log.Warn().Err(err).Dur("retry_in", wait).Msg("read the partition count of the topic (the jobs own no model until then)")
+		if backoff.Sleep(ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+// partitionCount is how many partitions topic has, from the first broker
+// of brokers that answers.
+func partitionCount(ctx context.Context, brokers []string, topic string) (int, error) {
+	var errs []error
+	for _, b := range brokers {
+		conn, err := kafka.DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		parts, err := conn.ReadPartitions(topic)
+		conn.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(parts) == 0 {
+			return 0, fmt.Errorf("read partitions of %s: none", topic)
+		}
+		return len(parts), nil
+	}
+	return 0, fmt.Errorf("read partitions of %s at %v: %w", topic, brokers, errors.Join(errs...))
 }
 
 // fetchAhead is how many fetched messages may wait for a partition, in

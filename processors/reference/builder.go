@@ -121,6 +121,8 @@ type Builder struct {
 	// segments are the builders of the segments' profiles (Segment set).
 	segments map[string]*Builder
 	segCap   stats.SegmentCap
+
+	vectorScratch stats.VectorScratch
 }
 
 // NewBuilder returns a builder of the profile described by meta; meta.Rows
@@ -174,6 +176,7 @@ func (b *Builder) Add(rec arrow.Record) error {
 		}
 		defer rec.Release()
 	}
+	counted := b.vectorCounts(rec)
 	b.state.AddRange(rec, 0, n)
 	b.addChunks(rec, n)
 	if b.opts.Multivariate != nil {
@@ -184,6 +187,10 @@ func (b *Builder) Add(rec arrow.Record) error {
 	}
 	sc := rec.Schema()
 	for i := range sc.NumFields() {
+		if l, ok := rec.Column(i).(*array.FixedSizeList); ok {
+			b.holdVectors(sc.Field(i).Name, l, counted)
+			continue
+		}
 		col, ok := rec.Column(i).(*array.Float64)
 		if !ok {
 			continue
@@ -207,6 +214,55 @@ func (b *Builder) Add(rec arrow.Record) error {
 		return b.err
 	}
 	return nil
+}
+
+// vectorCounts returns the number of vectors counted so far of each vector
+// feature of rec (its header's count).
+func (b *Builder) vectorCounts(rec arrow.Record) map[string]uint64 {
+	var m map[string]uint64
+	sc := rec.Schema()
+	for i := range sc.NumFields() {
+		if _, ok := rec.Column(i).(*array.FixedSizeList); !ok {
+			continue
+		}
+		if name, ok := schemas.FeatureName(sc.Field(i).Name); ok {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			if h := b.state.Features[stats.VectorHeader(name)]; h != nil {
+				m[name] = h.Num.Count
+			} else {
+				m[name] = 0
+			}
+		}
+	}
+	return m
+}
+
+// holdVectors holds the values of a vector column's header and components
+// when the state counted them (its header's count grew; a column of
+// another length than the reference's is only counted as type mismatches).
+func (b *Builder) holdVectors(column string, l *array.FixedSizeList, before map[string]uint64) {
+	name, ok := schemas.FeatureName(column)
+	if !ok {
+		return
+	}
+	h := b.state.Features[stats.VectorHeader(name)]
+	if h == nil || h.Num.Count == before[name] {
+		return
+	}
+	stats.VectorColumns(l, 0, l.Len(), &b.vectorScratch, func(j int, vs []float64) {
+		part := stats.VectorHeader(name)
+		if j >= 0 {
+			part = stats.VectorComponent(name, j)
+		}
+		hv := b.values[part]
+		if hv == nil {
+			hv = &heldValues{}
+			b.values[part] = hv
+		}
+		b.held += hv.addFloats(vs)
+	})
 }
 
 // addSegments adds the rows of rec to the builders of their segments, and

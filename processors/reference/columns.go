@@ -60,6 +60,7 @@ type value struct {
 	num  float64
 	str  string
 	b    bool
+	vec  []float64 // kind Vector
 }
 
 // fileColumn is one output column. Its kind is fixed by declaration, by
@@ -72,6 +73,9 @@ type fileColumn struct {
 	f64      *array.Float64Builder
 	str      *array.StringBuilder
 	bl       *array.BooleanBuilder
+	vec      *array.FixedSizeListBuilder // kind Vector, of length dim
+	vf       *array.Float64Builder       // vec's items
+	dim      int
 }
 
 // columns accumulates the rows of a file into records in the layout of
@@ -162,10 +166,14 @@ func (cs *columns) set(c *fileColumn, v value) error {
 		panic("BUG: column " + c.field + " set twice in one row")
 	}
 	if c.kind == schemas.Null {
+		c.dim = len(v.vec)
 		c.setKind(cs.opts.Mem, v.kind)
 	}
 	if c.kind != v.kind {
 		return &kindError{column: c.kind, value: v.kind, declared: c.declared}
+	}
+	if c.kind == schemas.Vector && len(v.vec) != c.dim {
+		return fmt.Errorf("vector of %d values where earlier vectors have %d", len(v.vec), c.dim)
 	}
 	c.fill(cs.opts.Mem, cs.rows)
 	switch v.kind {
@@ -175,6 +183,9 @@ func (cs *columns) set(c *fileColumn, v value) error {
 		c.str.Append(v.str)
 	case schemas.Bool:
 		c.bl.Append(v.b)
+	case schemas.Vector:
+		c.vec.Append(true)
+		c.vf.AppendValues(v.vec, nil)
 	}
 	c.rows++
 	return nil
@@ -253,7 +264,19 @@ func (c *fileColumn) setKind(mem memory.Allocator, k schemas.Kind) {
 	case schemas.Bool:
 		c.bl = array.NewBooleanBuilder(mem)
 		c.bl.AppendNulls(pending)
+	case schemas.Vector:
+		c.vec = array.NewFixedSizeListBuilder(mem, int32(c.dim), arrow.PrimitiveTypes.Float64)
+		c.vf = c.vec.ValueBuilder().(*array.Float64Builder)
+		c.appendNullVectors(pending)
 	}
+}
+
+// appendNullVectors appends n missing vectors (zero items under a null row).
+func (c *fileColumn) appendNullVectors(n int) {
+	for range n {
+		c.vec.Append(false)
+	}
+	c.vf.AppendEmptyValues(n * c.dim)
 }
 
 // fill appends nulls up to row (exclusive).
@@ -266,6 +289,8 @@ func (c *fileColumn) fill(mem memory.Allocator, row int) {
 			c.str.AppendNulls(n)
 		case schemas.Bool:
 			c.bl.AppendNulls(n)
+		case schemas.Vector:
+			c.appendNullVectors(n)
 		}
 		c.rows = row
 	}
@@ -283,6 +308,8 @@ func (c *fileColumn) array(mem memory.Allocator, n int) arrow.Array {
 		return c.bl.NewArray()
 	case schemas.Number:
 		return c.f64.NewArray()
+	case schemas.Vector:
+		return c.vec.NewArray()
 	}
 	b := array.NewFloat64Builder(mem)
 	defer b.Release()
@@ -301,6 +328,9 @@ func (cs *columns) release() {
 		}
 		if c.bl != nil {
 			c.bl.Release()
+		}
+		if c.vec != nil {
+			c.vec.Release()
 		}
 	}
 }

@@ -36,6 +36,22 @@ func (h *heldValues) add(col *array.Float64) int {
 	return h.n - before
 }
 
+// addFloats appends vs (all finite) and returns how many.
+func (h *heldValues) addFloats(vs []float64) int {
+	added := len(vs)
+	for len(vs) > 0 {
+		if len(h.blocks) == 0 || len(h.blocks[len(h.blocks)-1]) == heldBlock {
+			h.blocks = append(h.blocks, make([]float64, 0, heldBlock))
+		}
+		last := &h.blocks[len(h.blocks)-1]
+		k := min(len(vs), heldBlock-len(*last))
+		*last = append(*last, vs[:k]...)
+		h.n += k
+		vs = vs[k:]
+	}
+	return added
+}
+
 // sortScratch is the memory sorted works in, reused from feature to
 // feature of one Finish.
 type sortScratch struct {

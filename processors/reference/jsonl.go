@@ -191,8 +191,14 @@ func (jr *jsonlReader) set(c *fileColumn, key string, v *fastjson.Value) error {
 		val = value{kind: schemas.String, str: string(b)}
 	case fastjson.TypeTrue, fastjson.TypeFalse:
 		val = value{kind: schemas.Bool, b: v.Type() == fastjson.TypeTrue}
+	case fastjson.TypeArray:
+		vec, err := vectorOf(v)
+		if err != nil {
+			return jr.fail("key %q: %v", clip(key), err)
+		}
+		val = value{kind: schemas.Vector, vec: vec}
 	default:
-		return jr.fail("key %q: a %s is not a feature value (use numbers, strings, booleans or null)", clip(key), v.Type())
+		return jr.fail("key %q: a %s is not a feature value (use numbers, strings, booleans, arrays of numbers or null)", clip(key), v.Type())
 	}
 	if c.kind == schemas.String && c.declared && val.kind != schemas.String {
 		val = value{kind: schemas.String, str: v.String()}
@@ -204,4 +210,22 @@ func (jr *jsonlReader) set(c *fileColumn, key string, v *fastjson.Value) error {
 		return jr.fail("key %q: %v", clip(key), err)
 	}
 	return nil
+}
+
+// vectorOf reads a vector feature: an array of 1 to schemas.MaxVectorDim
+// finite numbers.
+func vectorOf(v *fastjson.Value) ([]float64, error) {
+	items, _ := v.Array()
+	if len(items) == 0 || len(items) > schemas.MaxVectorDim {
+		return nil, fmt.Errorf("a vector has 1 to %d numbers, not %d", schemas.MaxVectorDim, len(items))
+	}
+	vec := make([]float64, len(items))
+	for i, it := range items {
+		f, err := it.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("vector element %d is not a finite number", i)
+		}
+		vec[i] = f
+	}
+	return vec, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -60,7 +61,7 @@ func ReadParquet(ctx context.Context, r parquet.ReaderAtSeeker, name string, opt
 		}
 		k, ok := parquetKind(f.Type)
 		if !ok {
-			return fmt.Errorf("%w: %s: column %q has type %s, which is not a feature type (numbers, strings, booleans); exclude it", ErrBadInput, name, f.Name, f.Type)
+			return fmt.Errorf("%w: %s: column %q has type %s, which is not a feature type (numbers, strings, booleans, lists of float32 or float64); exclude it", ErrBadInput, name, f.Name, f.Type)
 		}
 		dst := cs.fileColumn(f.Name)
 		asText := false
@@ -90,7 +91,16 @@ func ReadParquet(ctx context.Context, r parquet.ReaderAtSeeker, name string, opt
 				if a.IsNull(row) {
 					continue
 				}
-				v := arrowCell(a, row, s.asText)
+				var v value
+				if l, isList := a.(array.ListLike); isList {
+					vec, err := listVector(l, row)
+					if err != nil {
+						return fmt.Errorf("%w: %s: column %q row %d: %v", ErrBadInput, name, rec.ColumnName(s.idx), row+1, err)
+					}
+					v = value{kind: schemas.Vector, vec: vec}
+				} else {
+					v = arrowCell(a, row, s.asText)
+				}
 				if err := cs.set(s.dst, v); err != nil {
 					return fmt.Errorf("%w: %s: column %q: %v", ErrBadInput, name, rec.ColumnName(s.idx), err)
 				}
@@ -118,6 +128,11 @@ func parquetKind(t arrow.DataType) (schemas.Kind, bool) {
 		return schemas.Bool, true
 	case arrow.NULL:
 		return schemas.Null, true
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST:
+		// A vector feature (an embedding): every row one length.
+		if e := t.(arrow.ListLikeType).Elem().ID(); e == arrow.FLOAT64 || e == arrow.FLOAT32 {
+			return schemas.Vector, true
+		}
 	case arrow.DICTIONARY:
 		if dt := t.(*arrow.DictionaryType); dt.ValueType.ID() == arrow.STRING || dt.ValueType.ID() == arrow.LARGE_STRING {
 			return schemas.String, true
@@ -178,4 +193,32 @@ func arrowCell(a arrow.Array, i int, asText bool) value {
 		return arrowCell(a.Dictionary(), a.GetValueIndex(i), asText)
 	}
 	panic(fmt.Sprintf("BUG: arrowCell of %s, which parquetKind rejects", a.DataType()))
+}
+
+// listVector returns row i of a list column of float64 or float32 items as
+// a vector: 1 to schemas.MaxVectorDim finite numbers.
+func listVector(l array.ListLike, i int) ([]float64, error) {
+	start, end := l.ValueOffsets(i)
+	n := int(end - start)
+	if n < 1 || n > schemas.MaxVectorDim {
+		return nil, fmt.Errorf("a vector has 1 to %d numbers, not %d", schemas.MaxVectorDim, n)
+	}
+	items := l.ListValues()
+	vec := make([]float64, n)
+	for j := range vec {
+		k := int(start) + j
+		if items.IsNull(k) {
+			return nil, fmt.Errorf("vector element %d is null", j)
+		}
+		switch a := items.(type) {
+		case *array.Float64:
+			vec[j] = a.Value(k)
+		case *array.Float32:
+			vec[j] = float64(a.Value(k))
+		}
+		if math.IsNaN(vec[j]) || math.IsInf(vec[j], 0) {
+			return nil, fmt.Errorf("vector element %d is not finite", j)
+		}
+	}
+	return vec, nil
 }

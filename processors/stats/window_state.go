@@ -43,6 +43,7 @@ const newInThisCall = ^uint64(0)
 type addScratch struct {
 	name    []byte // "__proba." + class, to look features up without allocating
 	strings stringScratch
+	vectors vectorScratch
 }
 
 // AddRange adds rows [lo, hi) of rec, a batch of this state's model in the
@@ -62,6 +63,9 @@ type addScratch struct {
 //     into the numeric "__proba.<class>"; each only when the column has a
 //     non-null value in the range (a model that never sets it gets no such
 //     feature).
+//   - A f.<name> fixed_size_list column (a Vector feature) goes into the
+//     numeric features "__embedding.<name>" (each vector's Euclidean norm)
+//     and "__embedding.<name>[i]" (component i); see addVectors.
 //   - Segment (s.*) and id/time columns are ignored.
 //
 // AddRange sets Dirty. It neither checks that the rows belong to this window
@@ -123,6 +127,10 @@ func (w *WindowState) AddRange(rec arrow.Record, lo, hi int) {
 			continue
 		}
 		if f, ok := schemas.FeatureName(name); ok {
+			if l, isVec := col.(*array.FixedSizeList); isVec {
+				w.addVectors(f, l, lo, hi)
+				continue
+			}
 			fs := w.Features[f]
 			if fs == nil {
 				fs = w.newFeature(f)

@@ -12,6 +12,24 @@
 // Migrate creates the database and applies the numbered migrations that
 // vigil_migrations does not record yet; running it again is a no-op. A table
 // created in one form keeps that form when the server is upgraded.
+//
+// # Cluster form
+//
+// With Options.Cluster set (the name of a cluster in the servers'
+// remote_servers), every table of either form is created ON CLUSTER as two
+// tables: the local table <name>_local on every server, whose engine is the
+// Replicated variant of the single-node one (ReplacingMergeTree(ver) becomes
+// ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/<db>/<name>',
+// '{replica}', ver), with the servers' {shard} and {replica} macros), and a
+// Distributed table under the table's own name that routes each row to a
+// shard by a hash of columns of the table's ORDER BY key (model where the key
+// has it). All rows of one ReplacingMergeTree key thus live on one shard, so
+// FINAL and argMax read through the Distributed table mean what they mean on
+// one server, and a join or IN on model (and event id) finds its rows on the
+// same shard (distributed_product_mode = 'local'). Writers and readers use
+// the Distributed tables, under the names of the single-node form. An ALTER
+// of columns runs ON CLUSTER on both tables, any other ALTER (an index) on the
+// local table only. See docs/SCALING.md.
 package ddl
 
 import (
@@ -39,6 +57,8 @@ const (
 	TableLeases         = "vigil_leases"
 	// TableMultivariateDrift holds processors/multivariate's results.
 	TableMultivariateDrift = "vigil_multivariate_drift"
+	// TableJobPasses is the ledger of the sharded jobs (processors/shard).
+	TableJobPasses = "vigil_job_passes"
 )
 
 // Defaults of Options.
@@ -46,6 +66,10 @@ const (
 	DefaultDatabase = "vigil"
 	DefaultTTLDays  = 30
 )
+
+// LocalSuffix ends the name of the local table under a Distributed table in
+// the cluster form: vigil_events is Distributed over vigil_events_local.
+const LocalSuffix = "_local"
 
 // ModernMajor is the first ClickHouse major version that gets the MODERN form.
 const ModernMajor = 22
@@ -92,6 +116,11 @@ type Options struct {
 	// Default 30; negative keeps them forever. Only the MODERN form has a TTL,
 	// and it is fixed when the table is created.
 	TTLDays int
+	// Cluster, when not empty, is the cluster (a name in the servers'
+	// remote_servers, with ZooKeeper and the {shard} and {replica} macros
+	// configured) the tables are created on, in the cluster form (see the
+	// package doc). Empty: single-node tables.
+	Cluster string
 }
 
 func (o Options) withDefaults() Options {
@@ -109,6 +138,17 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // ErrBadDatabaseName is returned for a database name that is not a plain identifier.
 var ErrBadDatabaseName = errors.New("bad database name")
 
+// ErrBadClusterName is returned for a cluster name that is not a plain identifier.
+var ErrBadClusterName = errors.New("bad cluster name")
+
+// ValidateCluster checks that name (not empty) can be used unquoted in DDL.
+func ValidateCluster(name string) error {
+	if !identRE.MatchString(name) || len(name) > 128 {
+		return fmt.Errorf("%w %q: use letters, digits and _ only, not starting with a digit", ErrBadClusterName, name)
+	}
+	return nil
+}
+
 // ValidateDatabase checks that name can be used unquoted in DDL.
 func ValidateDatabase(name string) error {
 	if !identRE.MatchString(name) || len(name) > 128 {
@@ -125,6 +165,9 @@ type Statement struct {
 	Name    string // recorded in vigil_migrations, e.g. "create vigil_events"
 	Table   string
 	SQL     string // without a trailing semicolon
+	// Then are further statements of the migration, run in order after
+	// SQL: in the cluster form, the Distributed table after the local one.
+	Then []string
 	// Done, when set, is a query whose count() is > 0 when SQL is in
 	// effect already: Migrate then only records it. For changes that have
 	// no IF NOT EXISTS on the server.
@@ -142,6 +185,9 @@ type alteration struct {
 	// column is the column that plain adds: Migrate skips plain when the
 	// table has it (a re-run after vigil_migrations was lost).
 	column string
+	// shardKey is the sharding expression of the Distributed table of a
+	// migration that creates a table (see table.shardKey).
+	shardKey string
 }
 
 var alterations = []alteration{
@@ -201,6 +247,7 @@ ORDER BY (scope, epoch, member)`,
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (scope, epoch, member)`,
+		shardKey: "sipHash64(scope)",
 	},
 	{
 		version: 15,
@@ -307,6 +354,51 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature, method)`,
+		shardKey: "sipHash64(model)",
+	},
+	{
+		version: 17,
+		name:    "create " + TableJobPasses,
+		table:   TableJobPasses,
+		// The ledger of the drift, multivariate and performance jobs
+		// sharded over the consumer group (processors/shard): one row per
+		// window computed (job, model, version, window, a fingerprint of
+		// the input, the generation and member that computed it), and one
+		// per partition at the end of a performance pass (model '',
+		// window_start 0: where the partition's next owner resumes). A log:
+		// every computation stays a row, so that a window computed twice
+		// (by two members in a handover, say) shows.
+		modern: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
+(
+    job LowCardinality(String),
+    partition Int32,
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start)`,
+		plain: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
+(
+    job String,
+    partition Int32,
+    model String,
+    model_version String,
+    window_start DateTime('UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime('UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start)`,
+		shardKey: "sipHash64(model)",
 	},
 }
 
@@ -321,16 +413,121 @@ func Migrations(v ServerVersion, opts Options) []Statement {
 		if v.Modern() {
 			sql = a.modern
 		}
-		done := ""
+		st := Statement{Version: a.version, Name: a.name, Table: a.table}
 		if sql != "" {
-			sql = fmt.Sprintf(sql, opts.Database)
+			st.SQL = fmt.Sprintf(sql, opts.Database)
+			if opts.Cluster != "" {
+				st.SQL, st.Then = onCluster(st.SQL, a, opts, v.Modern())
+			}
 			if !v.Modern() && a.column != "" {
-				done = fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", opts.Database, a.table, a.column)
+				st.Done = fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", opts.Database, a.table, a.column)
+				if opts.Cluster != "" {
+					// The local table's column; Then (the Distributed
+					// table re-created) runs anyway.
+					st.Done = fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'",
+						opts.Database, a.table+LocalSuffix, a.column)
+				}
 			}
 		}
-		out = append(out, Statement{Version: a.version, Name: a.name, Table: a.table, SQL: sql, Done: done})
+		out = append(out, st)
 	}
 	return out
+}
+
+// onCluster returns the cluster form of alteration a, whose single-node SQL
+// for database opts.Database is sql: a CREATE TABLE becomes the local table
+// and the Distributed table over it; an ALTER runs ON CLUSTER on the local
+// table and, when it changes columns only, on the Distributed table too. The
+// PLAIN form re-creates the Distributed table instead (it holds no data:
+// Vigil inserts with insert_distributed_sync): 18.16 refuses an ALTER ON
+// CLUSTER of a table that is not replicated on shards that are ("Table ...
+// isn't replicated, but shard #1 is replicated according to its cluster
+// definition"), and the Distributed table takes its columns from the local
+// one when it is created.
+func onCluster(sql string, a alteration, o Options, modern bool) (string, []string) {
+	db := o.Database
+	create := "CREATE TABLE IF NOT EXISTS " + db + "." + a.table + "\n"
+	alter := "ALTER TABLE " + db + "." + a.table + "\n"
+	switch {
+	case strings.HasPrefix(sql, create):
+		head := "CREATE TABLE IF NOT EXISTS " + db + "." + a.table + LocalSuffix + " ON CLUSTER " + o.Cluster + "\n"
+		local := head + sql[len(create):]
+		i := strings.Index(local, "\nENGINE = ")
+		j := i + len("\nENGINE = ")
+		end := j + strings.IndexByte(local[j:], '\n')
+		local = local[:j] + replicated(local[j:end], db, a.table) + local[end:]
+		return local, []string{distributed(db, a.table, a.shardKey, o.Cluster)}
+	case strings.HasPrefix(sql, alter) || strings.HasPrefix(sql, strings.TrimSuffix(alter, "\n")+" "):
+		rest := sql[len(alter)-1:]
+		local := "ALTER TABLE " + db + "." + a.table + LocalSuffix + " ON CLUSTER " + o.Cluster + rest
+		switch {
+		case !columnsOnly(rest):
+			return local, nil
+		case !modern:
+			return local, []string{
+				"DROP TABLE IF EXISTS " + db + "." + a.table + " ON CLUSTER " + o.Cluster,
+				distributed(db, a.table, shardKeyOf(a.table), o.Cluster),
+			}
+		}
+		return local, []string{"ALTER TABLE " + db + "." + a.table + " ON CLUSTER " + o.Cluster + rest}
+	}
+	// Every alteration is a CREATE TABLE or an ALTER TABLE of a.table
+	// (TestClusterForm checks it): anything else is a programming error.
+	panic(fmt.Sprintf("ddl: migration %d (%s) has no cluster form: %.60q", a.version, a.name, sql))
+}
+
+var (
+	alterClauseRE  = regexp.MustCompile(`(?m)(?:^|,)\s*(ADD|DROP|MODIFY|RENAME|CLEAR|COMMENT|MATERIALIZE)\s+(\w+)`)
+	columnClauseRE = regexp.MustCompile(`(?i)^COLUMN$`)
+)
+
+// columnsOnly reports whether every clause of an ALTER (after the table
+// name) changes a column: those apply to a Distributed table as well.
+func columnsOnly(clauses string) bool {
+	ms := alterClauseRE.FindAllStringSubmatch(clauses, -1)
+	if len(ms) == 0 {
+		return false
+	}
+	for _, m := range ms {
+		if !columnClauseRE.MatchString(m[2]) {
+			return false
+		}
+	}
+	return true
+}
+
+// shardKeyOf returns the sharding expression of table.
+func shardKeyOf(table string) string {
+	for _, t := range tables {
+		if t.name == table {
+			return t.shardKey
+		}
+	}
+	for _, a := range alterations {
+		if a.table == table && a.shardKey != "" {
+			return a.shardKey
+		}
+	}
+	panic("ddl: no sharding key for table " + table)
+}
+
+// replicated returns the Replicated variant of a MergeTree-family engine
+// ("ReplacingMergeTree(ver)"), kept in ZooKeeper under
+// /clickhouse/tables/{shard}/<db>/<table>, one replica per {replica}.
+func replicated(engine, db, table string) string {
+	name, args, _ := strings.Cut(engine, "(")
+	args = strings.TrimSuffix(args, ")")
+	out := fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}'", name, db, table)
+	if args != "" {
+		out += ", " + args
+	}
+	return out + ")"
+}
+
+// distributed returns the Distributed table db.table over db.table_local on cluster.
+func distributed(db, table, shardKey, cluster string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %[1]s.%[2]s ON CLUSTER %[4]s AS %[1]s.%[2]s%[5]s\nENGINE = Distributed(%[4]s, %[1]s, %[2]s%[5]s, %[3]s)",
+		db, table, shardKey, cluster, LocalSuffix)
 }
 
 // Tables returns the CREATE statements of every table for server v, in
@@ -341,12 +538,16 @@ func Tables(v ServerVersion, opts Options) []Statement {
 	modern := v.Modern()
 	out := make([]Statement, 0, len(tables))
 	for _, t := range tables {
-		out = append(out, Statement{
+		st := Statement{
 			Version: t.version,
 			Name:    "create " + t.name,
 			Table:   t.name,
 			SQL:     t.create(opts, modern),
-		})
+		}
+		if opts.Cluster != "" {
+			st.Then = []string{distributed(opts.Database, t.name, t.shardKey, opts.Cluster)}
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -368,11 +569,23 @@ type table struct {
 	partition string // expression, "" = none
 	orderBy   string
 	ttlColumn string // MODERN only: rows expire TTLDays after this time column
+	// shardKey is the sharding expression of the cluster form's Distributed
+	// table: a hash of columns of orderBy (or of a column that a key
+	// determines, such as the model of an event), so that every row of one
+	// key lands on one shard. model where the key has it, so that the tables
+	// of one model share a shard and join there.
+	shardKey string
 }
 
 func (t table) create(o Options, modern bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", o.Database, t.name)
+	engine := t.engine
+	if o.Cluster != "" {
+		fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s ON CLUSTER %s\n(\n", o.Database, t.name, LocalSuffix, o.Cluster)
+		engine = replicated(engine, o.Database, t.name)
+	} else {
+		fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s\n(\n", o.Database, t.name)
+	}
 	for i, c := range t.columns {
 		typ := c.plain
 		if modern && c.modern != "" {
@@ -387,7 +600,7 @@ func (t table) create(o Options, modern bool) string {
 		}
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, ")\nENGINE = %s\n", t.engine)
+	fmt.Fprintf(&b, ")\nENGINE = %s\n", engine)
 	if t.partition != "" {
 		fmt.Fprintf(&b, "PARTITION BY %s\n", t.partition)
 	}
@@ -423,8 +636,9 @@ var tables = []table{
 			typed("name", "String", ""),
 			typed("applied_at", "DateTime('UTC')", ""),
 		},
-		engine:  "ReplacingMergeTree",
-		orderBy: "version",
+		engine:   "ReplacingMergeTree",
+		orderBy:  "version",
+		shardKey: "version",
 	},
 	{
 		version: 1,
@@ -457,6 +671,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree",
 		partition: "toYYYYMM(event_time)",
 		orderBy:   "model, event_time, event_id",
+		shardKey:  "sipHash64(model)",
 		ttlColumn: "event_time",
 	},
 	{
@@ -488,6 +703,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(last_offset)",
 		partition: "toYYYYMM(window_start)",
 		orderBy:   "model, model_version, segment, window_start, topic, kafka_partition",
+		shardKey:  "sipHash64(model)",
 	},
 	{
 		version: 3,
@@ -523,6 +739,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(last_offset)",
 		partition: "toYYYYMM(window_start)",
 		orderBy:   "model, model_version, segment, feature, window_start, topic, kafka_partition",
+		shardKey:  "sipHash64(model)",
 	},
 	{
 		version: 4,
@@ -546,6 +763,9 @@ var tables = []table{
 		engine:    "ReplacingMergeTree",
 		partition: "toYYYYMM(event_time)",
 		orderBy:   "topic, kafka_partition, kafka_offset, event_id",
+		// The model of a late event is the model of its event (a redelivered
+		// message is the same bytes): with the events of its model.
+		shardKey:  "sipHash64(model)",
 		ttlColumn: "event_time",
 	},
 	{
@@ -559,8 +779,9 @@ var tables = []table{
 			typed("watermark_ms", "Int64", ""),
 			timeCol("written_at", ""),
 		},
-		engine:  "ReplacingMergeTree(next_offset)",
-		orderBy: "consumer_group, topic, kafka_partition",
+		engine:   "ReplacingMergeTree(next_offset)",
+		orderBy:  "consumer_group, topic, kafka_partition",
+		shardKey: "sipHash64(consumer_group, topic, kafka_partition)",
 	},
 	{
 		version: 6,
@@ -579,8 +800,9 @@ var tables = []table{
 			// (Profile.MarshalBinary); the columns above are for queries.
 			typed("profile", "String", zstd),
 		},
-		engine:  "ReplacingMergeTree",
-		orderBy: "model, model_version, reference_id",
+		engine:   "ReplacingMergeTree",
+		orderBy:  "model, model_version, reference_id",
+		shardKey: "sipHash64(model)",
 	},
 	{
 		version: 7,
@@ -629,6 +851,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(computed_at)",
 		partition: "toYYYYMM(window_start)",
 		orderBy:   "model, model_version, segment, window_start, window_end, feature",
+		shardKey:  "sipHash64(model)",
 	},
 	{
 		version: 8,
@@ -655,6 +878,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree",
 		partition: "toYYYYMM(label_time)",
 		orderBy:   "model, event_id, topic, kafka_partition, kafka_offset, kafka_row",
+		shardKey:  "sipHash64(model)",
 		ttlColumn: "label_time",
 	},
 	{
@@ -718,6 +942,7 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(version)",
 		partition: "toYYYYMM(window_start)",
 		orderBy:   "model, model_version, segment, window_start",
+		shardKey:  "sipHash64(model)",
 	},
 	{
 		version: 10,
@@ -743,6 +968,8 @@ var tables = []table{
 		},
 		engine:  "ReplacingMergeTree(version)",
 		orderBy: "rule, fingerprint",
+		// The fingerprint of a series names its model: with the model.
+		shardKey: "sipHash64(model)",
 	},
 	{
 		version: 11,
@@ -769,5 +996,6 @@ var tables = []table{
 		engine:    "ReplacingMergeTree(version)",
 		partition: "toYYYYMM(created_at)",
 		orderBy:   "id, receiver",
+		shardKey:  "sipHash64(id)",
 	},
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 )
@@ -26,6 +27,13 @@ func QueryVersion(ctx context.Context, conn driver.Conn) (ServerVersion, error) 
 // Two processes migrating at the same time both succeed (every statement is
 // CREATE ... IF NOT EXISTS); the migrations table is a ReplacingMergeTree, so
 // a migration recorded twice collapses to one row.
+//
+// With opts.Cluster, conn may be any server of the cluster: the database and
+// every table are created ON CLUSTER (each statement returns once every
+// server ran it, or fails naming the server that did not), and
+// vigil_migrations is itself a Distributed table over replicated local ones,
+// written with insert_distributed_sync so that the record is on its shard
+// when Migrate returns.
 func Migrate(ctx context.Context, conn driver.Conn, database string, opts Options, log zerolog.Logger) error {
 	if database != "" {
 		opts.Database = database
@@ -42,11 +50,20 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 	if v.Modern() {
 		form = "modern"
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+opts.Database); err != nil {
+	createDB := "CREATE DATABASE IF NOT EXISTS " + opts.Database
+	if opts.Cluster != "" {
+		if err := checkCluster(ctx, conn, opts.Cluster); err != nil {
+			return fmt.Errorf("migrate %s: %w", opts.Database, err)
+		}
+		form += " cluster " + opts.Cluster
+		createDB += " ON CLUSTER " + opts.Cluster
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(ClusterSettings()))
+	}
+	if err := conn.Exec(ctx, createDB); err != nil {
 		return fmt.Errorf("migrate: create database %s: %w", opts.Database, err)
 	}
 	stmts := Migrations(v, opts)
-	if err := conn.Exec(ctx, stmts[0].SQL); err != nil {
+	if err := apply(ctx, conn, stmts[0]); err != nil {
 		return fmt.Errorf("migrate: create %s.%s: %w", opts.Database, stmts[0].Table, err)
 	}
 	applied, err := appliedVersions(ctx, conn, opts.Database)
@@ -63,10 +80,15 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 		if err != nil {
 			return fmt.Errorf("migrate %s: check migration %d (%s): %w", opts.Database, st.Version, st.Name, err)
 		}
-		if st.SQL == "" || done {
+		if done {
+			// In effect already; what follows it (in the cluster form, the
+			// Distributed table over the changed local table) is idempotent.
+			st.SQL = ""
+		}
+		if st.SQL == "" && len(st.Then) == 0 {
 			// Not available on this server, or in effect already: recorded,
 			// so that it is not tried again (an upgraded server keeps the old form).
-		} else if err := conn.Exec(ctx, st.SQL); err != nil {
+		} else if err := apply(ctx, conn, st); err != nil {
 			return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
 		}
 		if err := record(ctx, conn, opts.Database, st); err != nil {
@@ -78,6 +100,54 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 	}
 	log.Debug().Str("database", opts.Database).Str("server", v.String()).Str("form", form).
 		Int("applied", n).Int("already", len(applied)).Msg("migrations up to date")
+	return nil
+}
+
+// ClusterSettings are the connection settings of Vigil's writers and
+// readers on a cluster (docs/SCALING.md): insert_distributed_sync = 1, so
+// that an INSERT into a Distributed table returns once every shard has its
+// rows (not when they are queued on the server that took the INSERT), and a
+// checkpoint committed after it, or any read after it, finds them.
+//
+// Readers also need distributed_product_mode = 'local' (ProductModeSetting),
+// which clickhouse-go cannot send to servers before 19.x (it sends integer
+// settings only): the sink adds it to its queries, and the servers' profile
+// of the users that query must set it for the documented SQL.
+func ClusterSettings() clickhouse.Settings {
+	return clickhouse.Settings{"insert_distributed_sync": 1}
+}
+
+// ProductModeSetting makes IN and JOIN subqueries on Distributed tables read
+// each shard's local table, which holds every row of the shard's models (the
+// tables are sharded by model, and Vigil's subqueries join on model): the
+// SETTINGS clause the sink ends such queries with on a cluster.
+const ProductModeSetting = "distributed_product_mode = 'local'"
+
+// checkCluster fails unless the server knows cluster.
+func checkCluster(ctx context.Context, conn driver.Conn, cluster string) error {
+	if err := ValidateCluster(cluster); err != nil {
+		return err
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", cluster).Scan(&n); err != nil {
+		return fmt.Errorf("look up cluster %s: %w", cluster, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("the server does not know cluster %q (system.clusters; configure it in remote_servers, see docs/SCALING.md)", cluster)
+	}
+	return nil
+}
+
+// apply runs st.SQL (unless empty) and then st.Then.
+func apply(ctx context.Context, conn driver.Conn, st Statement) error {
+	for _, sql := range append([]string{st.SQL}, st.Then...) {
+		if sql == "" {
+			continue
+		}
+		if err := conn.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -185,7 +185,7 @@ func TestMigrateIntegration(t *testing.T) {
 		if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
 			t.Fatalf("Migrate run %d: %v", run, err)
 		}
-		assertMigrated(t, ctx, conn, db)
+		assertMigrated(t, ctx, conn, db, 1)
 	}
 	// A lost migrations table is rebuilt without touching the tables.
 	if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", db, TableMigrations)); err != nil {
@@ -194,9 +194,14 @@ func TestMigrateIntegration(t *testing.T) {
 	if err := Migrate(ctx, conn, db, Options{}, log); err != nil {
 		t.Fatal(err)
 	}
-	assertMigrated(t, ctx, conn, db)
+	assertMigrated(t, ctx, conn, db, 1)
+	checkSampleAndDocs(t, ctx, conn, db, v)
+}
 
-	// Every table takes a row in the SQL of the examples, and the example queries run.
+// checkSampleAndDocs inserts a row into every table in the SQL of the
+// examples, counts them after FINAL and runs the documented queries.
+func checkSampleAndDocs(t *testing.T, ctx context.Context, conn driver.Conn, db string, v ServerVersion) {
+	t.Helper()
 	for _, q := range sampleRows {
 		if err := conn.Exec(ctx, inDatabase(q, db)); err != nil {
 			t.Fatalf("%v\n%s", err, q)
@@ -241,7 +246,10 @@ func TestMigrateIntegration(t *testing.T) {
 	}
 }
 
-func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string) {
+// assertMigrated checks that every migration is recorded once and that db
+// holds perTable tables per table (2 in the cluster form: local and
+// Distributed) on the server of conn.
+func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db string, perTable int) {
 	t.Helper()
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT version, name, count() FROM %s.%s GROUP BY version, name ORDER BY version", db, TableMigrations))
 	if err != nil {
@@ -277,8 +285,109 @@ func assertMigrated(t *testing.T, ctx context.Context, conn driver.Conn, db stri
 			created++
 		}
 	}
-	if n != uint64(created) {
-		t.Fatalf("%d tables in %s, want %d", n, db, created)
+	if n != uint64(perTable*created) {
+		t.Fatalf("%d tables in %s, want %d", n, db, perTable*created)
+	}
+}
+
+// TestMigrateClusterIntegration migrates a database in the cluster form on
+// the local cluster of deployments/local/clickhouse-cluster.sh (twice, and
+// once more after its migrations table was lost), checks every server's
+// tables, then writes a row to every table through the Distributed tables
+// and runs the documented queries as they are written, with the settings of
+// ClusterSettings.
+func TestMigrateClusterIntegration(t *testing.T) {
+	addrs := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_ADDRS")
+	requireService(t, addrs != "", "the local ClickHouse cluster (VIGIL_CLICKHOUSE_CLUSTER_ADDRS)",
+		"start it with deployments/local/clickhouse-cluster.sh start and eval \"$(deployments/local/clickhouse-cluster.sh env)\"")
+	cluster := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_NAME")
+	if cluster == "" {
+		cluster = "vigil_local"
+	}
+	var conns []driver.Conn
+	for _, addr := range strings.Split(addrs, ",") {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Protocol: clickhouse.Native, DialTimeout: 10 * time.Second,
+			Settings: ClusterSettings()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	if len(conns) < 2 {
+		t.Fatalf("VIGIL_CLICKHOUSE_CLUSTER_ADDRS=%s: want the addresses of at least 2 servers", addrs)
+	}
+	conn := conns[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := randomDatabase(t)
+	defer func() {
+		if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+	}()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	v, err := QueryVersion(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Cluster: cluster}
+	// Migrate through each server in turn: the second run, on another
+	// server, finds everything applied.
+	for run := range 2 {
+		if err := Migrate(ctx, conns[run%len(conns)], db, opts, log); err != nil {
+			t.Fatalf("Migrate run %d: %v", run+1, err)
+		}
+		for _, c := range conns {
+			assertMigrated(t, ctx, c, db, 2)
+		}
+	}
+	var engines []string
+	rows, err := conns[1].Query(ctx, "SELECT name, engine FROM system.tables WHERE database = ? ORDER BY name", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			t.Fatal(err)
+		}
+		engines = append(engines, name+" "+engine)
+		if local := strings.HasSuffix(name, LocalSuffix); local != strings.HasPrefix(engine, "Replicated") || !local && engine != "Distributed" {
+			t.Errorf("%s.%s has engine %s, want Replicated* for a local table, Distributed otherwise", db, name, engine)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	t.Logf("ClickHouse %s, cluster %s: %d tables on each server", v, cluster, len(engines))
+
+	// A lost migrations table is rebuilt without touching the tables.
+	for _, table := range []string{TableMigrations, TableMigrations + LocalSuffix} {
+		if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s ON CLUSTER %s", db, table, cluster)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Migrate(ctx, conns[1], db, opts, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		assertMigrated(t, ctx, c, db, 2)
+	}
+	checkSampleAndDocs(t, ctx, conn, db, v)
+	// The rows were written through the Distributed tables into the local
+	// table of their model's shard: one server holds all of model 'fraud'.
+	var onShards []uint64
+	for _, c := range conns {
+		var n uint64
+		if err := c.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s%s", db, TableDrift, LocalSuffix)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		onShards = append(onShards, n)
+	}
+	if total := onShards[0] + onShards[1]; total != 1 || (onShards[0] != 0 && onShards[1] != 0) {
+		t.Fatalf("rows of vigil_drift per shard = %v, want the one row on one shard", onShards)
 	}
 }
 
@@ -343,6 +452,106 @@ SELECT 'events', 0, 12, 'e9', 'fraud', 'v1', '2099-03-14 12:00:10.250', '2099-03
 		"vigil_labels",
 		"vigil_late_events",
 		"vigil_events\tevent_id_bloom\tbloom_filter",
+	}
+	if len(lines) < len(want)+len(docQueries(t)) {
+		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Errorf("chdb output line %d = %q, want %q\n%s", i+1, lines[i], w, stdout.String())
+		}
+	}
+}
+
+// singleNodeOnChDB rewrites cluster-form DDL into what chDB runs in process:
+// without ON CLUSTER (chDB has no distributed DDL queue) and with each
+// Replicated*MergeTree(path, replica[, args]) as *MergeTree([args]) (chDB
+// creates a Replicated table against a ZooKeeper, but inserts into it hang).
+// The Distributed tables stay, over a one-shard cluster of the same name
+// that chdb_exec.py --cluster defines on the session itself.
+func singleNodeOnChDB(sql, cluster string) string {
+	sql = strings.ReplaceAll(sql, " ON CLUSTER "+cluster, "")
+	return replicatedRE.ReplaceAllString(sql, "$1(")
+}
+
+var replicatedRE = regexp.MustCompile(`Replicated(\w*MergeTree)\('/clickhouse/tables/\{shard\}/\w+/\w+', '\{replica\}'(?:, )?`)
+
+// TestModernClusterDDLOnChDB runs the MODERN cluster form through chDB as
+// singleNodeOnChDB rewrites it: the local tables' columns, keys, codecs and
+// TTLs, the Distributed tables created AS them with their sharding keys, the
+// ALTERs of both, a sample row per table inserted and counted through the
+// Distributed tables, and the documented queries as written (with
+// distributed_product_mode = 'local', as docs/SCALING.md asks of a cluster).
+// The ON CLUSTER clauses and the Replicated engines are checked on 18.16 by
+// TestMigrateClusterIntegration only (the PLAIN form).
+func TestModernClusterDDLOnChDB(t *testing.T) {
+	script := "../../deployments/local/chdb_exec.py"
+	python := os.Getenv("VIGIL_PYTHON")
+	if python == "" {
+		python = "python3"
+	}
+	_, statErr := os.Stat(script)
+	requireService(t, statErr == nil, script, "it comes with the repository")
+	requireService(t, exec.Command(python, "-c", "import chdb").Run() == nil, "chDB ("+python+" -c 'import chdb')",
+		"install it with deployments/local/chdb.sh")
+
+	const cluster = "vigil_local"
+	var in strings.Builder
+	add := func(sql string) { in.WriteString(sql + "\n;;\n") }
+	add("CREATE DATABASE IF NOT EXISTS vigil")
+	stmts := Migrations(ServerVersion{Major: 26, Minor: 9}, Options{Cluster: cluster})
+	for _, st := range stmts {
+		for _, sql := range append([]string{st.SQL}, st.Then...) {
+			if rewritten := singleNodeOnChDB(sql, cluster); sql != "" {
+				if strings.Contains(rewritten, "Replicated") || strings.Contains(rewritten, "ON CLUSTER") {
+					t.Fatalf("rewrite left a cluster clause:\n%s", rewritten)
+				}
+				add(rewritten)
+			}
+		}
+	}
+	add("SET insert_distributed_sync = 1")
+	add("SET " + ProductModeSetting)
+	for _, q := range sampleRows {
+		add(q)
+	}
+	add(sampleCheck)
+	add("SELECT engine = 'Distributed', count() FROM system.tables WHERE database = 'vigil' GROUP BY engine = 'Distributed' ORDER BY 1")
+	add("SELECT count() FROM vigil.vigil_drift_local")
+	add("SELECT name FROM system.tables WHERE database = 'vigil' AND engine_full LIKE '%TTL%' ORDER BY name")
+	add("SELECT table, name FROM system.columns WHERE database = 'vigil' AND name IN ('producers', 'reference_segment') ORDER BY table, name")
+	for _, q := range append(docQueries(t), otherDocQueries(t)...) {
+		add(q)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, script, "--cluster", cluster)
+	cmd.Stdin = strings.NewReader(in.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chdb_exec.py: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	created := len(tables)
+	for _, a := range alterations {
+		if strings.HasPrefix(a.name, "create ") {
+			created++
+		}
+	}
+	want := []string{
+		"1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1\t1",
+		fmt.Sprintf("0\t%d", created),
+		fmt.Sprintf("1\t%d", created),
+		"1",
+		"vigil_events_local",
+		"vigil_labels_local",
+		"vigil_late_events_local",
+		"vigil_checkpoints\tproducers",
+		"vigil_checkpoints_local\tproducers",
+		"vigil_drift\treference_segment",
+		"vigil_drift_local\treference_segment",
 	}
 	if len(lines) < len(want)+len(docQueries(t)) {
 		t.Fatalf("chdb output has %d lines, want at least %d:\n%s", len(lines), len(want)+len(docQueries(t)), stdout.String())

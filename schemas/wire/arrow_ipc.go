@@ -358,7 +358,9 @@ func checkSchema(s *arrow.Schema) error {
 			ok = f.Type.ID() == arrow.FLOAT64
 		} else if name, ok = schemas.FeatureName(f.Name); ok {
 			g = groupFeature
-			_, ok = schemas.KindOf(f.Type)
+			if _, ok = schemas.KindOf(f.Type); !ok {
+				_, ok = schemas.VectorDim(f.Type)
+			}
 		} else if name, ok = schemas.SegmentKey(f.Name); ok {
 			g = groupSegment
 			ok = f.Type.ID() == arrow.STRING

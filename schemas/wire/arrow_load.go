@@ -25,6 +25,8 @@ import (
 // handles exactly the flat types of the layout, checks every length against
 // the message before using it, decompresses with pooled decoders bounded by
 // the batch's memory budget, and refers to uncompressed buffers in place.
+// The one nested type is a vector feature's fixed_size_list of float64 or
+// float32 items.
 
 // Flatbuffer slots and enum values of the Arrow IPC format
 // (format/Message.fbs).
@@ -114,7 +116,13 @@ func loadRecord(schema *arrow.Schema, meta, body []byte, mem memory.Allocator, b
 		return nil, err
 	}
 	fields := schema.Fields()
-	if nNodes != len(fields) {
+	wantNodes := len(fields)
+	for _, f := range fields {
+		if _, ok := f.Type.(*arrow.FixedSizeListType); ok {
+			wantNodes++ // the items' node
+		}
+	}
+	if nNodes != wantNodes {
 		return nil, fmt.Errorf("%d field nodes for %d columns", nNodes, len(fields))
 	}
 	if rows < 0 || rows > budget {
@@ -126,28 +134,40 @@ func loadRecord(schema *arrow.Schema, meta, body []byte, mem memory.Allocator, b
 			c.Release()
 		}
 	}()
-	ibuf := 0
-	for i, f := range fields {
-		node := nodes + flatbuffers.UOffsetT(i*fbStructSize)
+	ibuf, inode := 0, 0
+	// loadColumn reads the node and buffers of one array of type dt and
+	// want rows (and its items' after it, for a fixed_size_list).
+	var loadColumn func(name string, dt arrow.DataType, want int64) (arrow.ArrayData, error)
+	loadColumn = func(name string, dt arrow.DataType, want int64) (arrow.ArrayData, error) {
+		node := nodes + flatbuffers.UOffsetT(inode*fbStructSize)
+		inode++
 		length, nulls := rb.GetInt64(node), rb.GetInt64(node+8)
-		if length != rows || nulls < 0 || nulls > length {
-			return nil, fmt.Errorf("column %q: length %d with %d nulls in a batch of %d rows", f.Name, length, nulls, rows)
+		if length != want || nulls < 0 || nulls > length {
+			return nil, fmt.Errorf("column %q: length %d with %d nulls, want %d rows", name, length, nulls, want)
 		}
 		nb := 2
-		if f.Type.ID() == arrow.STRING {
+		switch dt.ID() {
+		case arrow.STRING:
 			nb = 3
+		case arrow.FIXED_SIZE_LIST:
+			nb = 1
 		}
 		if ibuf+nb > nBufs {
-			return nil, fmt.Errorf("column %q: buffers missing", f.Name)
+			return nil, fmt.Errorf("column %q: buffers missing", name)
 		}
 		buffers := make([]*memory.Buffer, nb)
-		for j := range buffers {
-			b := bufs + flatbuffers.UOffsetT((ibuf+j)*fbStructSize)
-			if buffers[j], err = l.buffer(rb.GetInt64(b), rb.GetInt64(b+8)); err != nil {
-				for _, b := range buffers[:j] {
+		defer func() {
+			for _, b := range buffers {
+				if b != nil {
 					b.Release()
 				}
-				return nil, fmt.Errorf("column %q buffer %d: %w", f.Name, j, err)
+			}
+		}()
+		for j := range buffers {
+			b := bufs + flatbuffers.UOffsetT((ibuf+j)*fbStructSize)
+			var err error
+			if buffers[j], err = l.buffer(rb.GetInt64(b), rb.GetInt64(b+8)); err != nil {
+				return nil, fmt.Errorf("column %q buffer %d: %w", name, j, err)
 			}
 		}
 		ibuf += nb
@@ -155,20 +175,30 @@ func loadRecord(schema *arrow.Schema, meta, body []byte, mem memory.Allocator, b
 			buffers[0].Release()
 			buffers[0] = nil
 		}
-		err := checkBuffers(f.Type, int(rows), int(nulls), buffers)
-		if err == nil {
-			data := array.NewData(f.Type, int(rows), buffers, nil, int(nulls), 0)
-			cols = append(cols, array.MakeFromData(data))
-			data.Release()
+		if err := checkBuffers(dt, int(length), int(nulls), buffers); err != nil {
+			return nil, fmt.Errorf("column %q: %w", name, err)
 		}
-		for _, b := range buffers {
-			if b != nil {
-				b.Release()
-			}
+		if dt.ID() != arrow.FIXED_SIZE_LIST {
+			return array.NewData(dt, int(length), buffers, nil, int(nulls), 0), nil
 		}
+		lt := dt.(*arrow.FixedSizeListType)
+		if lt.Len() < 1 || rows*int64(lt.Len()) > budget {
+			return nil, fmt.Errorf("column %q: %d rows of %d items", name, rows, lt.Len())
+		}
+		items, err := loadColumn(name+" items", lt.Elem(), rows*int64(lt.Len()))
 		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", f.Name, err)
+			return nil, err
 		}
+		defer items.Release()
+		return array.NewData(dt, int(length), buffers, []arrow.ArrayData{items}, int(nulls), 0), nil
+	}
+	for _, f := range fields {
+		data, err := loadColumn(f.Name, f.Type, rows)
+		if err != nil {
+			return nil, err
+		}
+		cols = append(cols, array.MakeFromData(data))
+		data.Release()
 	}
 	if ibuf != nBufs {
 		return nil, fmt.Errorf("%d buffers for %d columns", nBufs, len(fields))
@@ -292,8 +322,13 @@ func checkBuffers(dt arrow.DataType, n, nulls int, bufs []*memory.Buffer) error 
 		return fmt.Errorf("null count %d without a validity bitmap", nulls)
 	}
 	switch dt.ID() {
+	case arrow.FIXED_SIZE_LIST: // validity only; the items are checked as a column
 	case arrow.FLOAT64, arrow.TIMESTAMP:
 		if bufs[1].Len() < n*8 {
+			return fmt.Errorf("values buffer of %d bytes for %d rows", bufs[1].Len(), n)
+		}
+	case arrow.FLOAT32:
+		if bufs[1].Len() < n*4 {
 			return fmt.Errorf("values buffer of %d bytes for %d rows", bufs[1].Len(), n)
 		}
 	case arrow.BOOL:

@@ -27,7 +27,11 @@ const MetaTypeMismatchPrefix = "vigil.type_mismatch."
 // first non-null value of a feature in a batch fixes its column's kind; a
 // later value of another kind is stored as null and counted (see
 // TypeMismatches). A feature only ever null is an all-null float64 column. A
-// name repeated within one event keeps its first value.
+// name repeated within one event keeps its first value. A Vector feature is
+// a fixed_size_list<float64> column whose length is that of the batch's
+// first vector; a vector of another length is stored as null and counted
+// as a type mismatch too, under the name its window state counts them
+// (VectorMismatchName).
 //
 // The builder keeps its columns, and the map from name to column, across
 // records, and reserves each column's capacity from the previous record.
@@ -67,6 +71,9 @@ type column struct {
 	f64 *array.Float64Builder
 	str *array.StringBuilder
 	bl  *array.BooleanBuilder
+	vec *array.FixedSizeListBuilder // Vector, of length dim
+	dim int
+	vf  *array.Float64Builder // vec's items
 }
 
 // columnGroup is the set of columns under one prefix.
@@ -162,7 +169,10 @@ func (b *BatchBuilder) Append(e *schemas.Event) error {
 		}
 		if c.kind == schemas.Null {
 			c.setKind(b.mem, f.Value.Kind)
-		} else if c.kind != f.Value.Kind {
+			if f.Value.Kind == schemas.Vector {
+				c.setDim(b.mem, len(f.Value.Vec))
+			}
+		} else if c.kind != f.Value.Kind || (c.kind == schemas.Vector && len(f.Value.Vec) != c.dim) {
 			c.mismatches++
 			continue
 		}
@@ -174,6 +184,9 @@ func (b *BatchBuilder) Append(e *schemas.Event) error {
 			appendStr(c.str, f.Value.Str)
 		case schemas.Bool:
 			c.bl.Append(f.Value.Bool)
+		case schemas.Vector:
+			c.vec.Append(true)
+			c.vf.AppendValues(f.Value.Vec, nil)
 		}
 		c.rows++
 	}
@@ -226,11 +239,17 @@ func (b *BatchBuilder) NewRecord() arrow.Record {
 				arr = c.str.NewArray()
 			case schemas.Bool:
 				arr = c.bl.NewArray()
+			case schemas.Vector:
+				arr = c.vec.NewArray()
 			}
 			cols = append(cols, arr)
 			fields = append(fields, arrow.Field{Name: c.field, Type: arr.DataType(), Nullable: true})
 			if c.mismatches > 0 {
-				mdKeys = append(mdKeys, MetaTypeMismatchPrefix+c.name)
+				name := c.name
+				if c.kind == schemas.Vector {
+					name = VectorMismatchName(name)
+				}
+				mdKeys = append(mdKeys, MetaTypeMismatchPrefix+name)
 				mdValues = append(mdValues, strconv.FormatInt(c.mismatches, 10))
 			}
 			c.last, c.rows, c.used, c.kind, c.mismatches, c.batch = rows, 0, false, schemas.Null, 0, g.batch
@@ -352,6 +371,26 @@ func (c *column) setKind(mem memory.Allocator, k schemas.Kind) {
 	}
 }
 
+// setDim sets a Vector column's length for the current batch, creating its
+// builder when the length differs from the last batch's.
+func (c *column) setDim(mem memory.Allocator, dim int) {
+	if c.vec == nil || c.dim != dim {
+		if c.vec != nil {
+			c.vec.Release()
+		}
+		c.vec = array.NewFixedSizeListBuilder(mem, int32(dim), arrow.PrimitiveTypes.Float64)
+		c.vf = c.vec.ValueBuilder().(*array.Float64Builder)
+		c.dim = dim
+	}
+	c.vec.Reserve(c.last)
+	c.vf.Reserve(c.last * dim)
+}
+
+// VectorMismatchName is the feature under which the window state counts the
+// type mismatches of vector feature name: its header feature (see
+// processors/stats, "__embedding.<name>").
+func VectorMismatchName(name string) string { return schemas.VectorHeaderPrefix + name }
+
 // fillNulls appends nulls up to row r (exclusive).
 func (c *column) fillNulls(r int) {
 	n := r - c.rows
@@ -365,6 +404,13 @@ func (c *column) fillNulls(r int) {
 		c.str.AppendNulls(n)
 	case schemas.Bool:
 		c.bl.AppendNulls(n)
+	case schemas.Vector:
+		// Null rows get zero items (not null ones): the items column has no
+		// nulls, only the list's validity says which rows are missing.
+		for range n {
+			c.vec.Append(false)
+		}
+		c.vf.AppendEmptyValues(n * c.dim)
 	}
 	c.rows = r
 }

@@ -25,6 +25,10 @@ func FuzzDecodeJSON(f *testing.F) {
 	for i := 0; i < 4; i++ {
 		f.Add(AppendJSON(nil, benchEvent(i, 6)))
 	}
+	for _, e := range vectorEvents() {
+		f.Add(AppendJSON(nil, &e))
+	}
+	f.Add([]byte(`{"event_id":"e","model":"m","event_time":1,"features":{"v":[1, -2.5e-3 ,3E2],"w":[0]},"prediction":{"score":1}}`))
 	var d JSONDecoder
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var e schemas.Event
@@ -77,6 +81,22 @@ func FuzzDecodeArrow(f *testing.F) {
 			}
 		}
 	}
+	for _, c := range compressions {
+		b := NewBatchBuilder(memory.DefaultAllocator)
+		for _, e := range vectorEvents() {
+			if err := b.Append(&e); err != nil {
+				f.Fatal(err)
+			}
+		}
+		rec := b.NewRecord()
+		data, err := NewArrowEncoder(c).Encode(nil, rec)
+		rec.Release()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(float32VectorBatch(f))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rec, err := DecodeArrow(data, memory.DefaultAllocator)
 		if err != nil {

@@ -91,6 +91,13 @@ func recordEvents(rec arrow.Record) []schemas.Event {
 					e.Features = append(e.Features, schemas.Str(f, a.Value(row)))
 				case *array.Boolean:
 					e.Features = append(e.Features, schemas.Flag(f, a.Value(row)))
+				case *array.FixedSizeList:
+					// A vector with a non-finite item is not an event's
+					// value (Validate refuses it); window states count it
+					// as a type mismatch.
+					if v, ok := vectorAt(a, row); ok {
+						e.Features = append(e.Features, schemas.Vec(f, v))
+					}
 				}
 			} else if k, ok := schemas.SegmentKey(name); ok {
 				v, _ := str(i, row)
@@ -99,4 +106,43 @@ func recordEvents(rec arrow.Record) []schemas.Event {
 		}
 	}
 	return out
+}
+
+// vectorAt returns the items of row of a vector column, ok false when one
+// is null or not finite.
+func vectorAt(a *array.FixedSizeList, row int) ([]float64, bool) {
+	start, end := a.ValueOffsets(row)
+	items := a.ListValues()
+	v := make([]float64, 0, end-start)
+	for k := int(start); k < int(end); k++ {
+		if items.IsNull(k) {
+			return nil, false
+		}
+		var x float64
+		switch it := items.(type) {
+		case *array.Float64:
+			x = it.Value(k)
+		case *array.Float32:
+			x = float64(it.Value(k))
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false
+		}
+		v = append(v, x)
+	}
+	return v, true
+}
+
+// vectorEvents are events with a vector feature "emb" of length 3: a
+// missing one, one of another length (a type mismatch) and a number where
+// the batch has vectors.
+func vectorEvents() []schemas.Event {
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	return []schemas.Event{
+		{ID: "v1", Model: "ranker", Time: t0, Features: []schemas.Feature{schemas.Vec("emb", []float64{0.5, -1, 3e-7}), schemas.Num("x", 1)}, Prediction: schemas.Score(0.1)},
+		{ID: "v2", Model: "ranker", Time: t0, Features: []schemas.Feature{schemas.Missing("emb"), schemas.Num("x", 2)}, Prediction: schemas.Score(0.2)},
+		{ID: "v3", Model: "ranker", Time: t0, Features: []schemas.Feature{schemas.Vec("emb", []float64{1, 2})}, Prediction: schemas.Score(0.3)},
+		{ID: "v4", Model: "ranker", Time: t0, Features: []schemas.Feature{schemas.Num("emb", 4), schemas.Vec("other", []float64{7})}, Prediction: schemas.Score(0.4)},
+		{ID: "v5", Model: "ranker", Time: t0, Features: []schemas.Feature{schemas.Vec("emb", []float64{1e300, 0, -2.5})}, Prediction: schemas.Score(0.5)},
+	}
 }

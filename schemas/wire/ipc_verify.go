@@ -11,8 +11,9 @@ import (
 // a corrupt length or an offset cycle would exhaust memory or the stack,
 // which no recover can catch. checkSchemaMessage walks the few parts of the
 // flatbuffer that the reader uses that way: it checks that those vectors fit
-// in the message and rejects nested fields, which the layout of
-// schemas/arrow.go cannot contain anyway. Out-of-range reads panic, and the
+// in the message and rejects nested fields beyond the one level of the
+// layout of schemas/arrow.go (a vector feature's fixed_size_list has one
+// child without children). Out-of-range reads panic, and the
 // panic becomes an error.
 
 // Flatbuffer vtable slots (4 + 2*field index) and enum values of the Arrow
@@ -68,8 +69,8 @@ func checkSchemaMessage(meta []byte) error {
 		if err := checkVector(&field, fbFieldCustomMeta, fbUOffsetSize); err != nil {
 			return err
 		}
-		if o := field.Offset(fbFieldChildren); o != 0 && field.VectorLen(flatbuffers.UOffsetT(o)) != 0 {
-			return fmt.Errorf("field %d: nested type", i)
+		if err := checkChildren(meta, &field, i); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -84,6 +85,36 @@ func checkVector(t *flatbuffers.Table, slot flatbuffers.VOffsetT, elem int) erro
 	n := t.VectorLen(o)
 	if start := int(t.Vector(o)); n < 0 || n > (len(t.Bytes)-start)/elem {
 		return fmt.Errorf("flatbuffer vector of %d elements past the end of the message", n)
+	}
+	return nil
+}
+
+// checkChildren allows field i at most one child field, itself without
+// children (the item field of a fixed_size_list).
+func checkChildren(meta []byte, field *flatbuffers.Table, i int) error {
+	if err := checkVector(field, fbFieldChildren, fbUOffsetSize); err != nil {
+		return err
+	}
+	o := flatbuffers.UOffsetT(field.Offset(fbFieldChildren))
+	if o == 0 {
+		return nil
+	}
+	switch n := field.VectorLen(o); n {
+	case 0:
+		return nil
+	case 1:
+	default:
+		return fmt.Errorf("field %d: nested type with %d children", i, n)
+	}
+	child := flatbuffers.Table{Bytes: meta, Pos: field.Indirect(field.Vector(o))}
+	if err := checkVector(&child, fbFieldCustomMeta, fbUOffsetSize); err != nil {
+		return err
+	}
+	if err := checkVector(&child, fbFieldChildren, fbUOffsetSize); err != nil {
+		return err
+	}
+	if o := flatbuffers.UOffsetT(child.Offset(fbFieldChildren)); o != 0 && child.VectorLen(o) != 0 {
+		return fmt.Errorf("field %d: nested type more than one level deep", i)
 	}
 	return nil
 }

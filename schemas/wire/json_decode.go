@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,7 @@ type JSONDecoder struct {
 	version    *nameEntry
 
 	arena stringArena
+	vecs  floatArena
 }
 
 // nameEntry is an interned name; epoch detects a name repeated in one object.
@@ -267,14 +269,57 @@ func (d *JSONDecoder) readFeatures(e *schemas.Event) error {
 			if !d.consumeNull() {
 				return d.syntaxError("a value")
 			}
-		case c == '[' || c == '{':
-			return malformed("%q: arrays and objects are not feature values (use number, string, bool or null)", "features."+clip(ent.s))
+		case c == '[':
+			v, err := d.readVector()
+			if err != nil {
+				return fieldError("features."+clip(ent.s), err)
+			}
+			f.Value = schemas.Value{Kind: schemas.Vector, Vec: v}
+		case c == '{':
+			return malformed("%q: objects are not feature values (use number, string, bool, an array of numbers or null)", "features."+clip(ent.s))
 		default:
 			return d.syntaxError("a value")
 		}
 		e.Features = append(e.Features, f)
 		return nil
 	})
+}
+
+// readVector reads a vector feature: a JSON array of 1 to
+// schemas.MaxVectorDim numbers. The slice comes from the decoder's float
+// arena: it is never written again.
+func (d *JSONDecoder) readVector() ([]float64, error) {
+	d.pos++ // '['
+	d.skipWS()
+	if d.consume(']') {
+		return nil, badValue("empty array (a vector has 1 to %d numbers)", schemas.MaxVectorDim)
+	}
+	buf := d.vecs.start()
+	for {
+		d.skipWS()
+		if len(buf) == schemas.MaxVectorDim {
+			return nil, badValue("array longer than %d numbers", schemas.MaxVectorDim)
+		}
+		if d.pos >= len(d.data) || !(d.data[d.pos] == '-' || d.data[d.pos] >= '0' && d.data[d.pos] <= '9') {
+			if d.pos >= len(d.data) {
+				return nil, badValue("unexpected end of JSON in array")
+			}
+			return nil, badValue("array element %d is not a number", len(buf))
+		}
+		_, v, err := d.readNumber()
+		if err != nil {
+			return nil, badValue("array element %d: %s", len(buf), err)
+		}
+		buf = append(buf, v)
+		d.skipWS()
+		if d.consume(',') {
+			continue
+		}
+		if d.consume(']') {
+			return d.vecs.finish(buf), nil
+		}
+		return nil, badValue("invalid JSON in array at offset %d, want ',' or ']'", d.pos)
+	}
 }
 
 func (d *JSONDecoder) readSegments(e *schemas.Event) error {
@@ -845,6 +890,33 @@ func (a *stringArena) str(b []byte) string {
 	start := len(a.buf)
 	a.buf = append(a.buf, b...)
 	return unsafe.String(&a.buf[start], len(b))
+}
+
+// floatArena hands out vectors carved from append-only chunks, as
+// stringArena does strings: a returned slice is never written again (its
+// capacity is clipped), and many vectors cost one allocation.
+type floatArena struct {
+	buf     []float64
+	scratch []float64
+}
+
+const floatArenaChunk = 4096
+
+// start returns an empty slice to append a vector's values to.
+func (a *floatArena) start() []float64 { return a.scratch[:0] }
+
+// finish returns a stable copy of vs (the slice start returned, grown).
+func (a *floatArena) finish(vs []float64) []float64 {
+	a.scratch = vs[:0]
+	if len(vs) > floatArenaChunk/4 {
+		return slices.Clone(vs)
+	}
+	if cap(a.buf)-len(a.buf) < len(vs) {
+		a.buf = make([]float64, 0, floatArenaChunk)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, vs...)
+	return a.buf[start:len(a.buf):len(a.buf)]
 }
 
 // unsafeString views b as a string for a call that does not keep it.

@@ -46,6 +46,15 @@ func AppendJSON(dst []byte, e *schemas.Event) []byte {
 			dst = appendString(dst, f.Value.Str)
 		case schemas.Bool:
 			dst = strconv.AppendBool(dst, f.Value.Bool)
+		case schemas.Vector:
+			dst = append(dst, '[')
+			for j, x := range f.Value.Vec {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendFloat(dst, x)
+			}
+			dst = append(dst, ']')
 		default:
 			dst = append(dst, "null"...)
 		}

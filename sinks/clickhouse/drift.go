@@ -27,7 +27,8 @@ type DriftWindow = drift.Bucket
 // WriteDrift stores drift evaluations in vigil_drift, one row per feature,
 // as one INSERT: the evaluated features (evaluated = 1) and those that could
 // not be evaluated (drift.WindowDrift.Skipped: evaluated = 0, reason set,
-// score NaN, drifted 0). Writing the same window again replaces its rows.
+// score NaN, drifted 0), and a row per vector feature and embedding method
+// (drift.WindowDrift.Embeddings: feature "<name>@<method>", kind "vector"). Writing the same window again replaces its rows.
 func (ws *WindowStore) WriteDrift(ctx context.Context, windows []DriftWindow) error {
 	conn, _, err := ws.s.connection()
 	if err != nil {
@@ -35,7 +36,7 @@ func (ws *WindowStore) WriteDrift(ctx context.Context, windows []DriftWindow) er
 	}
 	n := 0
 	for _, w := range windows {
-		n += len(w.Drift.Features) + len(w.Drift.Skipped)
+		n += len(w.Drift.Features) + len(w.Drift.Embeddings) + len(w.Drift.Skipped)
 	}
 	if n == 0 {
 		return nil
@@ -47,8 +48,8 @@ func (ws *WindowStore) WriteDrift(ctx context.Context, windows []DriftWindow) er
 	defer b.Close()
 	now := time.Now().UTC()
 	for _, w := range windows {
-		for i, d := range slices.Concat(w.Drift.Features, w.Drift.Skipped) {
-			evaluated := i < len(w.Drift.Features)
+		for i, d := range slices.Concat(w.Drift.Features, w.Drift.Embeddings, w.Drift.Skipped) {
+			evaluated := i < len(w.Drift.Features)+len(w.Drift.Embeddings)
 			bd := d.Bounds
 			if err := b.Append(w.Model, w.ModelVersion, w.Segment, w.Start.UTC(), w.End.UTC(), d.Feature, d.Kind.String(), w.RefID, string(d.Method),
 				d.Score, d.Threshold, boolByte(d.Drifted), d.NRef, d.NCur, boolByte(d.Approx),

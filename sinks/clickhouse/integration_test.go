@@ -65,8 +65,11 @@ func assertStatesEqual(t *testing.T, got, want []*stats.WindowState) {
 	}
 }
 
-func TestIntegrationCheckpointRestore(t *testing.T) {
-	s := startSink(t, nil)
+func TestIntegrationCheckpointRestore(t *testing.T) { testCheckpointRestore(t, startSink(t, nil)) }
+
+// testCheckpointRestore checkpoints window states and producer sequences of
+// two partitions into s and restores them.
+func testCheckpointRestore(t *testing.T, s *Sink) {
 	ctx := testContext(t)
 	src := pipeline.Source{Group: "g", Topic: "events", Partition: 3}
 	other := pipeline.Source{Group: "g", Topic: "events", Partition: 4}

@@ -93,11 +93,11 @@ func (ls *LabelStore) WindowLabels(ctx context.Context, model string, from, to t
 		return nil, fmt.Errorf("read labels: %w", err)
 	}
 	db := ls.s.cfg.Database
-	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT event_id, max(label_time), argMax(has_class, label_time), argMax(label_class, label_time),
+	rows, err := conn.Query(ctx, ls.s.subqueries(fmt.Sprintf(`SELECT event_id, max(label_time), argMax(has_class, label_time), argMax(label_class, label_time),
   argMax(has_value, label_time), argMax(label_value, label_time), uniqExact(topic, kafka_partition, kafka_offset, kafka_row)
 FROM %s.%s
 WHERE model = ? AND event_id IN (SELECT event_id FROM %s.%s WHERE model = ? AND event_time >= ? AND event_time < ?)
-GROUP BY event_id`, db, ddl.TableLabels, db, ddl.TableEvents), model, model, from.UTC(), to.UTC())
+GROUP BY event_id`, db, ddl.TableLabels, db, ddl.TableEvents)), model, model, from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read labels of %s: %w", model, err)
 	}
@@ -147,7 +147,7 @@ func (ls *LabelStore) ChangedPerformanceWindows(ctx context.Context, window time
   WHERE event_time >= ? AND (model, event_id) IN (SELECT model, event_id FROM %[1]s.%[4]s WHERE received_at >= ?)
   GROUP BY model, w
 ) GROUP BY model, w ORDER BY model, w`, db, ddl.TableEvents, sec, ddl.TableLabels)
-	rows, err := conn.Query(ctx, q, notBefore.UTC(), since.UTC(), notBefore.UTC(), since.UTC())
+	rows, err := conn.Query(ctx, ls.s.subqueries(q), notBefore.UTC(), since.UTC(), notBefore.UTC(), since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("find changed performance windows: %w", err)
 	}
@@ -208,7 +208,7 @@ func (ls *LabelStore) LabelAccounts(ctx context.Context, since time.Time, horizo
 		return nil, fmt.Errorf("count labels: %w", err)
 	}
 	q := strings.NewReplacer("{db}", ls.s.cfg.Database, "{since}", "?", "{horizon}", fmt.Sprint(int64(horizon/time.Second))).Replace(LabelAccountSQL)
-	rows, err := conn.Query(ctx, q, since.UTC(), since.UTC())
+	rows, err := conn.Query(ctx, ls.s.subqueries(q), since.UTC(), since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("count labels: %w", err)
 	}

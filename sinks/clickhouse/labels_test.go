@@ -30,8 +30,11 @@ func insertPredictions(t *testing.T, s *Sink, ingested time.Time, preds map[stri
 	}
 }
 
-func TestIntegrationLabels(t *testing.T) {
-	s := startSink(t, nil)
+func TestIntegrationLabels(t *testing.T) { testLabels(t, startSink(t, nil)) }
+
+// testLabels stores predictions and labels into s and reads them back
+// through the label store's queries (IN and JOIN subqueries).
+func testLabels(t *testing.T, s *Sink) {
 	ctx := testContext(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	before := time.Now().UTC().Add(-time.Second)

@@ -126,6 +126,9 @@ func classify(rec arrow.Record) (*rawColumns, error) {
 					c.str = append(c.str, named[*array.String]{name: feat, a: a})
 				case *array.Boolean:
 					c.flag = append(c.flag, named[*array.Boolean]{name: feat, a: a})
+				case *array.FixedSizeList:
+					// Vector features (embeddings) are not kept in the raw
+					// events: only their window statistics (docs/DRIFT.md).
 				default:
 					ok = false
 				}

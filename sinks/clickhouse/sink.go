@@ -41,6 +41,12 @@ type Config struct {
 	RawEvents   bool          // write every event to vigil_events; DefaultConfig sets true
 	DialTimeout time.Duration // default 10s
 	TTLDays     int           // keep raw and late events this long (ClickHouse >= 22 only); default 30, negative = forever
+	// Cluster, when not empty, names the ClickHouse cluster (remote_servers)
+	// that Addr is a server of: the tables are created ON CLUSTER in the
+	// cluster form of schemas/ddl (Distributed tables over replicated local
+	// ones), and every INSERT returns once its rows are on their shards
+	// (insert_distributed_sync). Empty: one server.
+	Cluster string
 }
 
 // Defaults of Config.
@@ -98,6 +104,11 @@ func (c Config) Validate() error {
 	if err := ddl.ValidateDatabase(c.Database); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse database: %w", err))
 	}
+	if c.Cluster != "" {
+		if err := ddl.ValidateCluster(c.Cluster); err != nil {
+			errs = append(errs, fmt.Errorf("clickhouse cluster: %w", err))
+		}
+	}
 	if c.DialTimeout < 0 {
 		errs = append(errs, fmt.Errorf("clickhouse dial timeout %v is negative", c.DialTimeout))
 	}
@@ -154,7 +165,15 @@ func (s *Sink) Start(ctx context.Context) error {
 		return nil
 	}
 	began := time.Now()
+	var settings ch.Settings
+	if s.cfg.Cluster != "" {
+		// A write is acknowledged once it is on its shard: the checkpoint
+		// row written after a window's rows, and the Kafka offset committed
+		// after both, never get ahead of what the Distributed tables return.
+		settings = ddl.ClusterSettings()
+	}
 	conn, err := ch.Open(&ch.Options{
+		Settings: settings,
 		Protocol: ch.Native,
 		Addr:     []string{s.cfg.Addr},
 		// Connect to "default": the database may not exist yet. Every
@@ -178,12 +197,12 @@ func (s *Sink) Start(ctx context.Context) error {
 		_ = conn.Close()
 		return err
 	}
-	if err := ddl.Migrate(ctx, conn, s.cfg.Database, ddl.Options{TTLDays: s.cfg.TTLDays}, s.log); err != nil {
+	if err := ddl.Migrate(ctx, conn, s.cfg.Database, ddl.Options{TTLDays: s.cfg.TTLDays, Cluster: s.cfg.Cluster}, s.log); err != nil {
 		_ = conn.Close()
 		return err
 	}
 	s.conn, s.version = conn, v
-	s.log.Info().Str("addr", s.cfg.Addr).Str("database", s.cfg.Database).Str("server", v.String()).
+	s.log.Info().Str("addr", s.cfg.Addr).Str("database", s.cfg.Database).Str("cluster", s.cfg.Cluster).Str("server", v.String()).
 		Bool("modern", v.Modern()).Bool("raw_events", s.cfg.RawEvents).Dur("took", time.Since(began)).Msg("clickhouse sink started")
 	return nil
 }
@@ -238,6 +257,20 @@ func (s *Sink) Conn() driver.Conn {
 
 // Database is the database the sink writes to.
 func (s *Sink) Database() string { return s.cfg.Database }
+
+// Cluster is the cluster the sink's tables are on ("" for one server).
+func (s *Sink) Cluster() string { return s.cfg.Cluster }
+
+// subqueries ends a query whose IN or JOIN subqueries read Distributed
+// tables: on a cluster they read each shard's local tables
+// (ddl.ProductModeSetting; the tables are sharded by model and these
+// queries match on model), elsewhere it is q.
+func (s *Sink) subqueries(q string) string {
+	if s.cfg.Cluster == "" {
+		return q
+	}
+	return q + "\nSETTINGS " + ddl.ProductModeSetting
+}
 
 func (s *Sink) connection() (driver.Conn, ddl.ServerVersion, error) {
 	s.mu.Lock()

@@ -45,3 +45,33 @@ func Open(t testing.TB, db string, configure func(*clickhouse.Config)) *clickhou
 	})
 	return sink
 }
+
+// OpenCluster starts a sink on server node (0-based) of the local ClickHouse
+// cluster (testenv.ClickHouseCluster) in database db, in the cluster form;
+// the database is dropped ON CLUSTER when the test ends. configure, when not
+// nil, changes the sink's config first. Sinks of the same db on other
+// servers share its tables.
+func OpenCluster(t testing.TB, db string, node int, configure func(*clickhouse.Config)) *clickhouse.Sink {
+	t.Helper()
+	addrs, cluster := testenv.ClickHouseCluster(t)
+	if node < 0 || node >= len(addrs) {
+		t.Fatalf("cluster server %d: VIGIL_CLICKHOUSE_CLUSTER_ADDRS has %d", node, len(addrs))
+	}
+	cfg := clickhouse.Config{Addr: addrs[node], Database: db, User: "default", Cluster: cluster}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ctx := context.Background()
+	sink, err := clickhouse.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sink.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+cluster)
+		_ = sink.Shutdown(ctx)
+	})
+	return sink
+}

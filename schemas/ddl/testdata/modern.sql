@@ -361,3 +361,19 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature, method);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes
+(
+    job LowCardinality(String),
+    partition Int32,
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    window_start DateTime64(3, 'UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start);
+

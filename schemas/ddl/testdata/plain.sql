@@ -358,3 +358,19 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, model_version, segment, window_start, window_end, feature, method);
 
+CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes
+(
+    job String,
+    partition Int32,
+    model String,
+    model_version String,
+    window_start DateTime('UTC'),
+    input UInt64,
+    generation Int64,
+    member String,
+    computed_at DateTime('UTC')
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (job, model, model_version, window_start);
+
