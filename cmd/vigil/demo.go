@@ -36,8 +36,20 @@ func runDemo(c *cli.Context) error {
 		cfg.Labels.Group = "vigil-demo-labels-" + run
 	}
 	cfg.Performance.Interval = 0 // computed once at the end, when everything is in
+	cfg.HTTP.Addr = demoHTTPAddr(cfg.HTTP.Addr)
 	return demo.Run(ctx, c.App.Writer, demo.Config{
 		App: cfg.appConfig(), Run: run, Windows: cfg.Demo.Windows, EventsPerWindow: cfg.Demo.EventsPerWindow,
 		KeepTopics: c.IsSet("topic"), Report: cfg.Demo.Report,
 	}, log)
+}
+
+// demoHTTPAddr is where the demo's stack serves /metrics, /readyz and the
+// UI: a free port unless --http-addr (or VIGIL_HTTP_ADDR, http.addr) names
+// one ("off": none), so that a demo runs next to a `vigil process` on its
+// default 127.0.0.1:9464. The demo prints the address it got.
+func demoHTTPAddr(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
 }

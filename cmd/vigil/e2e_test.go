@@ -240,27 +240,6 @@ func (r *e2eRun) waitCheckpoint(ctx context.Context, cond func(int64) bool, what
 	r.t.Fatalf("timed out waiting for %s (checkpointed %d; logs in %s)", what, r.checkpointed(ctx), r.logDir)
 }
 
-func endOffsets(t *testing.T, brokers []string, topic string) int64 {
-	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	var reqs []kafka.OffsetRequest
-	for p := 0; p < 4; p++ {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
-	}
-	resp, err := client.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	var sum int64
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			t.Fatalf("list offsets of %s/%d: %v", topic, po.Partition, po.Error)
-		}
-		sum += po.LastOffset
-	}
-	return sum
-}
-
 func TestEndToEndKillAndRestart(t *testing.T) {
 	brokers := []string{testenv.Kafka(t)}
 	chAddr := testenv.ClickHouse(t)
@@ -393,7 +372,7 @@ func TestEndToEndKillAndRestart(t *testing.T) {
 	if err := raw.WriteMessages(ctx, malformed...); err != nil {
 		t.Fatal(err)
 	}
-	end := endOffsets(t, brokers, r.topic)
+	end := topicEnd(t, brokers, r.topic)
 
 	// Second run: killed part-way through the backlog.
 	before := r.checkpointed(ctx)

@@ -228,31 +228,25 @@ func TestGatewayEndToEnd(t *testing.T) {
 	}
 	waitMetric(t, metrics, `vigil_sdk_events_sent_total`, float64(sent+15))
 
-	// The exact windows, from SQL.
-	query := fmt.Sprintf(`SELECT model, toInt64(toUnixTimestamp(window_start)), toUInt64(sum(events))
-		FROM %s.vigil_model_windows FINAL WHERE segment = '' GROUP BY model, window_start`, db)
-	var got map[string]uint64
-	deadline = time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		got = map[string]uint64{}
-		rows, err := conn.Query(ctx, query)
-		if err == nil {
-			for rows.Next() {
-				var m string
-				var ws int64
-				var n uint64
-				if err := rows.Scan(&m, &ws, &n); err != nil {
-					t.Fatal(err)
-				}
-				got[fmt.Sprintf("%s@%d", m, (ws-t0.Unix())/60)] = n
-			}
-			rows.Close()
-		}
-		if fmt.Sprint(got) == fmt.Sprint(want) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	// The exact windows, from SQL, once the processor checkpointed every
+	// event (a checkpoint's tables are all written before its row).
+	waitCheckpointed(t, conn, db, brokers, "vigil-gateway-proc-"+suffix, topic)
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT model, toInt64(toUnixTimestamp(window_start)), toUInt64(sum(events))
+		FROM %s.vigil_model_windows FINAL WHERE segment = '' GROUP BY model, window_start`, db))
+	if err != nil {
+		t.Fatal(err)
 	}
+	got := map[string]uint64{}
+	for rows.Next() {
+		var m string
+		var ws int64
+		var n uint64
+		if err := rows.Scan(&m, &ws, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[fmt.Sprintf("%s@%d", m, (ws-t0.Unix())/60)] = n
+	}
+	rows.Close()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events per model window:\n got %v\nwant %v", got, want)
 	}
@@ -272,28 +266,18 @@ func TestGatewayEndToEnd(t *testing.T) {
 	} {
 		var n uint64
 		var sum float64
-		// The processor writes a checkpoint's tables one after the other:
-		// the feature windows may follow the model windows by a moment.
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT toUInt64(sum(count)), sum(sum) FROM %s.vigil_feature_windows FINAL
-				WHERE model = ? AND feature = ? AND segment = ''`, db), c.model, c.feature)
-			if err := row.Scan(&n, &sum); err != nil {
-				t.Fatal(err)
-			}
-			if n == c.count {
-				break
-			}
+		row := conn.QueryRow(ctx, fmt.Sprintf(`SELECT toUInt64(sum(count)), sum(sum) FROM %s.vigil_feature_windows FINAL
+			WHERE model = ? AND feature = ? AND segment = ''`, db), c.model, c.feature)
+		if err := row.Scan(&n, &sum); err != nil {
+			t.Fatal(err)
 		}
 		if n != c.count || math.Abs(sum-c.sum) > 1e-9 {
 			t.Errorf("%s.%s: count %d sum %v, want %d and %v", c.model, c.feature, n, sum, c.count, c.sum)
 		}
 	}
 	var raw uint64
-	var err2 error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && raw != uint64(sent); time.Sleep(200 * time.Millisecond) {
-		err2 = conn.QueryRow(ctx, fmt.Sprintf(`SELECT toUInt64(count()) FROM (SELECT DISTINCT event_id FROM %s.vigil_events)`, db)).Scan(&raw)
-	}
-	if err := err2; err != nil || raw != uint64(sent) {
+	err = conn.QueryRow(ctx, fmt.Sprintf(`SELECT toUInt64(count()) FROM (SELECT DISTINCT event_id FROM %s.vigil_events)`, db)).Scan(&raw)
+	if err != nil || raw != uint64(sent) {
 		t.Errorf("vigil_events holds %d event ids (%v), want %d", raw, err, sent)
 	}
 	// Nothing rejected landed anywhere: no feature of the bad events, no

@@ -133,11 +133,18 @@ models:
 		"--bridge-commit-interval", "200ms", "--http-addr", "127.0.0.1:0")
 	metrics := "http://" + bridge.waitLog(`"http":"([0-9.:]+)"`) + "/metrics"
 
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
+	// A transport of its own: kafka-go's default one is shared by the test
+	// binary and answers UnknownTopicOrPartition for the new input topic
+	// from metadata an earlier test made it cache (up to 6s).
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: tr}
 	defer w.Close()
-	// send writes one V2 inference request of these rows (classes of
-	// irisRows) and returns its time; the expected counts follow it.
-	send := func(id string, classes ...int) time.Time {
+	// What the test sent: the time and the classes (of irisRows) of each
+	// request, by id.
+	sentAt := map[string]time.Time{}
+	sentClasses := map[string][]int{}
+	send := func(id string, classes ...int) {
 		t.Helper()
 		data := make([]string, len(classes))
 		for i, c := range classes {
@@ -151,83 +158,152 @@ models:
 		if err := w.WriteMessages(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		return m.Time
+		sentAt[id], sentClasses[id] = m.Time, classes
 	}
-	paired := func() float64 {
-		v, _ := scrapeMaybe(t, metrics, `vigil_serving_pairs_total{result="paired"}`)
-		return v
-	}
+	// MLServer's answers, read from its output topic: which requests it
+	// answered is known from there, not guessed from a pause.
+	answers := newKeyTail(t, brokers, out)
 
 	// MLServer's Kafka consumer (no group) starts at the end of its topic
 	// once it is assigned: repeat a one-row warm-up request until one is
 	// answered. Those it missed never get a response (they expire in the
-	// bridge); those it answered are the last ones sent.
-	var warmups []time.Time
+	// bridge); every one it answered counts.
 	began := time.Now()
-	for paired() < 1 {
+	for warmups := 0; !answers.anyPrefix("warmup-"); warmups++ {
 		if time.Since(began) > 90*time.Second {
 			t.Fatal("mlserver answered no request within 90s")
 		}
-		warmups = append(warmups, send("warmup-"+strconv.Itoa(len(warmups)), 0))
+		send("warmup-"+strconv.Itoa(warmups), 0)
 		time.Sleep(500 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // a warm-up answer still on its way
-	answered := int(paired())
-	want := map[int64]uint64{} // window start -> events
-	var wantClass [3]uint64
-	for _, at := range warmups[len(warmups)-answered:] {
-		want[at.Truncate(time.Minute).Unix()]++
-		wantClass[0]++
 	}
 	// 60 requests of 1, 2 or 3 rows.
 	served := time.Now()
-	rows := 0
 	for i := 0; i < 60; i++ {
 		classes := make([]int, 1+i%3)
 		for j := range classes {
 			classes[j] = (i + j) % 3
-			wantClass[classes[j]]++
 		}
-		at := send("req-"+strconv.Itoa(i), classes...)
-		want[at.Truncate(time.Minute).Unix()] += uint64(len(classes))
-		rows += len(classes)
-	}
-	waitMetric(t, metrics, `vigil_serving_pairs_total{result="paired"}`, float64(answered+60))
-	t.Logf("warm-up: %d requests, the last %d answered after %v; 60 requests (%d rows) served and paired in %v",
-		len(warmups), answered, served.Sub(began).Round(time.Millisecond), rows, time.Since(served).Round(time.Millisecond))
-	if got := scrape(t, metrics, `vigil_serving_events_total{protocol="v2"}`); got != float64(answered+rows) {
-		t.Errorf("bridge events %v, want %d", got, answered+rows)
+		send("req-"+strconv.Itoa(i), classes...)
 	}
 
-	// The exact windows, and MLServer's answers through the mapping.
-	got := map[int64]uint64{}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		got = map[int64]uint64{}
-		rs, err := conn.Query(ctx, fmt.Sprintf(`SELECT toInt64(toUnixTimestamp(window_start)), toUInt64(sum(events))
-			FROM %s.vigil_model_windows FINAL WHERE segment = '' AND model = 'iris' AND model_version = 'v1' GROUP BY window_start`, db))
-		if err == nil {
-			for rs.Next() {
-				var ws int64
-				var n uint64
-				if err := rs.Scan(&ws, &n); err != nil {
-					t.Fatal(err)
-				}
-				got[ws] = n
+	// The exact outcome of what MLServer answered: the pairs and events of
+	// the bridge, and, once the processor checkpointed every event the
+	// bridge produced, the windows and MLServer's classes in ClickHouse.
+	// The expectation follows the answers as they come (a warm-up's answer
+	// may come late); the checks pass only when all of it agrees at once.
+	var state string
+	deadline := time.Now().Add(checkpointWait)
+	for ok := false; !ok; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			dumpWindows(t, conn, db)
+			t.Fatalf("after %v: %s", checkpointWait, state)
+		}
+		keys := answers.read()
+		want := map[int64]uint64{} // window start -> events
+		var wantClass [3]uint64
+		pairs, rows, reqs := 0, 0, 0
+		for id := range keys {
+			at, sent := sentAt[id]
+			if !sent {
+				continue
 			}
-			rs.Close()
+			if strings.HasPrefix(id, "req-") {
+				reqs++
+			}
+			pairs++
+			rows += len(sentClasses[id])
+			want[at.Truncate(time.Minute).Unix()] += uint64(len(sentClasses[id]))
+			for _, c := range sentClasses[id] {
+				wantClass[c]++
+			}
 		}
-		if fmt.Sprint(got) == fmt.Sprint(want) {
-			break
+		paired, _ := scrapeMaybe(t, metrics, `vigil_serving_pairs_total{result="paired"}`)
+		events, _ := scrapeMaybe(t, metrics, `vigil_serving_events_total{protocol="v2"}`)
+		end, done := topicEnd(t, brokers, topic), checkpointedOffsets(conn, db, "vigil-mls-proc-"+suffix, topic)
+		state = fmt.Sprintf("MLServer answered %d of the 60 requests and %d warm-ups; the bridge paired %v (want %d) and made %v events (want %d); "+
+			"the processor checkpointed %d of %d messages", reqs, pairs-reqs, paired, pairs, events, rows, done, end)
+		if reqs < 60 || paired != float64(pairs) || events != float64(rows) || done != end {
+			continue
 		}
-		time.Sleep(200 * time.Millisecond)
+		got := windowEvents(t, conn, db, "", "v1")
+		labels := labelCounts(t, conn, db)
+		wantLabels := fmt.Sprint(map[string]uint64{"setosa": wantClass[0], "versicolor": wantClass[1], "virginica": wantClass[2]})
+		state += fmt.Sprintf("; events per window: got %v, want %v; MLServer's predicted classes: got %v, want %v", got, want, labels, wantLabels)
+		ok = fmt.Sprint(got) == fmt.Sprint(want) && fmt.Sprint(labels) == wantLabels
+		if ok {
+			t.Logf("60 requests (%d rows) and %d warm-ups answered, paired and checkpointed %v after the first warm-up answer",
+				rows-(pairs-reqs), pairs-reqs, time.Since(served).Round(time.Millisecond))
+		}
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("events per window:\n got %v\nwant %v", got, want)
-	}
-	checkLabels(t, conn, db, wantClass)
 	bridge.stop()
 	proc.stop()
+}
+
+// windowEvents returns the events per window start (Unix seconds) of model
+// iris in segment seg (of model version version, "" = any), from
+// vigil_model_windows FINAL.
+func windowEvents(t *testing.T, conn driver.Conn, db, seg, version string) map[int64]uint64 {
+	t.Helper()
+	got := map[int64]uint64{}
+	rs, err := conn.Query(context.Background(), fmt.Sprintf(`SELECT toInt64(toUnixTimestamp(window_start)), toUInt64(sum(events))
+		FROM %s.vigil_model_windows FINAL WHERE segment = ? AND model = 'iris' AND (? = '' OR model_version = ?)
+		GROUP BY window_start`, db), seg, version, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var ws int64
+		var n uint64
+		if err := rs.Scan(&ws, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[ws] = n
+	}
+	return got
+}
+
+// keyTail reads the keys of the messages of a one-partition topic as they
+// come.
+type keyTail struct {
+	t       *testing.T
+	brokers []string
+	topic   string
+	r       *kafka.Reader
+	next    int64
+	keys    map[string]bool
+}
+
+func newKeyTail(t *testing.T, brokers []string, topic string) *keyTail {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = r.Close() })
+	return &keyTail{t: t, brokers: brokers, topic: topic, r: r, keys: map[string]bool{}}
+}
+
+// read returns the keys of every message up to the topic's end now.
+func (k *keyTail) read() map[string]bool {
+	k.t.Helper()
+	end := topicEnd(k.t, k.brokers, k.topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for k.next < end {
+		m, err := k.r.ReadMessage(ctx)
+		if err != nil {
+			k.t.Fatalf("read %s at offset %d (end %d): %v", k.topic, k.next, end, err)
+		}
+		k.keys[string(m.Key)] = true
+		k.next = m.Offset + 1
+	}
+	return k.keys
+}
+
+func (k *keyTail) anyPrefix(prefix string) bool {
+	for key := range k.read() {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestMLServerRESTEndToEnd: real V2 REST inference requests to MLServer
@@ -351,65 +427,71 @@ models:
 	if got := scrape(t, gwMetrics, `vigil_serving_events_total{protocol="v2"}`); got != float64(rows) {
 		t.Errorf("gateway serving events %v, want %d", got, rows)
 	}
-	got := map[int64]uint64{}
+	// Once the gateway delivered every event and the processor checkpointed
+	// them all, the tables hold all of them: one read each.
+	waitMetric(t, gwMetrics, `vigil_sdk_events_sent_total`, float64(rows))
+	waitCheckpointed(t, conn, db, brokers, "vigil-mlsrest-proc-"+suffix, topic)
+	got := windowEvents(t, conn, db, "namespace=models", "")
 	var total uint64
-	deadline = time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		got, total = map[int64]uint64{}, 0
-		rs, err := conn.Query(ctx, fmt.Sprintf(`SELECT toInt64(toUnixTimestamp(window_start)), toUInt64(sum(events))
-			FROM %s.vigil_model_windows FINAL WHERE segment = 'namespace=models' AND model = 'iris' GROUP BY window_start`, db))
-		if err == nil {
-			for rs.Next() {
-				var ws int64
-				var n uint64
-				if err := rs.Scan(&ws, &n); err != nil {
-					t.Fatal(err)
-				}
-				got[ws] = n
-				total += n
-			}
-			rs.Close()
-		}
-		if total == uint64(rows) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	for _, n := range got {
+		total += n
 	}
 	if total != uint64(rows) || (!crossed && fmt.Sprint(got) != fmt.Sprint(want)) {
 		t.Fatalf("events per window (segment namespace=models):\n got %v\nwant %v", got, want)
 	}
-	checkLabels(t, conn, db, wantClass)
+	wantLabels := fmt.Sprint(map[string]uint64{"setosa": wantClass[0], "versicolor": wantClass[1], "virginica": wantClass[2]})
+	if labels := labelCounts(t, conn, db); fmt.Sprint(labels) != wantLabels {
+		t.Errorf("MLServer's predicted classes: got %v, want %v", labels, wantLabels)
+		dumpWindows(t, conn, db)
+	}
 	gw.stop()
 	proc.stop()
 }
 
-// checkLabels waits until the label states of model iris count wantClass
-// of each class (the feature windows may be a checkpoint behind the model
-// windows), and fails if they never do.
-func checkLabels(t *testing.T, conn driver.Conn, db string, wantClass [3]uint64) {
+// labelCounts returns how many events of model iris (segment "") each
+// predicted class has in vigil_feature_windows FINAL.
+func labelCounts(t *testing.T, conn driver.Conn, db string) map[string]uint64 {
 	t.Helper()
-	want := fmt.Sprint(map[string]uint64{"setosa": wantClass[0], "versicolor": wantClass[1], "virginica": wantClass[2]})
-	var got string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		labels := map[string]uint64{}
-		rs, err := conn.Query(context.Background(), fmt.Sprintf(`SELECT c, toUInt64(sum(n)) FROM %s.vigil_feature_windows FINAL
-			ARRAY JOIN categories AS c, category_counts AS n
-			WHERE model = 'iris' AND feature = '__prediction_label' AND segment = '' GROUP BY c`, db))
-		if err != nil {
+	labels := map[string]uint64{}
+	rs, err := conn.Query(context.Background(), fmt.Sprintf(`SELECT c, toUInt64(sum(n)) FROM %s.vigil_feature_windows FINAL
+		ARRAY JOIN categories AS c, category_counts AS n
+		WHERE model = 'iris' AND feature = '__prediction_label' AND segment = '' GROUP BY c`, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var c string
+		var n uint64
+		if err := rs.Scan(&c, &n); err != nil {
 			t.Fatal(err)
 		}
+		labels[c] = n
+	}
+	return labels
+}
+
+// dumpWindows logs every row (FINAL or not) of the window tables of model
+// iris, for a failure's diagnosis.
+func dumpWindows(t *testing.T, conn driver.Conn, db string) {
+	t.Helper()
+	for _, q := range []string{
+		`SELECT 'model', toString(window_start), segment, toString(events), toString(last_offset), toString(is_final), toString(updated_at), '' FROM %s.vigil_model_windows WHERE model = 'iris' ORDER BY updated_at`,
+		`SELECT 'feature', toString(window_start), feature, toString(count), toString(last_offset), toString(is_final), toString(updated_at), concat(toString(categories), toString(category_counts), ' missing ', toString(missing)) FROM %s.vigil_feature_windows WHERE model = 'iris' AND segment = '' ORDER BY feature, updated_at`,
+	} {
+		rs, err := conn.Query(context.Background(), fmt.Sprintf(q, db))
+		if err != nil {
+			t.Logf("dump: %v", err)
+			continue
+		}
 		for rs.Next() {
-			var c string
-			var n uint64
-			if err := rs.Scan(&c, &n); err != nil {
-				t.Fatal(err)
+			var c [8]string
+			if err := rs.Scan(&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7]); err != nil {
+				t.Logf("dump: %v", err)
+				break
 			}
-			labels[c] = n
+			t.Logf("%v", c)
 		}
 		rs.Close()
-		if got = fmt.Sprint(labels); got == want {
-			return
-		}
 	}
-	t.Errorf("MLServer's predicted classes: got %v, want %v", got, want)
 }

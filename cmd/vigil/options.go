@@ -95,7 +95,7 @@ var options = []option{
 	opt("alert-max-age", "alerts.max_age", 24*time.Hour, "a notification still undelivered this long after it was made is marked expired, counted and logged as an error", func(c *Config) *time.Duration { return &c.Alerts.MaxAge }),
 	opt("alert-takeover-wait", "alerts.takeover_wait", 25*time.Second, "a member that takes the alert lease over from another waits this long before sending; keep it above twice the 10s webhook timeout", func(c *Config) *time.Duration { return &c.Alerts.TakeoverWait }),
 
-	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway), " + serving.DefaultBridgeAddr + " (vigil bridge)"),
+	opt("http-addr", "http.addr", "", "address (host:port) of the HTTP server of the long-running commands: /metrics, /healthz and /readyz (docs/METRICS.md), and the /v1/ routes of vigil gateway; port 0 picks a free one; off: no server (vigil process)", func(c *Config) *string { return &c.HTTP.Addr }).defaultText(observe.DefaultAddr + " (vigil process), " + gateway.DefaultAddr + " (vigil gateway), " + serving.DefaultBridgeAddr + " (vigil bridge), a free port (vigil demo)"),
 	opt("tls-cert", "http.tls_cert", "", "TLS certificate file (PEM) of the HTTP server; with --tls-key it serves HTTPS only", func(c *Config) *string { return &c.HTTP.TLSCert }),
 	opt("tls-key", "http.tls_key", "", "TLS private key file (PEM) of --tls-cert", func(c *Config) *string { return &c.HTTP.TLSKey }),
 

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/multivariate"
 	"github.com/vigil-ml/vigil/processors/reference"
+	"github.com/vigil-ml/vigil/processors/stats"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
@@ -233,6 +234,18 @@ func printProfile(out io.Writer, p *reference.Profile, dryRun bool) error {
 	fmt.Fprintln(tw, "FEATURE\tKIND\tCOUNT\tMISSING\tMEAN\tSTD\tMIN\tMAX\tBINS / TOP VALUES")
 	for i := range p.Features {
 		f := &p.Features[i]
+		if name, part, ok := stats.ParseVectorPart(f.Name); ok {
+			// A vector feature: one line, the statistics of its norms.
+			if part < 0 {
+				d := 0
+				for p.Feature(stats.VectorComponent(name, d)) != nil {
+					d++
+				}
+				fmt.Fprintf(tw, "%s\tvector[%d]\t%d\t%s\t%s\t%s\t%s\t%s\t(of the norms) %d components, each with bins and quantiles\n",
+					name, d, f.Count, missingShare(f), num(f.Mean), num(f.Std), num(f.Min), num(f.Max), d)
+			}
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t", f.Name, f.Kind, f.Count, missingShare(f))
 		if f.Kind == schemas.Number {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d bins, %s quantiles\n", num(f.Mean), num(f.Std), num(f.Min), num(f.Max),

@@ -46,3 +46,6 @@ echo "== pytest: the Python SDK (sdk/python, venv from deployments/local/python.
 
 echo "== go test (VIGIL_KAFKA=$VIGIL_KAFKA VIGIL_CLICKHOUSE=$VIGIL_CLICKHOUSE VIGIL_CLICKHOUSE_CLUSTER_ADDRS=$VIGIL_CLICKHOUSE_CLUSTER_ADDRS)"
 go test -count=1 -timeout 30m ./...
+
+echo "== go test: the Kubernetes manifests (deployments/kubernetes, a module of its own)"
+(cd deployments/kubernetes && go vet ./... && go test -count=1 ./...)

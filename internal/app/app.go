@@ -33,8 +33,9 @@
 // registry (Registry; docs/METRICS.md lists them), served at /metrics by
 // the HTTP server on HTTP.Addr, which also answers /healthz (200 while the
 // process runs) and /readyz (200 once every stage started, ClickHouse
-// answers a ping and the processor is in a generation of its group, with
-// partitions or as a standby member; else 503 naming the failing checks).
+// answers a ping, the processor is in a generation of its group, with
+// partitions or as a standby member, and the label consumer joined its
+// group and fetches without failing; else 503 naming the failing checks).
 // To serve more on that server (the UI at /ui/, say), build the stack with
 // New, mount on HTTP() before Start:
 //
@@ -223,6 +224,7 @@ func New(cfg Config, log zerolog.Logger) (*App, error) {
 		}
 		a.http = observe.NewServer(cfg.HTTP.Addr, a.reg, tlsConfig, log)
 		a.ready(proc, cfg.Processor.WithDefaults().Group)
+		a.http.ReadyDetail("labels", labels.Ready)
 		tokens, err := loadUITokens(cfg.UITokens, log)
 		if err != nil {
 			return nil, err

@@ -68,6 +68,13 @@ func Run(ctx context.Context, out io.Writer, cfg Config, log zerolog.Logger) err
 			_ = a.Shutdown(context.Background())
 		}
 	}()
+	if srv := a.HTTP(); srv != nil {
+		base := "http://" + srv.Addr()
+		if cfg.App.HTTP.TLSCert != "" {
+			base = "https://" + srv.Addr()
+		}
+		fmt.Fprintf(out, "While the demo runs, its processor serves %s/metrics, %s/readyz and the UI at %s/ui/\n", base, base, base)
+	}
 
 	windows, perWindow := cfg.Windows, cfg.EventsPerWindow
 	size := proc.Window.Size

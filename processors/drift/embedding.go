@@ -2,6 +2,7 @@ package drift
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -121,9 +122,8 @@ func evaluateEmbeddings(ref *reference.Profile, st *stats.WindowState, opts Opti
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		ds, ok := evaluateEmbedding(ref, name, refVecs[name], curVecs[name])
-		for _, d := range ds {
-			if !ok {
+		for _, d := range evaluateEmbedding(ref, name, refVecs[name], curVecs[name]) {
+			if d.Reason != "" {
 				skipped = append(skipped, d)
 				continue
 			}
@@ -137,9 +137,14 @@ func evaluateEmbeddings(ref *reference.Profile, st *stats.WindowState, opts Opti
 	return rows, skipped
 }
 
-// evaluateEmbedding returns the rows of one vector feature, ok false (with
-// Reason set, scores NaN) when it cannot be evaluated.
-func evaluateEmbedding(ref *reference.Profile, name string, refDim int, cur *vectorParts) ([]FeatureDrift, bool) {
+// ReasonNoComponentSummaries is why the ratio row of a window kept without
+// value sketches is not evaluated: it needs each component's Wasserstein
+// distance (the mean distances are still computed).
+const ReasonNoComponentSummaries = "components without value summaries (window kept with --value-sketches=false): no per-component Wasserstein"
+
+// evaluateEmbedding returns the rows of one vector feature; a row that
+// cannot be evaluated has its Reason set and a NaN score.
+func evaluateEmbedding(ref *reference.Profile, name string, refDim int, cur *vectorParts) []FeatureDrift {
 	nan := math.NaN()
 	rows := make([]FeatureDrift, len(EmbeddingMethods))
 	for i, m := range EmbeddingMethods {
@@ -151,11 +156,11 @@ func evaluateEmbedding(ref *reference.Profile, name string, refDim int, cur *vec
 		}
 	}
 	refHeader := ref.Feature(stats.VectorHeader(name))
-	fail := func(reason string) ([]FeatureDrift, bool) {
+	fail := func(reason string) []FeatureDrift {
 		for i := range rows {
 			rows[i].Reason = reason
 		}
-		return rows, false
+		return rows
 	}
 	h := cur.header
 	if h != nil {
@@ -212,36 +217,50 @@ func evaluateEmbedding(ref *reference.Profile, name string, refDim int, cur *vec
 			d.Score = cosineDistance(refMean, curMean)
 			d.Bounds = exactBounds()
 		case MethodRatio:
-			drifted, uncertain := 0, 0
-			var w, wn float64
-			b := exactBounds()
-			for _, c := range comps {
-				if c.WassersteinNorm >= RatioComponentThreshold {
-					drifted++
-				}
-				if bw := c.Bounds.WassersteinNorm; bw > 0 && math.Abs(c.WassersteinNorm-RatioComponentThreshold) <= bw {
-					uncertain++
-				}
-				d.Approx = d.Approx || c.Approx
-				w += c.Wasserstein
-				wn += c.WassersteinNorm
-				if !c.Exact {
-					b.Wasserstein = math.Max(b.Wasserstein, c.Bounds.Wasserstein)
-					b.WassersteinNorm = math.Max(b.WassersteinNorm, c.Bounds.WassersteinNorm)
-				}
-				if d.Source == "" || c.Source != sourceValues {
-					d.Source = c.Source
-				}
+			if !slices.ContainsFunc(comps, func(c FeatureDrift) bool { return math.IsNaN(c.WassersteinNorm) }) {
+				ratio(d, comps)
+			} else {
+				d.Reason = ReasonNoComponentSummaries
+				d.Source = sourceBins
+				continue
 			}
-			d.Score = float64(drifted) / float64(dim)
-			d.Wasserstein, d.WassersteinNorm = w/float64(dim), wn/float64(dim)
-			b.Score = float64(uncertain) / float64(dim)
-			d.Bounds = b
 		}
 		d.Drifted = m.Drifted(d.Score, d.Threshold)
 		d.Exact = d.Bounds.Exact()
 	}
-	return rows, true
+	return rows
+}
+
+// ratio sets the ratio row d from the components' drift: the share of
+// components whose normed Wasserstein is at least RatioComponentThreshold;
+// its bound is the share of components within their bound of it.
+func ratio(d *FeatureDrift, comps []FeatureDrift) {
+	drifted, uncertain := 0, 0
+	var w, wn float64
+	b := exactBounds()
+	for _, c := range comps {
+		if c.WassersteinNorm >= RatioComponentThreshold {
+			drifted++
+		}
+		if bw := c.Bounds.WassersteinNorm; bw > 0 && math.Abs(c.WassersteinNorm-RatioComponentThreshold) <= bw {
+			uncertain++
+		}
+		d.Approx = d.Approx || c.Approx
+		w += c.Wasserstein
+		wn += c.WassersteinNorm
+		if !c.Exact {
+			b.Wasserstein = math.Max(b.Wasserstein, c.Bounds.Wasserstein)
+			b.WassersteinNorm = math.Max(b.WassersteinNorm, c.Bounds.WassersteinNorm)
+		}
+		if d.Source == "" || c.Source != sourceValues {
+			d.Source = c.Source
+		}
+	}
+	dim := float64(len(comps))
+	d.Score = float64(drifted) / dim
+	d.Wasserstein, d.WassersteinNorm = w/dim, wn/dim
+	b.Score = float64(uncertain) / dim
+	d.Bounds = b
 }
 
 // euclidean is scipy.spatial.distance.euclidean(u, v).

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/vigil-ml/vigil/processors/drift"
@@ -56,9 +55,16 @@ func embeddingReference(t *testing.T) *reference.Profile {
 // vector feature through the batch builder, every other batch through
 // Arrow IPC (the SDK's wire form), into two partitions' states merged.
 func embeddingWindow(t *testing.T, vectors [][]float64) *stats.WindowState {
+	return embeddingWindowKept(t, vectors, false)
+}
+
+// embeddingWindowKept is embeddingWindow, with the window's values kept in
+// coarse bins instead of value sketches when noValues.
+func embeddingWindowKept(t *testing.T, vectors [][]float64, noValues bool) *stats.WindowState {
 	t.Helper()
 	key := stats.Key{Model: "ranker", ModelVersion: "1", WindowStart: 0}
 	parts := [2]*stats.WindowState{stats.NewWindowState(key, 60000), stats.NewWindowState(key, 60000)}
+	parts[0].NoValues, parts[1].NoValues = noValues, noValues
 	b := wire.NewBatchBuilder(memory.DefaultAllocator)
 	enc := wire.NewArrowEncoder(wire.CompressionZSTD)
 	batch := 0
@@ -234,4 +240,39 @@ func TestEmbeddingNotEvaluated(t *testing.T) {
 	}
 }
 
-var _ arrow.Record // the window records are Arrow records
+// TestEmbeddingWithoutValueSketches: a window kept without value sketches
+// still gets Evidently's mean distances; its ratio row is not evaluated
+// and says why.
+func TestEmbeddingWithoutValueSketches(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/embedding/evidently.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev evidentlyEmbeddings
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := ev.Windows["shifted"]
+	w := drift.EvaluateWindow(embeddingReference(t), embeddingWindowKept(t, want.Vectors, true))
+	if len(w.Embeddings) != 2 {
+		t.Fatalf("rows %+v", w.Embeddings)
+	}
+	for _, d := range w.Embeddings {
+		exp := want.Euclidean.Score
+		if d.Method == drift.MethodCosine {
+			exp = want.Cosine.Score
+		}
+		if math.Abs(d.Score-exp) > 1e-12 || !d.Exact {
+			t.Errorf("%s = %v, Evidently %v (exact %v)", d.Feature, d.Score, exp, d.Exact)
+		}
+	}
+	var ratio *drift.FeatureDrift
+	for i := range w.Skipped {
+		if w.Skipped[i].Feature == "emb@ratio" {
+			ratio = &w.Skipped[i]
+		}
+	}
+	if ratio == nil || ratio.Reason != drift.ReasonNoComponentSummaries || !math.IsNaN(ratio.Score) {
+		t.Fatalf("ratio row %+v", ratio)
+	}
+}

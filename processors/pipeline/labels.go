@@ -110,6 +110,81 @@ type LabelConsumer struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	shutdown bool
+
+	state labelState
+}
+
+// labelState is what Ready reports: written by the run goroutine after
+// each fetch, read by Ready.
+type labelState struct {
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	// joined: a generation of the group began (with or without
+	// partitions of the label topic) or a message came.
+	joined bool
+	// failing is the error of the last fetch when it failed and nothing
+	// showed a healthy reader since; failures count them, from since.
+	failing  error
+	failures int
+	since    time.Time
+}
+
+// fetched records the outcome of one FetchMessage: err nil (a message),
+// a fetch deadline (no message within the flush interval) or a failure.
+// stats is the reader's Stats, asked for only while the state is not
+// known to be good (kafka-go's Stats resets its counters: the consumer is
+// their only reader): a generation that began since the last call means
+// the consumer is in the group; fetches without errors mean a failure
+// passed even though no message came.
+func (s *labelState) fetched(err error, now time.Time, stats func() kafka.ReaderStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		s.joined, s.failing, s.failures = true, nil, 0
+	case errors.Is(err, context.DeadlineExceeded):
+		if s.joined && s.failing == nil {
+			return
+		}
+		st := stats()
+		if st.Rebalances > 0 {
+			s.joined, s.failing, s.failures = true, nil, 0
+		} else if s.failing != nil && st.Fetches > 0 && st.Errors == 0 {
+			s.failing, s.failures = nil, 0
+		}
+	default:
+		if s.failing == nil {
+			s.since = now
+		}
+		s.failing = err
+		s.failures++
+	}
+}
+
+// Ready is a readiness check (observe.DetailCheck): it passes, with
+// "member of consumer group G, reading topic T", once the consumer joined
+// its group (as a member with or without partitions of the label topic)
+// while its fetches succeed. It fails before Start and after Shutdown,
+// while the consumer joins its group, and while its fetches fail (since
+// when, how many times, the last error): kafka-go's reader retries by
+// itself, so a failure that passes makes it ready again.
+func (c *LabelConsumer) Ready(context.Context) (string, error) {
+	s := &c.state
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.started:
+		return "", errors.New("label consumer not started")
+	case s.stopped:
+		return "", errors.New("label consumer stopped")
+	case s.failing != nil:
+		return "", fmt.Errorf("fetching labels from topic %s fails (%d times since %s): %w",
+			c.cfg.Topic, s.failures, s.since.UTC().Format(time.RFC3339), s.failing)
+	case !s.joined:
+		return "", fmt.Errorf("joining consumer group %s (topic %s)", c.cfg.Group, c.cfg.Topic)
+	}
+	return fmt.Sprintf("member of consumer group %s, reading topic %s", c.cfg.Group, c.cfg.Topic), nil
 }
 
 // NewLabelConsumer returns a consumer writing to store (for example a
@@ -156,6 +231,9 @@ func (c *LabelConsumer) Start(ctx context.Context) error {
 	})
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
+	c.state.mu.Lock()
+	c.state.started = true
+	c.state.mu.Unlock()
 	go func() {
 		defer close(c.done)
 		c.run(runCtx)
@@ -173,6 +251,9 @@ func (c *LabelConsumer) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	c.shutdown = true
+	c.state.mu.Lock()
+	c.state.stopped = true
+	c.state.mu.Unlock()
 	if c.reader == nil {
 		return nil
 	}
@@ -216,6 +297,9 @@ func (c *LabelConsumer) run(ctx context.Context) {
 			b.msgs = append(b.msgs, msg)
 		}
 		stopping := ctx.Err() != nil
+		if !stopping {
+			c.state.fetched(err, time.Now(), c.reader.Stats)
+		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !stopping {
 			wait := fetchRetry.Next()
 			c.log.Warn().Err(err).Int("attempt", fetchRetry.Attempt()).Dur("retry_in", wait).Msg("fetch label message")

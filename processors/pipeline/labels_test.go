@@ -185,3 +185,44 @@ func kafkaHeader(msg *kafka.Message, key string) string {
 	}
 	return ""
 }
+
+// On the real Kafka the label consumer's readiness check fails before
+// Start, passes once it joined its group (an idle label topic: no message
+// needed), and fails again after Shutdown.
+func TestIntegrationLabelConsumerReady(t *testing.T) {
+	brokers := []string{testenv.Kafka(t)}
+	ctx := context.Background()
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	sink := testsink.Open(t, "vigil_labels_ready_"+suffix, nil)
+	cfg := pipeline.LabelConfig{Brokers: brokers, Topic: "vigil-labels-ready-" + suffix, Group: "g-ready-" + suffix, FlushInterval: 100 * time.Millisecond}
+	c, err := pipeline.NewLabelConsumer(cfg, sink.Labels(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ready(ctx); err == nil || err.Error() != "label consumer not started" {
+		t.Errorf("before Start: %v", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	var detail string
+	for deadline := began.Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if detail, err = c.Ready(ctx); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 60s: %v", err)
+		}
+	}
+	t.Logf("ready after %v", time.Since(began).Round(time.Millisecond))
+	if want := "member of consumer group " + cfg.Group + ", reading topic " + cfg.Topic; detail != want {
+		t.Errorf("ready: %q, want %q", detail, want)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ready(ctx); err == nil || err.Error() != "label consumer stopped" {
+		t.Errorf("after Shutdown: %v", err)
+	}
+}

@@ -295,6 +295,8 @@ func FuzzReadJSONL(f *testing.F) {
 	f.Add([]byte(jsonlFile))
 	f.Add([]byte("{\"a\":1e999}\n{\"a\":-0}\n"))
 	f.Add([]byte(`{"features":{"prediction_score":"x"},"prediction":{"probabilities":{"a":1}}}`))
+	f.Add([]byte("{\"emb\":[1,2.5],\"s\":[3]}\n{\"emb\":null}\n{\"emb\":[0,-1e300]}\n{\"emb\":[1]}\n"))
+	f.Add([]byte(`{"event_id":"e","features":{"v":[1,2,3]},"prediction":{"score":0.5}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRead(t, func(r *bytes.Reader, b *Builder) error {
 			return ReadJSONL(r, "fuzz.jsonl", ReadOptions{Model: "m", BatchRows: 3, Kinds: map[string]schemas.Kind{"s": schemas.String}}, b.Add)

@@ -101,6 +101,12 @@ func (v *vectorEvent) event(t *testing.T) schemas.Event {
 			e.Features = append(e.Features, schemas.Str(name, x))
 		case bool:
 			e.Features = append(e.Features, schemas.Flag(name, x))
+		case []any:
+			var vec []float64
+			if err := json.Unmarshal(f[1], &vec); err != nil {
+				t.Fatalf("feature %q: %v", name, err)
+			}
+			e.Features = append(e.Features, schemas.Vec(name, vec))
 		default:
 			t.Fatalf("feature %q: value %s", name, f[1])
 		}
@@ -186,6 +192,14 @@ func canonicalRecord(t *testing.T, rec arrow.Record) any {
 			for r := range vals {
 				if a.IsValid(r) {
 					vals[r] = int64(a.Value(r))
+				}
+			}
+		case *array.FixedSizeList:
+			dim, _ := schemas.VectorDim(a.DataType())
+			typ = fmt.Sprintf("fixed_size_list<float64>[%d]", dim)
+			for r := range vals {
+				if a.IsValid(r) {
+					vals[r], _ = vectorAt(a, r)
 				}
 			}
 		default:

@@ -81,3 +81,20 @@ def test_type_mismatches_counted_like_go():
 )
 def test_format_float_matches_go(value, want):
     assert _wire.format_float(value) == want
+
+
+def test_vector_features_checked_like_go():
+    np = pytest.importorskip("numpy")
+    got = _wire.check_features({"emb": [1, 2.5], "e32": np.array([0.25, -1], dtype=np.float32), "x": 1.0})
+    assert got == {"emb": (1.0, 2.5), "e32": (0.25, -1.0), "x": 1.0}
+    for bad, reason in (
+        ([], "empty vector"),
+        ([1, "x"], "a vector holds numbers only"),
+        ([1, True], "a vector holds numbers only"),
+        ([1, float("nan")], "vector element 1 is not finite"),
+        ([0.0] * 4097, "vector of 4097 values, more than 4096"),
+    ):
+        with pytest.raises(_wire.InvalidEventError, match=reason):
+            _wire.check_features({"emb": bad})
+    with pytest.raises(_wire.InvalidEventError, match="must not end in"):
+        _wire.check_features({"emb[1]": [1.0]})

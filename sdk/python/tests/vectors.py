@@ -58,6 +58,8 @@ def canonical(batch: pa.RecordBatch) -> Dict[str, Any]:
     for i, f in enumerate(batch.schema):
         col = batch.column(i)
         typ = _TYPES.get(f.type, str(f.type))
+        if pa.types.is_fixed_size_list(f.type) and f.type.value_type == pa.float64():
+            typ = f"fixed_size_list<float64>[{f.type.list_size}]"
         if pa.types.is_timestamp(f.type):
             col = col.cast(pa.int64())
         fields.append({"name": f.name, "type": typ, "nullable": f.nullable})

@@ -24,6 +24,8 @@ import pyarrow as pa
 SCHEMA_VERSION = 1
 LABEL_SCHEMA_VERSION = 1
 MAX_NAME_LEN = 256  # bytes of UTF-8
+MAX_VECTOR_DIM = 4096  # items of a vector (embedding) feature, schemas.MaxVectorDim
+VECTOR_HEADER_PREFIX = "__embedding."  # schemas.VectorHeaderPrefix
 
 # Kafka headers (schemas/wire/doc.go).
 HEADER_ENCODING = "vigil-encoding"
@@ -139,7 +141,9 @@ def check_name(field: str, s: Any) -> str:
 
 def check_features(features: Any) -> Optional[Dict[str, Any]]:
     """Checks a features mapping: names non-empty and at most 256 bytes;
-    values numbers, strings, bools or None."""
+    values numbers, strings, bools, None, or vectors (embeddings: a list,
+    tuple or 1-D numpy array of 1 to 4096 finite numbers, kept as a tuple
+    of floats)."""
     if features is None:
         return None
     if not isinstance(features, dict):
@@ -176,6 +180,8 @@ def _coerce_features(features: Dict[str, Any]) -> Dict[str, Any]:
                 out[k] = str(v)
             else:
                 raise InvalidEventError(f"features.{k}", f"unsupported value type {v.dtype}")
+        elif isinstance(v, (list, tuple)) or (hasattr(v, "dtype") and getattr(v, "ndim", 0) == 1):
+            out[k] = _vector(k, v)
         elif isinstance(v, bool):
             out[k] = bool(v)
         elif isinstance(v, (int, float)):
@@ -184,8 +190,28 @@ def _coerce_features(features: Dict[str, Any]) -> Dict[str, Any]:
             out[k] = str(v)
         else:
             raise InvalidEventError(
-                f"features.{k}", f"want a number, string, bool or None, got {type(v).__name__}"
+                f"features.{k}", f"want a number, string, bool, None or a vector of numbers, got {type(v).__name__}"
             )
+    return out
+
+
+def _vector(name: str, v: Any) -> Tuple[float, ...]:
+    """A vector feature as a tuple of floats, checked as Event.Validate does."""
+    if len(v) == 0:
+        raise InvalidEventError(f"features.{name}", "empty vector")
+    if len(v) > MAX_VECTOR_DIM:
+        raise InvalidEventError(f"features.{name}", f"vector of {len(v)} values, more than {MAX_VECTOR_DIM}")
+    if name.endswith("]"):
+        raise InvalidEventError(f"features.{name}", "a vector's name must not end in ']'")
+    try:
+        out = tuple(float(x) for x in v if type(x) is not bool and not isinstance(x, str))
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != len(v):
+        raise InvalidEventError(f"features.{name}", "a vector holds numbers only")
+    for i, x in enumerate(out):
+        if not math.isfinite(x):
+            raise InvalidEventError(f"features.{name}", f"vector element {i} is not finite")
     return out
 
 
@@ -324,6 +350,8 @@ def _json_value(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return "null"
+    if t is tuple:
+        return "[" + ",".join(format_float(x) for x in v) + "]"
     return format_float(float(v))
 
 
@@ -373,6 +401,7 @@ def label_json(lb: Label) -> bytes:
 # --- Arrow -----------------------------------------------------------------
 
 _KIND_NUMBER, _KIND_STRING, _KIND_BOOL = 1, 2, 3
+_KIND_VECTOR = 100  # + the vector's length: vectors of another length are mismatches
 _ARROW_OF_KIND = {_KIND_NUMBER: pa.float64(), _KIND_STRING: pa.string(), _KIND_BOOL: pa.bool_()}
 
 
@@ -382,6 +411,8 @@ def _kind(v: Any) -> int:
         return _KIND_STRING
     if t is bool:
         return _KIND_BOOL
+    if t is tuple:
+        return _KIND_VECTOR + len(v)
     return _KIND_NUMBER
 
 
@@ -416,9 +447,28 @@ def _dynamic_columns(
             col[row] = v
     out = {}
     for k, col in values.items():
-        typ = _ARROW_OF_KIND[kinds.get(k, _KIND_NUMBER)] if fixed is None else fixed
+        kind = kinds.get(k, _KIND_NUMBER)
+        if fixed is None and kind > _KIND_VECTOR:
+            out[k] = _vector_column(col, kind - _KIND_VECTOR)
+            continue
+        typ = _ARROW_OF_KIND[kind] if fixed is None else fixed
         out[k] = pa.array(col, type=typ)
     return out, mismatches
+
+
+def _vector_column(col: List[Any], dim: int) -> pa.Array:
+    """A vector feature's fixed_size_list<float64> column, as Go's builder
+    writes it: null rows hold zero items, the items have no nulls."""
+    flat: List[float] = []
+    zeros = (0.0,) * dim
+    for v in col:
+        flat.extend(zeros if v is None else v)
+    items = pa.array(flat, type=pa.float64())
+    typ = pa.list_(pa.float64(), dim)
+    if all(v is not None for v in col):
+        return pa.FixedSizeListArray.from_arrays(items, type=typ)
+    mask = pa.array([v is None for v in col], type=pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(items, type=typ, mask=mask)
 
 
 def events_record_batch(events: Sequence[Event]) -> pa.RecordBatch:
@@ -447,7 +497,9 @@ def events_record_batch(events: Sequence[Event]) -> pa.RecordBatch:
             cols.append(arr)
             fields.append(pa.field(prefix + name, arr.type))
             if name in mism:
-                meta[META_TYPE_MISMATCH_PREFIX + name] = str(mism[name])
+                # A vector's mismatches are counted under its header feature.
+                counted = VECTOR_HEADER_PREFIX + name if pa.types.is_fixed_size_list(arr.type) else name
+                meta[META_TYPE_MISMATCH_PREFIX + counted] = str(mism[name])
     return pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields, metadata=meta))
 
 
