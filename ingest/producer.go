@@ -105,6 +105,8 @@ type Producer struct {
 	done      chan struct{} // closed when batcher and sender have returned
 	closed    chan struct{} // closed when the kafka-go writer has closed, maybe after Close returned
 
+	vectors vectorLengths // lengths of the vector features sent
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -216,7 +218,9 @@ func (c *config) messagesPerWrite() int {
 
 // Record enqueues e for publishing and returns. It validates e first
 // (schemas.Event.Validate) and returns the validation error, counted in
-// Stats.Invalid. When the buffer is full the full policy applies (see
+// Stats.Invalid; so is a vector feature whose length differs from the first
+// vector this producer sent for the same model, version and feature
+// (schemas.ErrInvalidEvent). When the buffer is full the full policy applies (see
 // WithFullPolicy); ctx only bounds the wait under BlockWhenFull. Record does
 // not copy e's slices: the caller must not modify them afterwards.
 //
@@ -224,6 +228,10 @@ func (c *config) messagesPerWrite() int {
 // that fits in the buffer.
 func (p *Producer) Record(ctx context.Context, e schemas.Event) error {
 	if err := e.Validate(); err != nil {
+		p.invalid.Add(1)
+		return err
+	}
+	if err := p.vectors.check(&e); err != nil {
 		p.invalid.Add(1)
 		return err
 	}

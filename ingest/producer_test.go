@@ -700,3 +700,41 @@ func TestEnsureTopic(t *testing.T) {
 		t.Fatalf("EnsureTopic without brokers = %v, want ErrInvalidOption", err)
 	}
 }
+
+// TestVectorLengthChecked: a vector feature of another length than the
+// first one the producer sent for the model, version and feature is
+// refused with a clear error and counted invalid; other versions and
+// features keep their own lengths, and the valid events are sent.
+func TestVectorLengthChecked(t *testing.T) {
+	c := newCluster(t)
+	p := newTestProducer(t, c.ListenAddrs(), testTopic)
+	ctx := context.Background()
+	rec := func(version string, v []float64) error {
+		e := testEvent("ranker", 1)
+		e.ModelVersion = version
+		e.Features = append(e.Features, schemas.Vec("emb", v))
+		return p.Record(ctx, e)
+	}
+	for _, tc := range []struct {
+		version string
+		v       []float64
+		wantErr string
+	}{
+		{"1", []float64{1, 2, 3}, ""},
+		{"1", []float64{4, 5, 6}, ""},
+		{"1", []float64{1, 2}, `invalid event: feature "emb": vector of 2 values, this producer sent vectors of 3 for model "ranker" version "1"`},
+		{"2", []float64{1, 2}, ""},
+		{"1", []float64{7, 8, 9}, ""},
+	} {
+		err := rec(tc.version, tc.v)
+		if (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr || !errors.Is(err, schemas.ErrInvalidEvent))) {
+			t.Errorf("version %s %v: got %v, want %q", tc.version, tc.v, err, tc.wantErr)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Stats(), (Stats{Recorded: 4, Sent: 4, Invalid: 1}); got != want {
+		t.Fatalf("Stats = %+v, want %+v", got, want)
+	}
+}

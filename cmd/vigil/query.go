@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/vigil-ml/vigil/processors/drift"
+	"github.com/vigil-ml/vigil/schemas"
 )
 
 func queryCommand() *cli.Command {
@@ -28,7 +29,7 @@ func queryCommand() *cli.Command {
 				&cli.StringFlag{Name: "model", Required: true, Usage: "model name"},
 				&cli.StringFlag{Name: "version", Usage: "model version (default: every version, each against its own reference)"},
 				&cli.DurationFlag{Name: "every", Usage: "merge windows into buckets of this size (e.g. 1h; default: each stored window)"},
-				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable)"},
+				&cli.StringSliceFlag{Name: "feature", Usage: "only these features (repeatable; a vector feature's name selects its embedding rows)"},
 				&cli.StringFlag{Name: "by", Usage: "a segment key (e.g. region): drift per value of it, from the states vigil process --segment-keys keeps"},
 				&cli.BoolFlag{Name: "store", Usage: "also write the results to vigil_drift (replacing earlier results of the same windows)"},
 			),
@@ -120,7 +121,7 @@ func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {
 	fmt.Fprintln(tw, "window_start\tversion\tsegment\tfeature\tmethod\tscore\t±bound\tthreshold\tdrift\tpsi\tjs\tks_p\tks_method\twasserstein_n\tmissing\tout_of_range\tnew_cat\t")
 	for _, b := range buckets {
 		for _, d := range slices.Concat(b.Drift.Features, b.Drift.Embeddings) {
-			if len(only) > 0 && !contains(only, d.Feature) {
+			if len(only) > 0 && !contains(only, d.Feature) && !(d.Kind == schemas.Vector && contains(only, vectorOf(d.Feature))) {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
@@ -129,7 +130,7 @@ func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {
 				withBound(d.WassersteinNorm, d.Bounds.WassersteinNorm), num(d.MissingRate), withBound(d.OutOfRangeRate, d.Bounds.OutOfRangeRate), num(d.NewCategoryRate))
 		}
 		for _, d := range b.Drift.Skipped {
-			if len(only) > 0 && !contains(only, d.Feature) {
+			if len(only) > 0 && !contains(only, d.Feature) && !(d.Kind == schemas.Vector && contains(only, vectorOf(d.Feature))) {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t(not evaluated: %s)\t\t\t\t\t\t\t\t\t\t%s\t\t\t\n",
@@ -139,6 +140,14 @@ func printDrift(out io.Writer, buckets []drift.Bucket, only []string) {
 			b.Start.Format("2006-01-02 15:04:05"), b.ModelVersion, b.Segment, num(b.Drift.Share), num(drift.EvidentlyDriftShare), yes(b.Drift.Drifted))
 	}
 	tw.Flush()
+}
+
+// vectorOf is the vector feature of an embedding row ("emb@ratio": "emb").
+func vectorOf(row string) string {
+	if i := strings.LastIndexByte(row, '@'); i >= 0 {
+		return row[:i]
+	}
+	return row
 }
 
 // bound prints an error bound: "exact" for 0, "?" when unknown.

@@ -61,7 +61,8 @@ func FuzzSplitItems(f *testing.F) {
 // items no more than the limit, never a panic, and nothing published past
 // what the answer says was accepted.
 func FuzzEventsBody(f *testing.F) {
-	seeds := [][]byte{[]byte(event("e-1", "m", 2) + "\n" + event("e-2", "m", 0)), []byte("[" + event("e-1", "m", 1) + "]"), []byte(`{"x":`)}
+	seeds := [][]byte{[]byte(event("e-1", "m", 2) + "\n" + event("e-2", "m", 0)), []byte("[" + event("e-1", "m", 1) + "]"), []byte(`{"x":`),
+		[]byte(`[{"event_id":"v","model":"m","event_time":1,"features":{"emb":[0.5,-1,2e-3]},"prediction":{"score":1}},{"event_id":"w","model":"m","event_time":1,"features":{"emb":[1]},"prediction":{"score":1}}]`)}
 	for _, s := range seeds {
 		for enc := range 3 {
 			b := s

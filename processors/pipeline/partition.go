@@ -313,8 +313,13 @@ func pendingFor(m map[string]*pendingJSON, model string, mem memory.Allocator) *
 
 // aside keeps an uncounted JSON event for the raw events table.
 func (p *partition) aside(e *schemas.Event, off int64) {
-	// About the event's Arrow size: its strings and 16 bytes per feature.
-	p.heldBytes += int64(64 + len(e.ID) + len(e.Model) + len(e.ModelVersion) + 16*len(e.Features))
+	// About the event's Arrow size: its strings, 16 bytes per feature and 8
+	// per vector item.
+	held := 64 + len(e.ID) + len(e.Model) + len(e.ModelVersion) + 16*len(e.Features)
+	for i := range e.Features {
+		held += 8 * len(e.Features[i].Value.Vec)
+	}
+	p.heldBytes += int64(held)
 	pj := pendingFor(p.asideJSON, e.Model, p.mem)
 	if err := pj.b.Append(e); err != nil {
 		panic("BUG: batch builder refused a valid event of its own model: " + err.Error())

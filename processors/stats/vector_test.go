@@ -81,3 +81,30 @@ func TestVectorState(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAddRangeVectors: one 1000-row batch of 384-dimensional vectors
+// per op into a window (exact values up to the cap, then KLL sketches).
+func BenchmarkAddRangeVectors(b *testing.B) {
+	const rows, dim = 1000, 384
+	bb := wire.NewBatchBuilder(memory.DefaultAllocator)
+	for i := range rows {
+		v := make([]float64, dim)
+		for j := range v {
+			v[j] = math.Sin(float64(i*dim + j))
+		}
+		e := schemas.Event{ID: "e", Model: "m", Time: time.UnixMilli(1), Features: []schemas.Feature{schemas.Vec("emb", v)}, Prediction: schemas.Score(0.5)}
+		if err := bb.Append(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rec := bb.NewRecord()
+	defer rec.Release()
+	st := stats.NewWindowState(stats.Key{Model: "m"}, 60000)
+	b.SetBytes(rows * dim * 8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		st.AddRange(rec, 0, rows)
+	}
+	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "vectors/s")
+}

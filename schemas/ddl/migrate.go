@@ -3,6 +3,7 @@ package ddl
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -51,6 +52,11 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 		form = "modern"
 	}
 	createDB := "CREATE DATABASE IF NOT EXISTS " + opts.Database
+	// On a cluster, the statements that run on every start are skipped
+	// when this server has the migrations tables: an ON CLUSTER statement
+	// waits for every server of the cluster, so a restart would wait for
+	// (and, after distributed_ddl_task_timeout, fail on) one that is down.
+	bookkeeping := true
 	if opts.Cluster != "" {
 		if err := checkCluster(ctx, conn, opts.Cluster); err != nil {
 			return fmt.Errorf("migrate %s: %w", opts.Database, err)
@@ -58,13 +64,26 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 		form += " cluster " + opts.Cluster
 		createDB += " ON CLUSTER " + opts.Cluster
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(ClusterSettings()))
-	}
-	if err := conn.Exec(ctx, createDB); err != nil {
-		return fmt.Errorf("migrate: create database %s: %w", opts.Database, err)
+		var have uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name IN (?, ?)",
+			opts.Database, TableMigrations, TableMigrations+LocalSuffix).Scan(&have); err != nil {
+			return fmt.Errorf("migrate %s: %w", opts.Database, err)
+		}
+		bookkeeping = have < 2
+		// Before the migrations: they are recorded, so a new shard would
+		// not get its tables from them.
+		if err := completeShards(ctx, conn, opts.Database, opts.Cluster, log); err != nil {
+			return fmt.Errorf("migrate %s: %w", opts.Database, err)
+		}
 	}
 	stmts := Migrations(v, opts)
-	if err := apply(ctx, conn, stmts[0]); err != nil {
-		return fmt.Errorf("migrate: create %s.%s: %w", opts.Database, stmts[0].Table, err)
+	if bookkeeping {
+		if err := conn.Exec(ctx, createDB); err != nil {
+			return fmt.Errorf("migrate: create database %s: %w", opts.Database, err)
+		}
+		if err := apply(ctx, conn, stmts[0]); err != nil {
+			return fmt.Errorf("migrate: create %s.%s: %w", opts.Database, stmts[0].Table, err)
+		}
 	}
 	applied, err := appliedVersions(ctx, conn, opts.Database)
 	if err != nil {
@@ -100,6 +119,68 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 	}
 	log.Debug().Str("database", opts.Database).Str("server", v.String()).Str("form", form).
 		Int("applied", n).Int("already", len(applied)).Msg("migrations up to date")
+	return nil
+}
+
+// completeShards gives a shard that lacks tables of db (a shard added to
+// the cluster after the migrations ran, see docs/SCALING.md) the tables of
+// the server of conn as they are now: each CREATE TABLE of
+// system.tables.create_table_query runs again ON CLUSTER with IF NOT
+// EXISTS, the local tables first, so that servers that have them keep
+// them. The check reads one replica of each shard (the cluster table
+// function); when a shard does not answer it is skipped, with a warning.
+func completeShards(ctx context.Context, conn driver.Conn, db, cluster string, log zerolog.Logger) error {
+	var here, everywhere, shards uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&here); err != nil {
+		return fmt.Errorf("count tables: %w", err)
+	}
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM cluster('%s', system, tables) WHERE database = ?", cluster), db).Scan(&everywhere); err != nil {
+		// A shard that does not answer: it will not take writes either
+		// (they fail and are retried), but a restart should not wait on it.
+		log.Warn().Err(err).Str("database", db).Str("cluster", cluster).Msg("cannot count the tables of every shard; not checking for a shard without them")
+		return nil
+	}
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = ?", cluster).Scan(&shards); err != nil {
+		return fmt.Errorf("count shards of %s: %w", cluster, err)
+	}
+	switch {
+	case everywhere == here*shards:
+		return nil
+	case here*shards < everywhere:
+		return fmt.Errorf("this server has %d tables of %s, other shards of %s have more: run vigil migrate against a server of a shard that has them, which creates them here", here, db, cluster)
+	}
+	log.Info().Str("database", db).Str("cluster", cluster).Uint64("shards", shards).Uint64("tables", here).
+		Uint64("tables_on_shards", everywhere).Msg("a shard lacks tables; creating them there as they are here")
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
+		return fmt.Errorf("create database %s on the shards of %s: %w", db, cluster, err)
+	}
+	rows, err := conn.Query(ctx, "SELECT name, create_table_query FROM system.tables WHERE database = ? ORDER BY endsWith(name, ?) DESC, name", db, LocalSuffix)
+	if err != nil {
+		return fmt.Errorf("read table definitions: %w", err)
+	}
+	var creates []string
+	for rows.Next() {
+		var name, create string
+		if err := rows.Scan(&name, &create); err != nil {
+			rows.Close()
+			return fmt.Errorf("read table definitions: %w", err)
+		}
+		head := "CREATE TABLE " + db + "." + name
+		if !strings.HasPrefix(create, head) || len(create) == len(head) || !strings.ContainsRune(" \n(", rune(create[len(head)])) {
+			rows.Close()
+			return fmt.Errorf("table %s.%s: definition %.60q does not start with %q", db, name, create, head)
+		}
+		creates = append(creates, "CREATE TABLE IF NOT EXISTS "+db+"."+name+" ON CLUSTER "+cluster+create[len(head):])
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read table definitions: %w", err)
+	}
+	for _, q := range creates {
+		if err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("create on the shards of %s: %w", cluster, err)
+		}
+	}
 	return nil
 }
 

@@ -376,6 +376,7 @@ func TestMigrateClusterIntegration(t *testing.T) {
 		assertMigrated(t, ctx, c, db, 2)
 	}
 	checkSampleAndDocs(t, ctx, conn, db, v)
+
 	// The rows were written through the Distributed tables into the local
 	// table of their model's shard: one server holds all of model 'fraud'.
 	var onShards []uint64
@@ -386,8 +387,52 @@ func TestMigrateClusterIntegration(t *testing.T) {
 		}
 		onShards = append(onShards, n)
 	}
-	if total := onShards[0] + onShards[1]; total != 1 || (onShards[0] != 0 && onShards[1] != 0) {
+	var total, holding uint64
+	for _, n := range onShards {
+		total += n
+		if n > 0 {
+			holding++
+		}
+	}
+	if total != 1 || holding != 1 {
 		t.Fatalf("rows of vigil_drift per shard = %v, want the one row on one shard", onShards)
+	}
+	// A shard without the tables (as a shard added to the cluster would
+	// be: here the second server's database dropped on it alone) gets
+	// them, as they are on the first server, when Migrate runs again; the
+	// first server's rows stay.
+	definitions := func(c driver.Conn) []string {
+		var defs []string
+		if err := c.QueryRow(ctx, "SELECT groupArray(create_table_query) FROM (SELECT create_table_query FROM system.tables WHERE database = ? ORDER BY name)", db).Scan(&defs); err != nil {
+			t.Fatal(err)
+		}
+		return defs
+	}
+	before := definitions(conns[1])
+	if err := conns[1].Exec(ctx, "DROP DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, conn, db, opts, log); err != nil {
+		t.Fatalf("Migrate with a shard lacking the tables: %v", err)
+	}
+	for _, c := range conns {
+		assertMigrated(t, ctx, c, db, 2)
+	}
+	after := definitions(conns[1])
+	if len(after) != len(before) {
+		t.Errorf("%d tables re-created on the second server, want %d", len(after), len(before))
+	}
+	for i := range min(len(after), len(before)) {
+		if after[i] != before[i] {
+			t.Errorf("table re-created on the second server as\n%s\nwant as before:\n%s", after[i], before[i])
+		}
+	}
+	var kept uint64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s%s", db, TableDrift, LocalSuffix)).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != onShards[0] {
+		t.Errorf("first server's vigil_drift rows = %d after the second got its tables back, want %d", kept, onShards[0])
 	}
 }
 

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/vigil-ml/vigil/internal/testenv"
 	"github.com/vigil-ml/vigil/processors/pipeline"
 	"github.com/vigil-ml/vigil/schemas"
 )
@@ -16,8 +18,14 @@ import (
 // benchRecord builds a record of rows events shaped like the throughput
 // program's 20-feature events: 16 numeric, 3 categorical and 1 boolean
 // feature, a score, a latency and a segment; every 10th numeric value is
-// null. Event ids start at first.
+// null. Event ids start at first; the model is "bench".
 func benchRecord(tb testing.TB, rows, first int) arrow.Record {
+	tb.Helper()
+	return benchRecordOf(tb, rows, first, "bench")
+}
+
+// benchRecordOf is benchRecord with events of model.
+func benchRecordOf(tb testing.TB, rows, first int, model string) arrow.Record {
 	tb.Helper()
 	var extra []arrow.Field
 	for i := 0; i < 16; i++ {
@@ -39,7 +47,7 @@ func benchRecord(tb testing.TB, rows, first int) arrow.Record {
 				case schemas.ColEventID:
 					fb.Append(fmt.Sprintf("ev-%09d", first+r))
 				case schemas.ColModel:
-					fb.Append("bench")
+					fb.Append(model)
 				case schemas.ColModelVersion:
 					fb.Append("v1")
 				case schemas.ColPredLabel:
@@ -73,8 +81,26 @@ func benchRecord(tb testing.TB, rows, first int) arrow.Record {
 // events/cpu-s counts this process's CPU only (not the server's), which
 // is what the processor pays.
 func BenchmarkRawEventsInsert(b *testing.B) {
+	benchRawEventsInsert(b, startSink(b, nil), 1)
+}
+
+// BenchmarkRawEventsInsertCluster is BenchmarkRawEventsInsert through the
+// Distributed vigil_events of the local cluster (testenv.ClickHouseCluster),
+// from a sink on its first server: the records are of 8 models, so that
+// both shards take rows, and each INSERT returns once its rows are on their
+// shards (insert_distributed_sync). events/s is the cluster's insert rate
+// from one writer.
+func BenchmarkRawEventsInsertCluster(b *testing.B) {
+	addrs, cluster := testenv.ClickHouseCluster(b)
+	s := startSink(b, func(c *Config) { c.Addr, c.Cluster = addrs[0], cluster })
+	b.Cleanup(func() {
+		_ = s.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+s.cfg.Database+" ON CLUSTER "+cluster)
+	})
+	benchRawEventsInsert(b, s, 8)
+}
+
+func benchRawEventsInsert(b *testing.B, s *Sink, models int) {
 	const benchRecords = 24
-	s := startSink(b, nil)
 	ctx := testContext(b)
 	conn, _, err := s.connection()
 	if err != nil {
@@ -82,7 +108,7 @@ func BenchmarkRawEventsInsert(b *testing.B) {
 	}
 	var raw []pipeline.RawBatch
 	for i := 0; i < benchRecords; i++ {
-		rec := benchRecord(b, 1000, i*1000)
+		rec := benchRecordOf(b, 1000, i*1000, fmt.Sprintf("bench-%d", i%models))
 		defer rec.Release()
 		raw = append(raw, pipeline.RawBatch{Offset: int64(i), Record: rec})
 	}

@@ -32,6 +32,8 @@ func TestConfigValidate(t *testing.T) {
 		{"http port", func(c *Config) { c.Addr = "127.0.0.1:8123" }, "HTTP port"},
 		{"bad database", func(c *Config) { c.Database = "vigil-prod" }, "bad database name"},
 		{"negative dial timeout", func(c *Config) { c.DialTimeout = -1 }, "negative"},
+		{"cluster", func(c *Config) { c.Cluster = "vigil_local" }, ""},
+		{"bad cluster", func(c *Config) { c.Cluster = "prod cluster" }, "bad cluster name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

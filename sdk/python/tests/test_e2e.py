@@ -155,3 +155,64 @@ def test_python_producer_to_clickhouse(kafka, clickhouse, vigil_bin, tmp_path):
         except Exception:
             pass
         delete_topics(kafka, topic, topic + ".labels")
+
+
+def test_embedding_drift_end_to_end(kafka, clickhouse, vigil_bin, tmp_path):
+    """Vector features from this SDK (numpy arrays; Arrow fixed_size_list and
+    JSON arrays) -> Kafka -> `vigil process` -> its drift job's rows in
+    vigil_drift: Evidently 0.7's numbers for the same vectors
+    (testdata/embedding/evidently.json), drifted in the shifted window only."""
+    topic, group, db = unique("pysdk-emb"), unique("pysdk-emb"), "pysdk_emb_" + unique("x").split("-")[1]
+    create_topics(kafka, topic, topic + ".labels", partitions=2)
+    url = ch_http(clickhouse)
+    ev = json.loads((REPO / "testdata" / "embedding" / "evidently.json").read_text())
+    subprocess.run([str(vigil_bin), "reference", "build", "--clickhouse", clickhouse, "--clickhouse-database", db,
+                    "--model", "ranker", "--version", "1", str(REPO / "testdata" / "embedding" / "reference.jsonl")],
+                   check=True, capture_output=True, timeout=120)
+    log = open(tmp_path / "process.log", "w")
+    proc = subprocess.Popen(
+        [str(vigil_bin), "process", "--kafka", kafka, "--topic", topic, "--group", group, "--label-group", group + "-labels",
+         "--clickhouse", clickhouse, "--clickhouse-database", db, "--window", "1m", "--allowed-lateness", "1h",
+         "--checkpoint-interval", "200ms", "--drift-interval", "1s", "--drift-lookback", "8760h", "--http-addr", "off"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, VIGIL_LOG_FORMAT="json"),
+    )
+    try:
+        names = ["unshifted", "shifted"]
+        for w, name in enumerate(names):
+            p = vigil.Producer(kafka, topic, encoding="json" if w else "arrow", batch_size=64, linger=0.02)
+            vecs = ev["windows"][name]["vectors"]
+            for i, v in enumerate(vecs):
+                p.record("ranker", model_version="1", event_id=f"{name}-{i}", score=0.5, features={"emb": np.array(v)},
+                         event_time=BASE + timedelta(seconds=60 * w + 60 * i / len(vecs)))
+            p.close()
+        deadline = time.monotonic() + 120
+        rows = []
+        while time.monotonic() < deadline:
+            try:
+                rows = query(url, f"""
+                    SELECT toInt64(toUnixTimestamp(window_start)) AS ws, feature, method, score, drifted, n_cur
+                    FROM {db}.vigil_drift FINAL WHERE model = 'ranker' AND kind = 'vector' AND segment = ''
+                    ORDER BY ws, feature""")
+            except AssertionError:
+                rows = []
+            if len(rows) == 6 and all(int(r["n_cur"]) == 400 for r in rows):
+                break
+            time.sleep(0.5)
+        assert len(rows) == 6, (rows, open(tmp_path / "process.log").read()[-3000:])
+        for r in rows:
+            want = ev["windows"][names[(int(r["ws"]) - int(BASE.timestamp())) // 60]][r["method"]]
+            assert r["feature"] == "emb@" + r["method"]
+            assert abs(float(r["score"]) - want["score"]) <= 1e-12, (r, want)
+            assert bool(int(r["drifted"])) == want["drifted"], (r, want)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        try:
+            query(url, f"DROP DATABASE IF EXISTS {db}")
+        except Exception:
+            pass
+        delete_topics(kafka, topic, topic + ".labels", topic + ".dlq")

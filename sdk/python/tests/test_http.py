@@ -195,3 +195,36 @@ def test_frame_over_http(gateway):
     p.close()
     assert [(e["event_id"], e["features"], e["prediction"]) for e in gateway.events] == [
         ("a", {"amount": 1.5}, {"score": 0.1}), ("b", {"amount": None}, {"score": 0.2})]
+
+
+def test_vectors_over_http(gateway):
+    """Vector (embedding) features go as JSON arrays; a vector of another
+    length than the first sent for the model, version and feature is
+    refused (as the Go SDK does) and counted invalid."""
+    np = pytest.importorskip("numpy")
+    p = vigil.Producer(gateway_url=gateway.url, token="s3cret", batch_size=10)
+    p.record("ranker", model_version="1", event_id="v-1", features={"emb": [0.5, -1.0, 2.0]}, score=0.5)
+    p.record("ranker", model_version="1", event_id="v-2", features={"emb": np.array([1, 2, 3], dtype=np.float32)}, score=0.5)
+    p.record("ranker", model_version="2", event_id="v-3", features={"emb": (1.0, 2.0)}, score=0.5)
+    with pytest.raises(vigil.InvalidEventError, match="vector of 2 values, this producer sent vectors of 3"):
+        p.record("ranker", model_version="1", event_id="v-4", features={"emb": [1.0, 2.0]}, score=0.5)
+    p.close()
+    assert p.stats() == vigil.Stats(3, 3, 0, 0, 1, 0, 0)
+    got = {e["event_id"]: e["features"]["emb"] for e in gateway.events}
+    assert got == {"v-1": [0.5, -1, 2], "v-2": [1, 2, 3], "v-3": [1, 2]}
+
+
+def test_frame_vectors_over_http(gateway):
+    """record_frame with a column of arrays sends JSON arrays, and fixes the
+    vector's length for later records of the model version."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    p = vigil.Producer(gateway_url=gateway.url, token="s3cret", batch_size=10)
+    df = pd.DataFrame({"emb": [np.array([1.0, 2.0]), None, np.array([0.5, -0.5])], "s": [0.1, 0.2, 0.3]})
+    assert p.record_frame("ranker", "1", df, score="s") == 3
+    with pytest.raises(vigil.InvalidEventError, match="vector of 3 values, this producer sent vectors of 2"):
+        p.record("ranker", model_version="1", features={"emb": [1.0, 2.0, 3.0]}, score=0.5)
+    p.close()
+    embs = [e["features"]["emb"] for e in gateway.events]
+    assert len(embs) == 3 and embs.count(None) == 1
+    assert sorted(v for v in embs if v is not None) == [[0.5, -0.5], [1, 2]]

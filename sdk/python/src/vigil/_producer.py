@@ -298,6 +298,9 @@ class Producer:
 
     def _init_state(self) -> None:
         self._lock = threading.Lock()
+        # (model, version, feature) -> length of the first vector sent, as
+        # the Go SDK checks (ingest/vectors.go); at most 4096 entries.
+        self._vector_lengths: Dict[Tuple[str, str, str], int] = {}
         self._room = threading.Condition(self._lock)  # record* waiting for room (block policy)
         self._wake = threading.Condition(self._lock)  # the batcher waiting for work
         self._events: Deque[Any] = deque()  # Event or _Frame
@@ -464,6 +467,8 @@ class Producer:
             t = time.time_ns() if event_time is None else _time_ns(event_time)
             if features is not None:
                 features = _wire.check_features(features)
+                if features:
+                    self._check_vector_lengths(model, model_version, features)
             if score is not None:
                 if type(score) is not float or not math.isfinite(score):
                     score = _wire.check_float("score", score)
@@ -491,6 +496,23 @@ class Producer:
                 self._invalid += 1
             raise
         return Event(event_id, model, model_version, t, features or None, score, label, probabilities, value, lat, segments)
+
+    def _check_vector_lengths(self, model: str, version: str, features: Dict[str, Any]) -> None:
+        """Refuses a vector of another length than the first one this
+        producer sent for the model, version and feature."""
+        for k, v in features.items():
+            if type(v) is not tuple:
+                continue
+            key = (model, version, k)
+            with self._lock:
+                want = self._vector_lengths.get(key)
+                if want is None and len(self._vector_lengths) < 4096:
+                    self._vector_lengths[key] = len(v)
+            if want is not None and want != len(v):
+                raise InvalidEventError(
+                    f"features.{k}",
+                    f"vector of {len(v)} values, this producer sent vectors of {want} for model {model!r} version {version!r}",
+                )
 
     def record_label(
         self,
@@ -592,6 +614,10 @@ class Producer:
                 id=id, id_prefix=id_prefix, event_time=event_time, latency_ms=latency_ms, segments=segments,
                 features=features,
             )
+            dims = {f.name[len(_wire.PREFIX_FEATURE):]: (0.0,) * f.type.list_size
+                    for f in batch.schema if f.name.startswith(_wire.PREFIX_FEATURE) and isinstance(f.type, pa.FixedSizeListType)}
+            if dims:
+                self._check_vector_lengths(model, model_version, dims)
         except InvalidEventError:
             with self._lock:
                 self._invalid += n_rows
