@@ -150,7 +150,9 @@ func TestEndToEndShardedJobs(t *testing.T) {
 	t.Run("cluster", func(t *testing.T) {
 		addrs, cluster := testenv.ClickHouseCluster(t)
 		testShardedJobs(t, "vigil_shardc_", func(db string) *clickhouse.Sink { return testsink.OpenCluster(t, db, 0, nil) },
-			func(i int) []string { return []string{"--clickhouse", addrs[i%len(addrs)], "--clickhouse-cluster", cluster} })
+			func(i int) []string {
+				return []string{"--clickhouse", addrs[i%len(addrs)], "--clickhouse-cluster", cluster}
+			})
 	})
 }
 
