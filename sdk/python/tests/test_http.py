@@ -212,3 +212,19 @@ def test_vectors_over_http(gateway):
     assert p.stats() == vigil.Stats(3, 3, 0, 0, 1, 0, 0)
     got = {e["event_id"]: e["features"]["emb"] for e in gateway.events}
     assert got == {"v-1": [0.5, -1, 2], "v-2": [1, 2, 3], "v-3": [1, 2]}
+
+
+def test_frame_vectors_over_http(gateway):
+    """record_frame with a column of arrays sends JSON arrays, and fixes the
+    vector's length for later records of the model version."""
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    p = vigil.Producer(gateway_url=gateway.url, token="s3cret", batch_size=10)
+    df = pd.DataFrame({"emb": [np.array([1.0, 2.0]), None, np.array([0.5, -0.5])], "s": [0.1, 0.2, 0.3]})
+    assert p.record_frame("ranker", "1", df, score="s") == 3
+    with pytest.raises(vigil.InvalidEventError, match="vector of 3 values, this producer sent vectors of 2"):
+        p.record("ranker", model_version="1", features={"emb": [1.0, 2.0, 3.0]}, score=0.5)
+    p.close()
+    embs = [e["features"]["emb"] for e in gateway.events]
+    assert len(embs) == 3 and embs.count(None) == 1
+    assert sorted(v for v in embs if v is not None) == [[0.5, -0.5], [1, 2]]

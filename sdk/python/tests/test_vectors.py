@@ -98,3 +98,35 @@ def test_vector_features_checked_like_go():
             _wire.check_features({"emb": bad})
     with pytest.raises(_wire.InvalidEventError, match="must not end in"):
         _wire.check_features({"emb[1]": [1.0]})
+
+
+def test_frame_vectors_match_record():
+    """A frame column of lists or arrays is a vector feature: the same
+    Arrow column as record() builds for the same vectors (null rows
+    missing); rows of different lengths or non-finite items are refused."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    from vigil._frame import frame_batch
+
+    vecs = [[0.5, -1.0, 2.0], None, [1.0, 2.0, 3.0]]
+    kw = dict(score="s", label=None, value=None, probabilities=None, id="id", id_prefix="p-", event_time="t",
+              latency_ms=None, segments=None, features=["emb", "x"])
+    times = pd.to_datetime([1764151200000, 1764151200001, 1764151200002], unit="ms", utc=True)
+    for col in (vecs, [None if v is None else np.array(v, dtype=np.float32) for v in vecs]):
+        df = pd.DataFrame({"id": ["a", "b", "c"], "t": times, "s": [0.5, 0.5, 0.5], "emb": col, "x": [1.0, 2.0, 3.0]})
+        got = frame_batch("m", "1", df, **kw)
+        events = [
+            _wire.Event(i, "m", "1", int(t.value), _wire.check_features({"emb": v, "x": x}), 0.5, None, None, None, 0, None)
+            for i, t, v, x in zip(["a", "b", "c"], times, vecs, [1.0, 2.0, 3.0])
+        ]
+        want = _wire.events_record_batch(events)
+        assert canonical(got) == canonical(want)
+        assert got.schema.field("f.emb").type == _wire.pa.list_(_wire.pa.float64(), 3)
+    for bad, reason in (
+        ([[1.0, 2.0], [1.0]], "row 1: vector of 1 values where row 0 has 2"),
+        ([[1.0, float("inf")], [1.0, 2.0]], "row 0: vector element 1 is not finite"),
+        ([[1.0, 2.0], [float("nan"), 2.0]], "a vector holds a null"),
+    ):
+        df = pd.DataFrame({"id": ["a", "b"], "t": times[:2], "s": [0.5, 0.5], "emb": bad, "x": [1.0, 2.0]})
+        with pytest.raises(_wire.InvalidEventError, match=reason):
+            frame_batch("m", "1", df, **kw)

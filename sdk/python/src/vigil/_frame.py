@@ -119,7 +119,46 @@ def _feature(field: str, a: pa.Array) -> pa.Array:
         return pc.cast(a, pa.string())
     if pa.types.is_null(t):
         return pa.nulls(len(a), pa.float64())
-    raise InvalidEventError(field, f"column type {t} (want numbers, strings or bools)")
+    if (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) and (
+        pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)
+    ):
+        return _vectors(field, a)
+    raise InvalidEventError(field, f"column type {t} (want numbers, strings, bools or lists of numbers)")
+
+
+def _vectors(field: str, a: pa.Array) -> pa.Array:
+    """A column of lists of numbers as a vector feature's
+    fixed_size_list<float64> column, as Go's builder writes it (null rows
+    hold zero items): every non-null row of one length, 1 to 4096, finite
+    items."""
+    if field.endswith("]"):
+        raise InvalidEventError(field, "a vector's name must not end in ']'")
+    lengths = pc.list_value_length(a)
+    mm = pc.min_max(lengths)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:  # every row null: a missing feature
+        return pa.nulls(len(a), pa.float64())
+    if lo != hi:
+        first = _first(pc.is_valid(lengths))
+        want = lengths[first].as_py()
+        row = _first(pc.not_equal(lengths, want))
+        raise InvalidEventError(field, f"row {row}: vector of {lengths[row].as_py()} values where row {first} has {want}")
+    if not 1 <= lo <= _wire.MAX_VECTOR_DIM:
+        raise InvalidEventError(field, f"vectors of {lo} values (want 1 to {_wire.MAX_VECTOR_DIM})")
+    nulls = pc.is_null(a)
+    if a.null_count:
+        a = pc.if_else(nulls, pa.scalar([0] * lo, a.type), a)
+    items = pc.list_flatten(a)
+    if items.null_count:
+        raise InvalidEventError(field, "a vector holds a null (or, from pandas, NaN) item")
+    items = pc.cast(items, pa.float64())
+    bad = pc.invert(pc.is_finite(items))
+    if pc.any(bad).as_py():
+        raise InvalidEventError(field, f"row {_first(bad) // lo}: vector element {_first(bad) % lo} is not finite")
+    typ = pa.list_(pa.float64(), lo)
+    if pc.any(nulls).as_py():
+        return pa.FixedSizeListArray.from_arrays(items, type=typ, mask=nulls)
+    return pa.FixedSizeListArray.from_arrays(items, type=typ)
 
 
 def _sort_key(name: str) -> bytes:
@@ -276,7 +315,7 @@ def batch_events(batch: pa.RecordBatch) -> List[Event]:
         out.append(Event(
             cols[_wire.COL_EVENT_ID][r], cols[_wire.COL_MODEL][r], cols[_wire.COL_MODEL_VERSION][r],
             times[r] * 1_000_000,
-            {c: v[r] for c, v in groups[_wire.PREFIX_FEATURE]},
+            {c: tuple(v[r]) if type(v[r]) is list else v[r] for c, v in groups[_wire.PREFIX_FEATURE]},
             cols[_wire.COL_PRED_SCORE][r], cols[_wire.COL_PRED_LABEL][r], probs or None,
             cols[_wire.COL_PRED_VALUE][r], round(lat * 1e6) if lat else 0, segs or None,
         ))

@@ -614,6 +614,10 @@ class Producer:
                 id=id, id_prefix=id_prefix, event_time=event_time, latency_ms=latency_ms, segments=segments,
                 features=features,
             )
+            dims = {f.name[len(_wire.PREFIX_FEATURE):]: (0.0,) * f.type.list_size
+                    for f in batch.schema if f.name.startswith(_wire.PREFIX_FEATURE) and isinstance(f.type, pa.FixedSizeListType)}
+            if dims:
+                self._check_vector_lengths(model, model_version, dims)
         except InvalidEventError:
             with self._lock:
                 self._invalid += n_rows
