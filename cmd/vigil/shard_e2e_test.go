@@ -2,7 +2,7 @@ package main
 
 // The sharded jobs end to end: three `vigil process` members (the built
 // binary) on a 4-partition topic share the drift and performance jobs of
-// six models; one member is SIGKILLed and another joins; every window's
+// six models, on one ClickHouse server and on a 2-shard cluster; one member is SIGKILLed and another joins; every window's
 // drift and performance rows hold the exact counts sent, and the ledger
 // (vigil_job_passes) and each member's vigil_job_windows_total show every
 // window input computed exactly once per generation.
@@ -36,6 +36,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/shard"
 	"github.com/vigil-ml/vigil/schemas"
 	"github.com/vigil-ml/vigil/schemas/wire"
+	"github.com/vigil-ml/vigil/sinks/clickhouse"
 )
 
 // shardMember is one `vigil process` of the group.
@@ -137,13 +138,32 @@ func (m *shardMember) windows(t *testing.T) map[[2]string]float64 {
 	return out
 }
 
+// On one ClickHouse server, and on the local 2-shard cluster
+// (deployments/local/clickhouse-cluster.sh), its members spread over both
+// servers, every count read through the Distributed tables.
 func TestEndToEndShardedJobs(t *testing.T) {
+	t.Run("server", func(t *testing.T) {
+		chAddr := testenv.ClickHouse(t)
+		testShardedJobs(t, "vigil_shard_", func(db string) *clickhouse.Sink { return testsink.Open(t, db, nil) },
+			func(int) []string { return []string{"--clickhouse", chAddr} })
+	})
+	t.Run("cluster", func(t *testing.T) {
+		addrs, cluster := testenv.ClickHouseCluster(t)
+		testShardedJobs(t, "vigil_shardc_", func(db string) *clickhouse.Sink { return testsink.OpenCluster(t, db, 0, nil) },
+			func(i int) []string {
+				return []string{"--clickhouse", addrs[i%len(addrs)], "--clickhouse-cluster", cluster}
+			})
+	})
+}
+
+// testShardedJobs runs the test on the database that open migrates (before
+// the members start), member i on the ClickHouse that chArgs(i) names.
+func testShardedJobs(t *testing.T, prefix string, open func(db string) *clickhouse.Sink, chArgs func(member int) []string) {
 	brokers := []string{testenv.Kafka(t)}
-	chAddr := testenv.ClickHouse(t)
 	ctx := context.Background()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	topic, group, db := "vigil-shard-"+suffix, "vigil-shard-"+suffix, "vigil_shard_"+suffix
-	sink := testsink.Open(t, db, nil) // migrated once, before the members start
+	topic, group, db := "vigil-shard-"+suffix, "vigil-shard-"+suffix, prefix+suffix
+	sink := open(db)
 	conn := sink.Conn()
 	for _, tp := range []string{topic, ingest.DefaultLabelTopic(topic)} {
 		if err := kafkatopic.Ensure(ctx, brokers, tp, 4); err != nil {
@@ -194,16 +214,18 @@ func TestEndToEndShardedJobs(t *testing.T) {
 
 	bin := testenv.BuildVigil(t)
 	dir := t.TempDir()
-	args := []string{
-		"--kafka", brokers[0], "--topic", topic, "--group", group, "--label-group", group + "-labels",
-		"--clickhouse", chAddr, "--clickhouse-database", db,
-		"--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
-		"--drift-interval", "300ms", "--drift-lookback", "24h",
-		"--performance-interval", "300ms", "--label-horizon", "24h",
+	args := func(i int) []string {
+		return append([]string{
+			"--kafka", brokers[0], "--topic", topic, "--group", group, "--label-group", group + "-labels",
+			"--clickhouse-database", db,
+			"--window", "1m", "--allowed-lateness", "1h", "--checkpoint-interval", "200ms",
+			"--drift-interval", "300ms", "--drift-lookback", "24h",
+			"--performance-interval", "300ms", "--label-horizon", "24h",
+		}, chArgs(i)...)
 	}
 	members := map[string]*shardMember{}
-	for _, name := range []string{"m1", "m2", "m3"} {
-		members[name] = startMember(t, bin, dir, name, args)
+	for i, name := range []string{"m1", "m2", "m3"} {
+		members[name] = startMember(t, bin, dir, name, args(i))
 	}
 
 	producer, err := ingest.NewProducer(brokers, topic, ingest.WithLinger(10*time.Millisecond))
@@ -298,7 +320,7 @@ func TestEndToEndShardedJobs(t *testing.T) {
 	// SIGKILL one member; another joins; more windows, whose models moved.
 	_ = members["m2"].cmd.Process.Kill()
 	_ = members["m2"].cmd.Wait()
-	members["m4"] = startMember(t, bin, dir, "m4", args)
+	members["m4"] = startMember(t, bin, dir, "m4", args(3))
 	send(3, 6)
 	waitRows("after the kill and the join")
 	time.Sleep(2 * time.Second) // a few more passes, which must find everything unchanged
@@ -312,8 +334,9 @@ func TestEndToEndShardedJobs(t *testing.T) {
 		input                       uint64
 		generation                  int64
 		at                          time.Time
+		seq                         uint64
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT job, model, model_version, toUnixTimestamp(window_start), input, generation, member, computed_at FROM %s.vigil_job_passes WHERE model != ''", db))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT job, model, model_version, toUnixTimestamp(window_start), input, generation, member, computed_at, seq FROM %s.vigil_job_passes WHERE model != ''", db))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +345,7 @@ func TestEndToEndShardedJobs(t *testing.T) {
 	for rows.Next() {
 		var p pass
 		var w uint32
-		if err := rows.Scan(&p.job, &p.model, &p.version, &w, &p.input, &p.generation, &p.member, &p.at); err != nil {
+		if err := rows.Scan(&p.job, &p.model, &p.version, &w, &p.input, &p.generation, &p.member, &p.at, &p.seq); err != nil {
 			t.Fatal(err)
 		}
 		p.window = int64(w)
@@ -338,8 +361,8 @@ func TestEndToEndShardedJobs(t *testing.T) {
 	perGeneration := map[string]int{}
 	for k, ps := range byInput {
 		sort.Slice(ps, func(i, j int) bool {
-			if !ps[i].at.Equal(ps[j].at) {
-				return ps[i].at.Before(ps[j].at)
+			if ps[i].seq != ps[j].seq {
+				return ps[i].seq < ps[j].seq
 			}
 			return ps[i].member < ps[j].member
 		})
@@ -350,7 +373,14 @@ func TestEndToEndShardedJobs(t *testing.T) {
 					recomputed[p.member] = map[string]int{}
 				}
 				recomputed[p.member][p.job]++
-				t.Logf("%s computed again by %s in generation %d (first by %s in %d)", k, p.member, p.generation, ps[0].member, ps[0].generation)
+				t.Logf("%s computed again by %s in generation %d at %v (first by %s in %d at %v)", k, p.member, p.generation, p.at, ps[0].member, ps[0].generation, ps[0].at)
+				for _, qs := range byInput {
+					if qs[0].job == p.job && qs[0].model == p.model && qs[0].window == p.window {
+						for _, q := range qs {
+							t.Logf("  pass of that window: input %x by %s in %d at %v", q.input, q.member[len(q.member)-8:], q.generation, q.at)
+						}
+					}
+				}
 			}
 		}
 	}

@@ -142,6 +142,9 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 			round.Done(mv[0], mv[1], time.UnixMilli(start), in)
 		}
 		n += len(buckets)
+		if err := round.Flush(ctx); err != nil {
+			return n, err
+		}
 	}
 	return n, round.Commit(ctx, time.Time{})
 }

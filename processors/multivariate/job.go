@@ -195,6 +195,9 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 			round.Done(ref.Model, ref.ModelVersion, time.UnixMilli(start), in)
 		}
 		n += len(rs)
+		if err := round.Flush(ctx); err != nil {
+			return n, err
+		}
 	}
 	return n, round.Commit(ctx, time.Time{})
 }

@@ -163,7 +163,7 @@ func (j *Job) RunOnce(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	n := 0
-	for _, mw := range changed {
+	for i, mw := range changed {
 		if !round.Owns(mw.Model) {
 			continue
 		}
@@ -181,6 +181,13 @@ func (j *Job) RunOnce(ctx context.Context, now time.Time) (int, error) {
 		}
 		round.Done(mw.Model, "", mw.Start, in)
 		n++
+		if i+1 == len(changed) || changed[i+1].Model != mw.Model {
+			// The model's windows are stored: record them now (the store
+			// returns a model's windows together).
+			if err := round.Flush(ctx); err != nil {
+				return n, err
+			}
+		}
 	}
 	if err := round.Commit(ctx, now); err != nil {
 		return n, err

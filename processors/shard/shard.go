@@ -93,14 +93,17 @@ type Pass struct {
 	Generation  int64
 	Member      string
 	ComputedAt  time.Time
+	// Seq orders the passes: the recording time in Unix nanoseconds
+	// (ComputedAt may have seconds only).
+	Seq uint64
 }
 
 // Ledger stores the passes (vigil_job_passes; the ClickHouse sink's window
 // store implements it).
 type Ledger interface {
-	// Passes returns the window passes of job whose windows start at or
-	// after from.
-	Passes(ctx context.Context, job string, from time.Time) ([]Pass, error)
+	// Passes returns the window passes of job (of model; "": every model)
+	// whose windows start at or after from.
+	Passes(ctx context.Context, job, model string, from time.Time) ([]Pass, error)
 	// PartitionPasses returns, per partition, when the newest pass of job
 	// over its models began.
 	PartitionPasses(ctx context.Context, job string) (map[int]time.Time, error)
@@ -178,7 +181,8 @@ type windowKey struct {
 }
 
 // Round is one pass of a job: Begin, then Owns and Changed for each window,
-// Done for each one computed and stored, then Commit. A nil *Round (from a
+// Done for each one computed and stored, Flush after each model, then
+// Commit. A nil *Round (from a
 // nil *Shard) owns and computes everything.
 type Round struct {
 	s      *Shard
@@ -200,7 +204,7 @@ func (s *Shard) Begin(ctx context.Context, from time.Time) (*Round, error) {
 		return nil, ErrNotMember
 	}
 	r := &Round{s: s, a: a, from: from, newest: map[windowKey]Pass{}}
-	passes, err := s.ledger.Passes(ctx, s.job, from)
+	passes, err := s.ledger.Passes(ctx, s.job, "", from)
 	if err != nil {
 		return nil, fmt.Errorf("read %s passes: %w", s.job, err)
 	}
@@ -213,11 +217,10 @@ func (s *Shard) Begin(ctx context.Context, from time.Time) (*Round, error) {
 	return r, nil
 }
 
-// later orders passes by computation time, then member (a tie on a server
-// with second precision).
+// later orders passes by Seq, then member (a tie of two clocks).
 func later(p, q Pass) bool {
-	if !p.ComputedAt.Equal(q.ComputedAt) {
-		return p.ComputedAt.After(q.ComputedAt)
+	if p.Seq != q.Seq {
+		return p.Seq > q.Seq
 	}
 	return p.Member > q.Member
 }
@@ -298,35 +301,27 @@ func (r *Round) Resume(ctx context.Context) (time.Time, error) {
 // generation (a standby member): it has nothing to do.
 func (r *Round) Idle() bool { return r != nil && len(r.a.Partitions) == 0 }
 
-// Commit records the round's windows, and with began non-zero also the
-// end of a pass that began then over each partition this member owns (for
-// Resume); then it reads the ledger back and counts each window computed
-// or, when another pass computed the same input and recorded it first,
-// recomputed.
-func (r *Round) Commit(ctx context.Context, began time.Time) error {
-	if r == nil {
+// Flush records the windows Done since the last Flush, then reads the
+// ledger back and counts each window computed or, when another pass
+// computed the same input and recorded it first, recomputed. The jobs
+// flush after each model's results are stored, so that the next owner,
+// after a rebalance in the middle of a pass, finds what was computed.
+func (r *Round) Flush(ctx context.Context) error {
+	if r == nil || len(r.done) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
-	rows := r.done
-	for i := range rows {
-		rows[i].ComputedAt = now
-	}
-	if !began.IsZero() {
-		for _, p := range r.a.Partitions {
-			rows = append(rows, Pass{Job: r.s.job, Partition: p, Generation: int64(r.a.Generation), Member: r.a.Member, ComputedAt: began.UTC()})
+	model := r.done[0].Model
+	for i := range r.done {
+		r.done[i].ComputedAt, r.done[i].Seq = now, uint64(now.UnixNano())
+		if r.done[i].Model != model {
+			model = ""
 		}
 	}
-	if len(rows) == 0 {
-		return nil
-	}
-	if err := r.s.ledger.RecordPasses(ctx, rows); err != nil {
+	if err := r.s.ledger.RecordPasses(ctx, r.done); err != nil {
 		return fmt.Errorf("record %s passes: %w", r.s.job, err)
 	}
-	if len(r.done) == 0 {
-		return nil
-	}
-	back, err := r.s.ledger.Passes(ctx, r.s.job, r.from)
+	back, err := r.s.ledger.Passes(ctx, r.s.job, model, r.from)
 	if err != nil {
 		return fmt.Errorf("read %s passes back: %w", r.s.job, err)
 	}
@@ -350,6 +345,29 @@ func (r *Round) Commit(ctx context.Context, began time.Time) error {
 	}
 	r.s.counters.add(r.s.job, Recomputed, again)
 	r.s.counters.add(r.s.job, Computed, len(r.done)-again)
-	r.done = nil
+	r.done = r.done[:0]
+	return nil
+}
+
+// Commit flushes the round, and with began non-zero records the end of a
+// pass that began then over each partition this member owns (for Resume).
+func (r *Round) Commit(ctx context.Context, began time.Time) error {
+	if r == nil {
+		return nil
+	}
+	if err := r.Flush(ctx); err != nil {
+		return err
+	}
+	if began.IsZero() || len(r.a.Partitions) == 0 {
+		return nil
+	}
+	rows := make([]Pass, 0, len(r.a.Partitions))
+	for _, p := range r.a.Partitions {
+		rows = append(rows, Pass{Job: r.s.job, Partition: p, Generation: int64(r.a.Generation), Member: r.a.Member,
+			ComputedAt: began.UTC(), Seq: uint64(time.Now().UnixNano())})
+	}
+	if err := r.s.ledger.RecordPasses(ctx, rows); err != nil {
+		return fmt.Errorf("record %s partition passes: %w", r.s.job, err)
+	}
 	return nil
 }

@@ -365,7 +365,9 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
 		// window computed (job, model, version, window, a fingerprint of
 		// the input, the generation and member that computed it), and one
 		// per partition at the end of a performance pass (model '',
-		// window_start 0: where the partition's next owner resumes). A log:
+		// window_start 0: where the partition's next owner resumes); seq
+		// orders the computations (nanoseconds: computed_at has seconds
+		// only on old servers). A log:
 		// every computation stays a row, so that a window computed twice
 		// (by two members in a handover, say) shows.
 		modern: "CREATE TABLE IF NOT EXISTS %s." + TableJobPasses + `
@@ -378,7 +380,8 @@ ORDER BY (model, model_version, segment, window_start, window_end, feature, meth
     input UInt64,
     generation Int64,
     member String,
-    computed_at DateTime64(3, 'UTC')
+    computed_at DateTime64(3, 'UTC'),
+    seq UInt64
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)
@@ -393,7 +396,8 @@ ORDER BY (job, model, model_version, window_start)`,
     input UInt64,
     generation Int64,
     member String,
-    computed_at DateTime('UTC')
+    computed_at DateTime('UTC'),
+    seq UInt64
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)

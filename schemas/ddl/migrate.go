@@ -108,7 +108,17 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 			// Not available on this server, or in effect already: recorded,
 			// so that it is not tried again (an upgraded server keeps the old form).
 		} else if err := apply(ctx, conn, st); err != nil {
-			return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
+			// A change without IF NOT EXISTS that another process applied
+			// meanwhile (two members starting at once) fails here, and is in
+			// effect now: go on with what follows it.
+			if done, derr := inEffect(ctx, conn, st); derr != nil || !done || st.SQL == "" {
+				return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
+			}
+			log.Info().Err(err).Uint32("migration", st.Version).Msg("migration applied by another process meanwhile")
+			st.SQL = ""
+			if err := apply(ctx, conn, st); err != nil {
+				return fmt.Errorf("migrate %s: apply migration %d (%s) on clickhouse %s: %w", opts.Database, st.Version, st.Name, v, err)
+			}
 		}
 		if err := record(ctx, conn, opts.Database, st); err != nil {
 			return err

@@ -436,6 +436,66 @@ func TestMigrateClusterIntegration(t *testing.T) {
 	}
 }
 
+// TestMigrateClusterConcurrent migrates one database from three processes
+// at once (members of a group starting together), through both servers of
+// the local cluster: every one succeeds, though 18.16's ADD COLUMN has no IF
+// NOT EXISTS and all but one find the column added under them.
+func TestMigrateClusterConcurrent(t *testing.T) {
+	addrs := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_ADDRS")
+	requireService(t, addrs != "", "the local ClickHouse cluster (VIGIL_CLICKHOUSE_CLUSTER_ADDRS)",
+		"start it with deployments/local/clickhouse-cluster.sh start and eval \"$(deployments/local/clickhouse-cluster.sh env)\"")
+	cluster := os.Getenv("VIGIL_CLICKHOUSE_CLUSTER_NAME")
+	if cluster == "" {
+		cluster = "vigil_local"
+	}
+	servers := strings.Split(addrs, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := randomDatabase(t)
+	const members = 3
+	var conns []driver.Conn
+	for i := range members {
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{servers[i%len(servers)]}, Protocol: clickhouse.Native, DialTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	defer func() {
+		if err := conns[0].Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
+			t.Errorf("drop %s: %v", db, err)
+		}
+	}()
+	errs := make(chan error, members)
+	for i := range members {
+		go func() {
+			errs <- Migrate(ctx, conns[i], db, Options{Cluster: cluster}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+		}()
+	}
+	for i := range members {
+		if err := <-errs; err != nil {
+			t.Errorf("member %d of %d migrating at once: %v", i+1, members, err)
+		}
+	}
+	var recorded uint64
+	if err := conns[1].QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s FINAL", db, TableMigrations)).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if want := len(Migrations(ServerVersion{}, Options{})) - 1; recorded != uint64(want) {
+		t.Errorf("%d migrations recorded after FINAL, want %d", recorded, want)
+	}
+	for _, c := range conns {
+		var cols uint64
+		if err := c.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND name = 'producers'", db).Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		if cols != 2 {
+			t.Errorf("vigil_checkpoints and its local table have the column producers %d times on a server, want 2", cols)
+		}
+	}
+}
+
 func randomDatabase(t *testing.T) string {
 	t.Helper()
 	var b [6]byte

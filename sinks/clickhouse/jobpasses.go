@@ -11,16 +11,17 @@ import (
 
 var _ shard.Ledger = (*WindowStore)(nil)
 
-// Passes returns the window passes of job in vigil_job_passes whose
-// windows start at or after from (processors/shard's ledger).
-func (ws *WindowStore) Passes(ctx context.Context, job string, from time.Time) ([]shard.Pass, error) {
+// Passes returns the window passes of job (of model; "": every model) in
+// vigil_job_passes whose windows start at or after from (processors/shard's
+// ledger).
+func (ws *WindowStore) Passes(ctx context.Context, job, model string, from time.Time) ([]shard.Pass, error) {
 	conn, _, err := ws.s.connection()
 	if err != nil {
 		return nil, fmt.Errorf("read job passes: %w", err)
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT partition, model, model_version, window_start, input, generation, member, max(computed_at) FROM %s.%s "+
-		"WHERE job = ? AND model != '' AND window_start >= ? GROUP BY partition, model, model_version, window_start, input, generation, member",
-		ws.s.cfg.Database, ddl.TableJobPasses), job, from.UTC())
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT partition, model, model_version, window_start, input, generation, member, max(computed_at), max(seq) FROM %s.%s "+
+		"WHERE job = ? AND model != '' AND (? = '' OR model = ?) AND window_start >= ? GROUP BY partition, model, model_version, window_start, input, generation, member",
+		ws.s.cfg.Database, ddl.TableJobPasses), job, model, model, from.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("read %s passes: %w", job, err)
 	}
@@ -29,7 +30,7 @@ func (ws *WindowStore) Passes(ctx context.Context, job string, from time.Time) (
 	for rows.Next() {
 		p := shard.Pass{Job: job}
 		var part int32
-		if err := rows.Scan(&part, &p.Model, &p.Version, &p.WindowStart, &p.Input, &p.Generation, &p.Member, &p.ComputedAt); err != nil {
+		if err := rows.Scan(&part, &p.Model, &p.Version, &p.WindowStart, &p.Input, &p.Generation, &p.Member, &p.ComputedAt, &p.Seq); err != nil {
 			return nil, fmt.Errorf("read %s passes: %w", job, err)
 		}
 		p.Partition = int(part)
@@ -73,7 +74,7 @@ func (ws *WindowStore) RecordPasses(ctx context.Context, passes []shard.Pass) er
 	if err != nil {
 		return fmt.Errorf("record job passes: %w", err)
 	}
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (job, partition, model, model_version, window_start, input, generation, member, computed_at)",
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (job, partition, model, model_version, window_start, input, generation, member, computed_at, seq)",
 		ws.s.cfg.Database, ddl.TableJobPasses))
 	if err != nil {
 		return fmt.Errorf("record job passes: prepare insert: %w", err)
@@ -84,7 +85,7 @@ func (ws *WindowStore) RecordPasses(ctx context.Context, passes []shard.Pass) er
 		if start.IsZero() {
 			start = time.Unix(0, 0)
 		}
-		if err := b.Append(p.Job, int32(p.Partition), p.Model, p.Version, start.UTC(), p.Input, p.Generation, p.Member, p.ComputedAt.UTC()); err != nil {
+		if err := b.Append(p.Job, int32(p.Partition), p.Model, p.Version, start.UTC(), p.Input, p.Generation, p.Member, p.ComputedAt.UTC(), p.Seq); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("record %s passes: %w", p.Job, err)
 		}

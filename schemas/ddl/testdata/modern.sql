@@ -371,7 +371,8 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes
     input UInt64,
     generation Int64,
     member String,
-    computed_at DateTime64(3, 'UTC')
+    computed_at DateTime64(3, 'UTC'),
+    seq UInt64
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(window_start)

@@ -432,7 +432,8 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes_local ON CLUSTER vigil_local
     input UInt64,
     generation Int64,
     member String,
-    computed_at DateTime64(3, 'UTC')
+    computed_at DateTime64(3, 'UTC'),
+    seq UInt64
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vigil/vigil_job_passes', '{replica}')
 PARTITION BY toYYYYMM(window_start)

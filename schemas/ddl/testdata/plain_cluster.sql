@@ -420,7 +420,8 @@ CREATE TABLE IF NOT EXISTS vigil.vigil_job_passes_local ON CLUSTER vigil_local
     input UInt64,
     generation Int64,
     member String,
-    computed_at DateTime('UTC')
+    computed_at DateTime('UTC'),
+    seq UInt64
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/vigil/vigil_job_passes', '{replica}')
 PARTITION BY toYYYYMM(window_start)
