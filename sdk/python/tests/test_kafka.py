@@ -76,7 +76,8 @@ INVALID = [
     (dict(model="m", score="high"), "score"),
     (dict(model="m", value=float("inf")), "value"),
     (dict(model="m", probabilities={"a": 1.5}), "probabilities.a"),
-    (dict(model="m", score=0.5, features={"amount": [1, 2]}), "features.amount"),
+    (dict(model="m", score=0.5, features={"amount": {"x": 1}}), "features.amount"),
+    (dict(model="m", score=0.5, features={"amount": [1, "two"]}), "features.amount"),  # a vector holds numbers only
     (dict(model="m", score=0.5, features={"": 1.0}), "features name"),
     (dict(model="m", score=0.5, segments={"region": 3}), "segments.region"),
     (dict(model="m", score=0.5, latency_ms=-1.0), "latency_ms"),
@@ -287,7 +288,7 @@ def test_known_feature_names_still_have_their_values_checked():
     p = vigil.Producer(f"127.0.0.1:{free_port()}", "t")
     assert p.record("m", features={"a": 1.0, "b": "x"}, score=0.5) is not None  # names remembered
     with pytest.raises(vigil.InvalidEventError) as ei:
-        p.record("m", features={"a": [1.0], "b": "x"}, score=0.5)
+        p.record("m", features={"a": [1.0, "x"], "b": "x"}, score=0.5)  # not a vector of numbers
     assert ei.value.field == "features.a"
     with pytest.raises(vigil.InvalidEventError) as ei:
         p.record("m", features={"a": 1.0, "": "x"}, score=0.5)
