@@ -133,12 +133,13 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, opts Option
 }
 
 // completeShards gives a shard that lacks tables of db (a shard added to
-// the cluster after the migrations ran, see docs/SCALING.md) the tables of
-// the server of conn as they are now: each CREATE TABLE of
+// the cluster after the migrations ran, see docs/SCALING.md) the tables as
+// they are on the other shards: each CREATE TABLE of
 // system.tables.create_table_query runs again ON CLUSTER with IF NOT
 // EXISTS, the local tables first, so that servers that have them keep
-// them. The check reads one replica of each shard (the cluster table
-// function); when a shard does not answer it is skipped, with a warning.
+// them. It reads one replica of each shard (the cluster table function), so
+// conn may be a server of any shard, the new one too; when a shard does not
+// answer, the check is skipped with a warning.
 func completeShards(ctx context.Context, conn driver.Conn, db, cluster string, log zerolog.Logger) error {
 	var here, everywhere, shards uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&here); err != nil {
@@ -153,20 +154,13 @@ func completeShards(ctx context.Context, conn driver.Conn, db, cluster string, l
 	if err := conn.QueryRow(ctx, "SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = ?", cluster).Scan(&shards); err != nil {
 		return fmt.Errorf("count shards of %s: %w", cluster, err)
 	}
-	switch {
-	case everywhere == here*shards:
-		return nil
-	case here*shards < everywhere:
-		return fmt.Errorf("this server has %d tables of %s, other shards of %s have more: run vigil migrate against a server of a shard that has them, which creates them here", here, db, cluster)
+	if everywhere == here*shards {
+		return nil // every shard has what this server has (nothing, on a new cluster)
 	}
-	log.Info().Str("database", db).Str("cluster", cluster).Uint64("shards", shards).Uint64("tables", here).
-		Uint64("tables_on_shards", everywhere).Msg("a shard lacks tables; creating them there as they are here")
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
-		return fmt.Errorf("create database %s on the shards of %s: %w", db, cluster, err)
-	}
-	rows, err := conn.Query(ctx, "SELECT name, create_table_query FROM system.tables WHERE database = ? ORDER BY endsWith(name, ?) DESC, name", db, LocalSuffix)
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT name, any(create_table_query) FROM cluster('%s', system, tables)
+WHERE database = ? GROUP BY name ORDER BY endsWith(name, ?) DESC, name`, cluster), db, LocalSuffix)
 	if err != nil {
-		return fmt.Errorf("read table definitions: %w", err)
+		return fmt.Errorf("read table definitions on the shards of %s: %w", cluster, err)
 	}
 	var creates []string
 	for rows.Next() {
@@ -185,6 +179,11 @@ func completeShards(ctx context.Context, conn driver.Conn, db, cluster string, l
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read table definitions: %w", err)
+	}
+	log.Info().Str("database", db).Str("cluster", cluster).Uint64("shards", shards).Uint64("tables_here", here).
+		Uint64("tables_on_shards", everywhere).Int("tables", len(creates)).Msg("a shard lacks tables; creating them there as they are on the others")
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
+		return fmt.Errorf("create database %s on the shards of %s: %w", db, cluster, err)
 	}
 	for _, q := range creates {
 		if err := conn.Exec(ctx, q); err != nil {

@@ -427,6 +427,16 @@ func TestMigrateClusterIntegration(t *testing.T) {
 			t.Errorf("table re-created on the second server as\n%s\nwant as before:\n%s", after[i], before[i])
 		}
 	}
+	// The same through the server that lacks them.
+	if err := conns[1].Exec(ctx, "DROP DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, conns[1], db, opts, log); err != nil {
+		t.Fatalf("Migrate through the server lacking the tables: %v", err)
+	}
+	if again := definitions(conns[1]); strings.Join(again, "\n") != strings.Join(before, "\n") {
+		t.Errorf("tables created through the server that lacked them differ from before:\n%s", strings.Join(again, "\n"))
+	}
 	var kept uint64
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.%s%s", db, TableDrift, LocalSuffix)).Scan(&kept); err != nil {
 		t.Fatal(err)
