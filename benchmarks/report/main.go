@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 	"time"
@@ -39,8 +40,18 @@ func main() {
 		runs     = flag.Int("runs", 3, "timed runs")
 		every    = flag.Duration("every", 0, "bucket size (0: the report's default)")
 		out      = flag.String("o", filepath.Join(os.TempDir(), "vigil-bench-report.html"), "the report file")
+		profile  = flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	)
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "report benchmark:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		cpuProfile = f
+	}
 	if err := run(*addr, *db, *keep, *days, *features, *events, *runs, *every, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "report benchmark:", err)
 		os.Exit(1)
@@ -65,6 +76,9 @@ func envOr(k, def string) string {
 }
 
 const model = "bench-report"
+
+// cpuProfile receives the CPU profile of the timed runs (-cpuprofile).
+var cpuProfile *os.File
 
 func run(addr, db string, keep bool, days, features, events, runs int, every time.Duration, out string) error {
 	ctx := context.Background()
@@ -104,6 +118,12 @@ func run(addr, db string, keep bool, days, features, events, runs int, every tim
 		fmt.Printf("stored window states: %.1f MB\n", float64(stateBytes)/1e6)
 	}
 	var times []time.Duration
+	if cpuProfile != nil {
+		if err := pprof.StartCPUProfile(cpuProfile); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for i := 0; i < runs; i++ {
 		runtime.GC()
 		began, cpu0 := time.Now(), processCPU()

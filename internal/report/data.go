@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -239,12 +240,48 @@ func Build(ctx context.Context, s Stores, q Query) (*Report, error) {
 	if q.Every > 0 {
 		r.Every = q.Every.String()
 	}
-	all, buckets, segBuckets, err := evaluateChunks(ctx, s.Windows, refs, q, r.Version)
+	// The reads besides the window states are independent of them: they
+	// run while the states are scanned.
+	var (
+		wg                     sync.WaitGroup
+		late                   []LateCount
+		lateErr, perfErr, aErr error
+	)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		late, lateErr = s.Windows.LateEvents(ctx, q.Model, r.Version, q.From, q.To)
+	}()
+	go func() {
+		defer wg.Done()
+		pw, err := s.Performance.PerformanceStates(ctx, q.Model, r.Version, "", q.From, q.To)
+		if err != nil {
+			perfErr = err
+			return
+		}
+		pm, err := performance.MergeWindows(pw, q.Every)
+		if err != nil {
+			perfErr = err
+			return
+		}
+		r.Performance = performanceOf(pm)
+	}()
+	go func() {
+		defer wg.Done()
+		aErr = r.alerts(ctx, s.Alerts)
+	}()
+	all, buckets, segBuckets, err := evaluateScan(ctx, s.Windows, refs, q, r.Version)
+	wg.Wait()
 	if err != nil {
 		return nil, err
 	}
 	if len(all) == 0 {
 		return nil, fmt.Errorf("model %q version %q: %w with window start in [%s, %s)", q.Model, r.Version, ErrNoData, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
+	for _, err := range []error{lateErr, perfErr, aErr} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	index := map[time.Time]int{}
 	for i, b := range buckets {
@@ -253,33 +290,13 @@ func Build(ctx context.Context, s Stores, q Query) (*Report, error) {
 	}
 	r.overview(all, buckets)
 	r.features(all, buckets, ref)
-
-	late, err := s.Windows.LateEvents(ctx, q.Model, r.Version, q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
 	for _, l := range late {
 		if i, ok := index[bucketStart(l.WindowStart, q.Every)]; ok {
 			r.Overview.Late[i] += l.Events
 		}
 	}
-
 	if len(segBuckets) > 0 {
 		r.segments(segBuckets, index)
-	}
-
-	pw, err := s.Performance.PerformanceStates(ctx, q.Model, r.Version, "", q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	pm, err := performance.MergeWindows(pw, q.Every)
-	if err != nil {
-		return nil, err
-	}
-	r.Performance = performanceOf(pm)
-
-	if err := r.alerts(ctx, s.Alerts); err != nil {
-		return nil, err
 	}
 	return r, nil
 }
@@ -322,82 +339,151 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// Chunks and ChunkWorkers: Build reads the window states of a range in
-// Chunks parts (split at bucket boundaries), at most ChunkWorkers at a
-// time, each merged and evaluated as soon as it is read. A bucket lies in
-// one chunk, and the states of a chunk come in the store's order, so the
-// buckets are those drift.Buckets computes for the whole range at once;
-// the reads overlap ClickHouse's work with the merges, and a chunk's states
-// are dropped once merged.
-const (
-	Chunks       = 8
-	ChunkWorkers = 4
-)
+// ScanSpan and Workers: Build reads the window states of a range in one
+// ordered scan (WindowStore.ScanWindowStates) per ScanSpan of it, one span
+// after the other (ClickHouse sorts a span's rows before it sends the
+// first, so a span bounds its memory; and it reads a granule of 8192 rows
+// whole, so reads split finer would decode the same data again). As soon
+// as the scan reaches the next bucket, the rows of the bucket before go to
+// one of Workers goroutines, which decodes, merges (drift.MergeBuckets) and
+// evaluates them, while the scan goes on. A bucket's states are merged in
+// the store's order, so the buckets are those drift.Buckets computes for
+// the whole range at once. At most 2*Workers buckets' rows wait undecoded.
+var ScanSpan = 7 * 24 * time.Hour
 
-type chunk struct {
+// Workers is the number of goroutines that decode and evaluate buckets.
+var Workers = max(2, runtime.GOMAXPROCS(0))
+
+// evaluated is one bucket's merged and evaluated states.
+type evaluated struct {
 	all     []drift.MergedBucket
 	buckets []drift.Bucket
 	seg     []drift.Bucket
-	err     error
 }
 
-// evaluateChunks returns the merged and evaluated buckets of all events
+// bucketRows are the rows of one bucket, the idx-th of the scan.
+type bucketRows struct {
+	idx  int
+	rows []WindowRow
+}
+
+// evaluateScan returns the merged and evaluated buckets of all events
 // and, when q.By is set, the evaluated buckets of its segments.
-func evaluateChunks(ctx context.Context, ws WindowStore, refs map[[2]string]*reference.Profile, q Query, version string) ([]drift.MergedBucket, []drift.Bucket, []drift.Bucket, error) {
-	step := time.Minute
-	if q.Every > 0 {
-		step = q.Every
-	}
-	bounds := []time.Time{q.From}
-	span := q.To.Sub(q.From)
-	for k := 1; k < Chunks; k++ {
-		t := bucketStart(q.From.Add(span*time.Duration(k)/Chunks), step)
-		if t.After(bounds[len(bounds)-1]) && t.Before(q.To) {
-			bounds = append(bounds, t)
-		}
-	}
-	bounds = append(bounds, q.To)
-	out := make([]chunk, len(bounds)-1)
-	sem := make(chan struct{}, ChunkWorkers)
-	var wg sync.WaitGroup
-	for k := range out {
+func evaluateScan(ctx context.Context, ws WindowStore, refs map[[2]string]*reference.Profile, q Query, version string) ([]drift.MergedBucket, []drift.Bucket, []drift.Bucket, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		results = map[int]*evaluated{}
+		failed  error // the first worker error
+		wg      sync.WaitGroup
+	)
+	work := make(chan bucketRows, Workers)
+	for range Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			c := &out[k]
-			states, err := ws.WindowStates(ctx, q.Model, version, bounds[k], bounds[k+1])
-			if err != nil {
-				c.err = err
-				return
-			}
-			merged := drift.MergeBuckets(states, drift.BucketQuery{Model: q.Model, Version: version, By: "*", From: bounds[k], To: bounds[k+1], Every: q.Every})
-			var seg []drift.MergedBucket
-			for _, m := range merged {
-				switch {
-				case m.Segment == "":
-					c.all = append(c.all, m)
-				case q.By != "" && strings.HasPrefix(m.Segment, q.By+"="):
-					seg = append(seg, m)
+			for b := range work {
+				e, err := evaluateBucket(b.rows, refs, q, version)
+				mu.Lock()
+				if err != nil && failed == nil {
+					failed = err
+					cancel()
 				}
+				results[b.idx] = e
+				mu.Unlock()
 			}
-			if c.buckets, c.err = drift.EvaluateBuckets(c.all, refs, q.Drift); c.err != nil {
-				return
-			}
-			c.seg, c.err = drift.EvaluateBuckets(seg, refs, q.Drift)
 		}()
 	}
+	var (
+		cur      []WindowRow
+		curStart int64
+		n        int
+	)
+	send := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		select {
+		case work <- bucketRows{idx: n, rows: cur}:
+			n, cur = n+1, nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	every := q.Every.Milliseconds()
+	each := func(row WindowRow) error {
+		start := row.Key.WindowStart
+		if every > 0 {
+			start -= ((start % every) + every) % every
+		}
+		if len(cur) > 0 && start != curStart {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		curStart, cur = start, append(cur, row)
+		return nil
+	}
+	var scanErr error
+	for lo := q.From; lo.Before(q.To) && scanErr == nil; {
+		hi := q.To
+		if next := bucketStart(lo.Add(ScanSpan), q.Every); next.After(lo) && next.Before(q.To) {
+			hi = next
+		}
+		scanErr = ws.ScanWindowStates(ctx, q.Model, version, q.By, lo, hi, each)
+		lo = hi
+	}
+	if scanErr == nil {
+		scanErr = send()
+	}
+	close(work)
 	wg.Wait()
+	if failed != nil {
+		return nil, nil, nil, failed
+	}
+	if scanErr != nil {
+		return nil, nil, nil, scanErr
+	}
 	var all []drift.MergedBucket
 	var buckets, seg []drift.Bucket
-	for _, c := range out {
-		if c.err != nil {
-			return nil, nil, nil, c.err
-		}
-		all, buckets, seg = append(all, c.all...), append(buckets, c.buckets...), append(seg, c.seg...)
+	for i := range n {
+		e := results[i]
+		all, buckets, seg = append(all, e.all...), append(buckets, e.buckets...), append(seg, e.seg...)
 	}
 	return all, buckets, seg, nil
+}
+
+// evaluateBucket decodes, merges and evaluates the rows of one bucket.
+func evaluateBucket(rows []WindowRow, refs map[[2]string]*reference.Profile, q Query, version string) (*evaluated, error) {
+	states := make([]*stats.WindowState, len(rows))
+	for i, r := range rows {
+		st, err := r.Decode()
+		if err != nil {
+			return nil, err
+		}
+		states[i] = st
+	}
+	merged := drift.MergeBuckets(states, drift.BucketQuery{Model: q.Model, Version: version, By: "*", Every: q.Every})
+	e := &evaluated{}
+	var seg []drift.MergedBucket
+	for _, m := range merged {
+		switch {
+		case m.Segment == "":
+			e.all = append(e.all, m)
+		case q.By != "" && strings.HasPrefix(m.Segment, q.By+"="):
+			seg = append(seg, m)
+		}
+	}
+	var err error
+	if e.buckets, err = drift.EvaluateBuckets(e.all, refs, q.Drift); err != nil {
+		return nil, err
+	}
+	if e.seg, err = drift.EvaluateBuckets(seg, refs, q.Drift); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func bucketStart(t time.Time, every time.Duration) time.Time {

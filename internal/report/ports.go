@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-ml/vigil/processors/alerting"
 	"github.com/vigil-ml/vigil/processors/drift"
 	"github.com/vigil-ml/vigil/processors/performance"
+	"github.com/vigil-ml/vigil/processors/stats"
 )
 
 // Stores are the reads a report needs, each a port the ClickHouse sink's
@@ -27,6 +28,20 @@ type WindowStore interface {
 	// LateEvents counts the late events of a model version (every version
 	// when version is "") per window start in [from, to) (vigil_late_events).
 	LateEvents(ctx context.Context, model, version string, from, to time.Time) ([]LateCount, error)
+	// ScanWindowStates streams the states WindowStates returns for the
+	// same arguments, in the same order (window start, version, segment,
+	// partition), to each as they are read, without decoding them; only
+	// those of all events (segment "") and, when segmentKey is not "", of
+	// that key's values. An error of each ends the scan and is returned.
+	ScanWindowStates(ctx context.Context, model, version, segmentKey string, from, to time.Time, each func(WindowRow) error) error
+}
+
+// WindowRow is one stored window state as ScanWindowStates reads it: its
+// key, and Decode, which rebuilds the state (once; safe to call on another
+// goroutine than the scan's, after each returned).
+type WindowRow struct {
+	Key    stats.Key
+	Decode func() (*stats.WindowState, error)
 }
 
 // PerformanceStore reads vigil_performance (the sink's LabelStore): the
