@@ -11,7 +11,10 @@
 // count and run, empties vigil_performance and the ledger and times one
 // pass of every member over its share: the wall time until the last member
 // is done, and the CPU time of this process (the job's Go side: reading,
-// joining, writing; clickhouse-server runs on the same cores). The topic has
+// joining, writing) and of the ClickHouse server (UserTimeMicroseconds and
+// SystemTimeMicroseconds of system.events: every query's threads, so run
+// it on a server of its own, e.g. VIGIL_CLICKHOUSE_PORT=19000
+// VIGIL_STATE=/tmp/jobs-ch deployments/local/clickhouse.sh start). The topic has
 // -partitions partitions (default 6, so that 1, 2 and 3 members get equal
 // shares) and the models are named so that each partition owns as many.
 // Not part of make test.
@@ -118,7 +121,14 @@ SELECT '%[2]s', concat('%[2]s-', toString(number)), toDateTime(%[3]d + intDiv(nu
 	fmt.Fprintf(os.Stderr, "wrote %d predictions and labels (%d models x %d windows x %d) in %v\n", total, nModels, nWindows, per, time.Since(began).Round(time.Millisecond))
 
 	cfg := performance.JobConfig{Window: time.Minute, Horizon: 24 * time.Hour, Threshold: 0.5}
-	fmt.Printf("members  windows  median_s  windows/s  predictions/s  cpu_s  windows/cpu-s  speedup  (runs: wall s)\n")
+	serverCPU := func() float64 {
+		var us uint64
+		if err := admin.Conn().QueryRow(ctx, "SELECT toUInt64(sum(value)) FROM system.events WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')").Scan(&us); err != nil {
+			return 0
+		}
+		return float64(us) / 1e6
+	}
+	fmt.Printf("members  windows  median_s  windows/s  predictions/s  go_cpu_s  server_cpu_s  predictions/cpu-s  speedup  (runs: wall s)\n")
 	var one float64
 	for members := 1; members <= 3; members++ {
 		sinks := make([]*clickhouse.Sink, members)
@@ -127,7 +137,7 @@ SELECT '%[2]s', concat('%[2]s-', toString(number)), toDateTime(%[3]d + intDiv(nu
 				return err
 			}
 		}
-		var walls, cpus []float64
+		var walls, cpus, servers []float64
 		windowsDone := 0
 		for r := 0; r < runs; r++ {
 			for _, t := range []string{"vigil_performance", "vigil_job_passes"} {
@@ -144,7 +154,7 @@ SELECT '%[2]s', concat('%[2]s-', toString(number)), toDateTime(%[3]d + intDiv(nu
 				owner := fixed{Generation: int32(r + 1), Member: "m" + strconv.Itoa(i), Partitions: parts, Total: partitions}
 				jobs[i] = performance.NewJob(sinks[i].Labels(), cfg, zerolog.Nop()).WithShard(shard.New("performance", owner, sinks[i].Windows(), nil))
 			}
-			c0, t0 := cpu(), time.Now()
+			c0, s0, t0 := cpu(), serverCPU(), time.Now()
 			var wg sync.WaitGroup
 			counts := make([]int, members)
 			errs := make([]error, members)
@@ -156,7 +166,7 @@ SELECT '%[2]s', concat('%[2]s-', toString(number)), toDateTime(%[3]d + intDiv(nu
 				}()
 			}
 			wg.Wait()
-			wall, c := time.Since(t0).Seconds(), (cpu() - c0).Seconds()
+			wall, c, sc := time.Since(t0).Seconds(), (cpu() - c0).Seconds(), serverCPU()-s0
 			n := 0
 			for i := range counts {
 				if errs[i] != nil {
@@ -168,17 +178,18 @@ SELECT '%[2]s', concat('%[2]s-', toString(number)), toDateTime(%[3]d + intDiv(nu
 				return fmt.Errorf("%d members computed %d windows, want %d", members, n, nModels*nWindows)
 			}
 			windowsDone = n
-			walls, cpus = append(walls, wall), append(cpus, c)
+			walls, cpus, servers = append(walls, wall), append(cpus, c), append(servers, sc)
 		}
 		for _, s := range sinks {
 			_ = s.Shutdown(ctx)
 		}
-		w, c := median(walls), median(cpus)
+		w, c, sc := median(walls), median(cpus), median(servers)
 		rate := float64(windowsDone) / w
 		if members == 1 {
 			one = rate
 		}
-		fmt.Printf("%7d  %7d  %8.3f  %9.1f  %13.0f  %5.2f  %13.1f  %6.2fx  %v\n", members, windowsDone, w, rate, rate*float64(per), c, float64(windowsDone)/c, rate/one, round(walls))
+		fmt.Printf("%7d  %7d  %8.3f  %9.1f  %13.0f  %8.2f  %12.2f  %17.0f  %6.2fx  %v\n", members, windowsDone, w, rate, rate*float64(per), c, sc,
+			float64(windowsDone*per)/(c+sc), rate/one, round(walls))
 	}
 	return nil
 }

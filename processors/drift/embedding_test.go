@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,5 +275,52 @@ func TestEmbeddingWithoutValueSketches(t *testing.T) {
 	}
 	if ratio == nil || ratio.Reason != drift.ReasonNoComponentSummaries || !math.IsNaN(ratio.Score) {
 		t.Fatalf("ratio row %+v", ratio)
+	}
+}
+
+// TestEmbeddingReferenceFromProduction: a reference merged from stored
+// window states of the reference's vectors (`reference build
+// --from-production`) gives the same embedding rows as the file's.
+func TestEmbeddingReferenceFromProduction(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/embedding/evidently.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev evidentlyEmbeddings
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	// The reference file's vectors, as production windows.
+	fileRef := embeddingReference(t)
+	lines, err := os.ReadFile("../../testdata/embedding/reference.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vecs [][]float64
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var row struct{ Emb []float64 }
+		if err := json.Unmarshal([]byte(l), &row); err != nil {
+			t.Fatal(err)
+		}
+		vecs = append(vecs, row.Emb)
+	}
+	first, second := embeddingWindow(t, vecs[:1000]), embeddingWindow(t, vecs[1000:])
+	second.Key.WindowStart, second.WindowEnd = 60000, 120000
+	prodRef, err := reference.BuildFromWindows(reference.Meta{Model: "ranker", ModelVersion: "1"}, []*stats.WindowState{first, second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"unshifted", "shifted"} {
+		st := embeddingWindow(t, ev.Windows[name].Vectors)
+		a, b := drift.EvaluateWindow(fileRef, st), drift.EvaluateWindow(prodRef, st)
+		if len(a.Embeddings) != 3 || len(b.Embeddings) != 3 {
+			t.Fatalf("%s: rows %d and %d (skipped %+v)", name, len(a.Embeddings), len(b.Embeddings), b.Skipped)
+		}
+		for i := range a.Embeddings {
+			da, db := a.Embeddings[i], b.Embeddings[i]
+			if da.Feature != db.Feature || math.Abs(da.Score-db.Score) > 1e-12 || da.Drifted != db.Drifted || db.NRef != 2000 {
+				t.Errorf("%s %s: file %v, production %v (n_ref %d)", name, da.Feature, da.Score, db.Score, db.NRef)
+			}
+		}
 	}
 }

@@ -115,32 +115,20 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
 		}
-		byWindow := map[int64][]*stats.WindowState{}
-		for _, st := range states {
-			byWindow[st.WindowStart] = append(byWindow[st.WindowStart], st)
-		}
-		var changed []*stats.WindowState
-		inputs := map[int64]uint64{}
-		for start, sts := range byWindow {
-			in := Input(sts, ref.ID, j.optsHash)
-			if round.Changed(mv[0], mv[1], time.UnixMilli(start), in) {
-				changed = append(changed, sts...)
-				inputs[start] = in
-			}
-		}
-		if len(changed) == 0 {
+		work := shard.ChangedWindows(round, mv[0], mv[1], states, windowStart, func(sts []*stats.WindowState) uint64 {
+			return Input(sts, ref.ID, j.optsHash)
+		})
+		if len(work.States) == 0 {
 			continue
 		}
-		buckets, err := EvaluateBuckets(MergeBuckets(changed, BucketQuery{Model: mv[0], Version: mv[1], By: "*"}), refs, j.opts)
+		buckets, err := EvaluateBuckets(MergeBuckets(work.States, BucketQuery{Model: mv[0], Version: mv[1], By: "*"}), refs, j.opts)
 		if err == nil {
 			err = j.store.WriteDrift(ctx, buckets)
 		}
 		if err != nil {
 			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
 		}
-		for start, in := range inputs {
-			round.Done(mv[0], mv[1], time.UnixMilli(start), in)
-		}
+		work.Done(round)
 		n += len(buckets)
 		if err := round.Flush(ctx); err != nil {
 			return n, err
@@ -148,3 +136,6 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 	}
 	return n, round.Commit(ctx, time.Time{})
 }
+
+// windowStart is the window a state belongs to (shard.ChangedWindows).
+func windowStart(st *stats.WindowState) int64 { return st.WindowStart }

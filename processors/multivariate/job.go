@@ -167,23 +167,13 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
 		}
-		byWindow := map[int64][]*stats.WindowState{}
-		for _, st := range states {
-			byWindow[st.WindowStart] = append(byWindow[st.WindowStart], st)
-		}
-		var changed []*stats.WindowState
-		inputs := map[int64]uint64{}
-		for start, sts := range byWindow {
-			in := Input(sts, ref.ID)
-			if round.Changed(ref.Model, ref.ModelVersion, time.UnixMilli(start), in) {
-				changed = append(changed, sts...)
-				inputs[start] = in
-			}
-		}
-		if len(changed) == 0 {
+		work := shard.ChangedWindows(round, ref.Model, ref.ModelVersion, states, windowStart, func(sts []*stats.WindowState) uint64 {
+			return Input(sts, ref.ID)
+		})
+		if len(work.States) == 0 {
 			continue
 		}
-		merged := MergeWindows(changed)
+		merged := MergeWindows(work.States)
 		rs := make([]Result, 0, len(merged))
 		for _, st := range merged {
 			rs = append(rs, Evaluate(m, ref.ID, st))
@@ -191,9 +181,7 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		if err := j.store.WriteMultivariate(ctx, rs); err != nil {
 			return n, errors.Join(err, round.Commit(ctx, time.Time{}))
 		}
-		for start, in := range inputs {
-			round.Done(ref.Model, ref.ModelVersion, time.UnixMilli(start), in)
-		}
+		work.Done(round)
 		n += len(rs)
 		if err := round.Flush(ctx); err != nil {
 			return n, err
@@ -201,3 +189,6 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 	}
 	return n, round.Commit(ctx, time.Time{})
 }
+
+// windowStart is the window a state belongs to (shard.ChangedWindows).
+func windowStart(st *stats.WindowState) int64 { return st.WindowStart }

@@ -29,6 +29,7 @@ func Warnings(p *Profile, seen []string) []string {
 		}
 	}
 	if !hasPrediction {
+		columns = vectorNames(columns, nil)
 		out = append(out, fmt.Sprintf("reference of %s has no prediction column (prediction_score, prediction_label, prediction_value or proba.<class>): "+
 			"the drift of the model's predictions will not be computed; its columns are %s (rename the prediction column, e.g. score to prediction_score)",
 			modelName(p), list(columns)))
@@ -47,6 +48,8 @@ func Warnings(p *Profile, seen []string) []string {
 			lacking = append(lacking, name)
 		}
 	}
+	unmatched, lacking = vectorNames(unmatched, seen), vectorNames(lacking, p.FeatureNames())
+	seen = vectorNames(seen, nil)
 	if len(unmatched) > 0 {
 		out = append(out, fmt.Sprintf("reference columns that match no feature of %s's production events: %s "+
 			"(no drift is computed for them; the events have %s: check the column names)", modelName(p), list(unmatched), list(seen)))
@@ -84,4 +87,40 @@ func list(names []string) string {
 		s[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(s, ", ")
+}
+
+// vectorNames replaces the parts of vector features in names (their header
+// "__embedding.<name>" and components "__embedding.<name>[i]") by the
+// vector's name, once. A vector whose header is not in names but some of
+// whose components are, while other has its header, has vectors of another
+// length on the other side: it is named "<name> (vectors of another
+// length)".
+func vectorNames(names, other []string) []string {
+	out := make([]string, 0, len(names))
+	done := map[string]bool{}
+	headers := map[string]bool{}
+	for _, n := range names {
+		if v, i, ok := stats.ParseVectorPart(n); ok && i < 0 {
+			headers[v] = true
+		}
+	}
+	for _, n := range names {
+		v, i, ok := stats.ParseVectorPart(n)
+		switch {
+		case !ok:
+			out = append(out, n)
+		case done[v]:
+		case headers[v] || i < 0:
+			done[v] = true
+			out = append(out, v)
+		default:
+			done[v] = true
+			if slices.Contains(other, stats.VectorHeader(v)) {
+				out = append(out, v+" (vectors of another length)")
+			} else {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }

@@ -33,6 +33,12 @@ func TestWarnings(t *testing.T) {
 			`features of model fraud version 3's production events that the reference lacks: "amount" (no drift is computed for them)`,
 		}},
 		{"all match", profile("__prediction_label", "amount"), []string{"__prediction_label", "amount"}, nil},
+		{"vectors by name", profile("__embedding.emb", "__embedding.emb[0]", "__embedding.emb[1]", "__embedding.q", "__embedding.q[0]", "__prediction_score"),
+			[]string{"__embedding.emb", "__embedding.emb[0]", "__embedding.emb[1]", "__embedding.emb[2]", "__embedding.x", "__embedding.x[0]", "__prediction_score"}, []string{
+				`reference columns that match no feature of model fraud version 3's production events: "q" ` +
+					`(no drift is computed for them; the events have "__prediction_score", "emb", "x": check the column names)`,
+				`features of model fraud version 3's production events that the reference lacks: "emb (vectors of another length)", "x" (no drift is computed for them)`,
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Warnings(tc.p, tc.seen); !reflect.DeepEqual(got, tc.want) {

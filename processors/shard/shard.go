@@ -371,3 +371,38 @@ func (r *Round) Commit(ctx context.Context, began time.Time) error {
 	}
 	return nil
 }
+
+// Windows is one model version's work in a round: the states of the windows
+// whose input changed since their newest recorded pass, and those inputs,
+// to mark Done once the results are stored.
+type Windows[S any] struct {
+	Model, Version string
+	States         []S
+	inputs         map[int64]uint64
+}
+
+// ChangedWindows groups a model version's states by their window start
+// (start, Unix milliseconds) and keeps the states of every window whose
+// input (input of all the window's states) Changed reports as changed.
+func ChangedWindows[S any](r *Round, model, version string, states []S, start func(S) int64, input func([]S) uint64) Windows[S] {
+	byWindow := map[int64][]S{}
+	for _, st := range states {
+		byWindow[start(st)] = append(byWindow[start(st)], st)
+	}
+	w := Windows[S]{Model: model, Version: version, inputs: map[int64]uint64{}}
+	for ws, sts := range byWindow {
+		in := input(sts)
+		if r.Changed(model, version, time.UnixMilli(ws), in) {
+			w.States = append(w.States, sts...)
+			w.inputs[ws] = in
+		}
+	}
+	return w
+}
+
+// Done records every window of w as computed (Round.Done).
+func (w Windows[S]) Done(r *Round) {
+	for ws, in := range w.inputs {
+		r.Done(w.Model, w.Version, time.UnixMilli(ws), in)
+	}
+}

@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"testing"
 )
@@ -146,5 +147,45 @@ func TestRoundStopsWithItsGeneration(t *testing.T) {
 	owner.a = &Assignment{Generation: 4, Member: "a", Partitions: []int{0}, Total: 1}
 	if r.Owns("fraud") {
 		t.Error("owns in the next generation")
+	}
+}
+
+func TestChangedWindows(t *testing.T) {
+	type state struct {
+		start int64
+		v     uint64
+	}
+	a := &Assignment{Generation: 3, Member: "a", Partitions: []int{0}, Total: 1}
+	counters := NewCounters("drift")
+	r := &Round{s: New("drift", &switching{a: a}, nil, counters), a: *a, newest: map[windowKey]Pass{
+		{"fraud", "3", 60_000}:  {Input: 2},  // unchanged: states 1 + 1
+		{"fraud", "3", 120_000}: {Input: 10}, // changed: now 5
+	}}
+	states := []state{{0, 4}, {60_000, 1}, {120_000, 5}, {60_000, 1}}
+	sum := func(sts []state) uint64 {
+		var n uint64
+		for _, st := range sts {
+			n += st.v
+		}
+		return n
+	}
+	w := ChangedWindows(r, "fraud", "3", states, func(st state) int64 { return st.start }, sum)
+	got := map[int64]uint64{}
+	for _, st := range w.States {
+		got[st.start] += st.v
+	}
+	if want := map[int64]uint64{0: 4, 120_000: 5}; !maps.Equal(got, want) {
+		t.Errorf("changed windows %v, want %v", got, want)
+	}
+	if n := counters.Value("drift", Unchanged); n != 1 {
+		t.Errorf("%v unchanged windows counted, want 1", n)
+	}
+	w.Done(r)
+	done := map[int64]uint64{}
+	for _, p := range r.done {
+		done[p.WindowStart.UnixMilli()] = p.Input
+	}
+	if want := map[int64]uint64{0: 4, 120_000: 5}; !maps.Equal(done, want) {
+		t.Errorf("done %v, want %v", done, want)
 	}
 }

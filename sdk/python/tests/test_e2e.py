@@ -173,7 +173,9 @@ def test_embedding_drift_end_to_end(kafka, clickhouse, vigil_bin, tmp_path):
     proc = subprocess.Popen(
         [str(vigil_bin), "process", "--kafka", kafka, "--topic", topic, "--group", group, "--label-group", group + "-labels",
          "--clickhouse", clickhouse, "--clickhouse-database", db, "--window", "1m", "--allowed-lateness", "1h",
-         "--checkpoint-interval", "200ms", "--drift-interval", "1s", "--drift-lookback", "8760h", "--http-addr", "off"],
+         "--checkpoint-interval", "200ms", "--drift-interval", "1s", "--http-addr", "off",
+         # the drift job looks back to BASE, whenever the test runs
+         "--drift-lookback", f"{int((datetime.now(timezone.utc) - BASE).total_seconds() // 3600) + 24}h"],
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, VIGIL_LOG_FORMAT="json"),
     )
     try:
