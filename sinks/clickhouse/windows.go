@@ -94,8 +94,10 @@ WHERE model = ? AND (? = '' OR model_version = ?) AND window_start >= ? AND wind
   AND (segment = '' OR (? != '' AND startsWith(segment, concat(?, '='))))
 ORDER BY window_start, model_version, segment, topic, kafka_partition`, ws.s.cfg.Database, ddl.TableModelWindows)
 	// Small blocks: the first rows arrive (and are merged) while the rest
-	// are sent, and the driver holds one block of states at a time.
-	qctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"max_block_size": scanBlockRows}))
+	// are sent, and the driver holds one block of states at a time. The
+	// server sorts the range before it sends a row: beyond scanSortBytes
+	// it sorts on disk rather than fail for memory.
+	qctx := ch.Context(ctx, ch.WithSettings(ch.Settings{"max_block_size": scanBlockRows, "max_bytes_before_external_sort": scanSortBytes}))
 	rows, err := conn.Query(qctx, q, model, version, version, from.UTC(), to.UTC(), segmentKey, segmentKey)
 	if err != nil {
 		return fmt.Errorf("read window states of %s: %w", model, err)
@@ -120,6 +122,9 @@ ORDER BY window_start, model_version, segment, topic, kafka_partition`, ws.s.cfg
 // scanBlockRows is the block size ScanWindowStates asks for: 256 states of
 // a 50-feature model are about 4 MB.
 const scanBlockRows = 256
+
+// scanSortBytes is the memory ScanWindowStates lets the server sort in.
+const scanSortBytes = 1 << 30
 
 // rawWindowState is a row of windowStateColumns, not decoded yet.
 type rawWindowState struct {
