@@ -18,8 +18,11 @@
 //
 // # Blocking and concurrency
 //
-// Build blocks on the store reads (a handful of queries; the window states
-// of the range are read once) and honours ctx. It keeps no state: Build,
+// Build blocks on the store reads (a handful of queries, run side by side;
+// the window states of the range are read once, in one ordered scan per
+// ScanSpan, and decoded, merged and evaluated by Workers goroutines as the
+// scan goes on) and honours ctx; every goroutine it starts has ended when
+// it returns. It keeps no state: Build,
 // Render and the Handler are safe for concurrent use; each request of the
 // Handler builds its page from the stores anew. Render writes to its
 // io.Writer only.
