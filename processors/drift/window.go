@@ -248,7 +248,16 @@ func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.F
 		d.Reason = ReasonNoReferenceBins
 		return d, false
 	}
-	hist, curErr, source, ok := windowHist(ref, cur)
+	// The value summary's weighted values, once: the bins and the
+	// distances both read them.
+	var (
+		values  []float64
+		weights []uint64
+	)
+	if cur.ValuesComplete() {
+		values, weights = vs.WeightedValues()
+	}
+	hist, curErr, source, ok := windowHistOf(ref, cur, values, weights)
 	if !ok {
 		d.Reason = ReasonNoSummary
 		return d, false
@@ -278,7 +287,6 @@ func evaluateNumeric(d FeatureDrift, ref *reference.FeatureProfile, cur *stats.F
 	} else {
 		// Distances on the value summaries. The reference's quantiles stand
 		// for Count values with equal weight.
-		values, weights := vs.WeightedValues()
 		d.Approx = !ref.Exact || !vs.Exact()
 		if !d.Approx {
 			cs := expand(values, weights)
@@ -339,6 +347,19 @@ const (
 // boundary j lies at Edges[j]), and where the counts come from. ok is false
 // when the window has neither a complete value summary nor complete bins.
 func windowHist(ref *reference.FeatureProfile, cur *stats.FeatureState) (hist, boundaryErr []float64, source string, ok bool) {
+	var (
+		values  []float64
+		weights []uint64
+	)
+	if cur.ValuesComplete() {
+		values, weights = cur.Values.WeightedValues()
+	}
+	return windowHistOf(ref, cur, values, weights)
+}
+
+// windowHistOf is windowHist given the weighted values of cur's value
+// summary (cur.Values.WeightedValues(); read only when it is complete).
+func windowHistOf(ref *reference.FeatureProfile, cur *stats.FeatureState, values []float64, weights []uint64) (hist, boundaryErr []float64, source string, ok bool) {
 	edges := ref.Edges
 	hist = make([]float64, len(ref.Hist))
 	boundaryErr = make([]float64, len(edges))
@@ -356,7 +377,6 @@ func windowHist(ref *reference.FeatureProfile, cur *stats.FeatureState) (hist, b
 	switch {
 	case cur.ValuesComplete():
 		vs := &cur.Values
-		values, weights := vs.WeightedValues()
 		for i, v := range values {
 			hist[ref.Bin(v)] += float64(weights[i])
 		}
