@@ -540,7 +540,9 @@ func (r *Report) features(all []drift.MergedBucket, buckets []drift.Bucket, ref 
 	byName := map[string]*Feature{}
 	var names []string
 	for i, b := range buckets {
-		for _, d := range b.Drift.Features {
+		// Embeddings' rows (emb@euclidean, ...) are listed as features of
+		// kind vector: their scores over time, no distribution.
+		for _, d := range slices.Concat(b.Drift.Features, b.Drift.Embeddings) {
 			f := byName[d.Feature]
 			if f == nil {
 				f = &Feature{Name: d.Feature, Kind: d.Kind.String(), Score: nans(n), Threshold: nans(n), Drifted: make([]bool, n),

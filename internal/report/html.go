@@ -234,9 +234,11 @@ func featureViewOf(r *Report, f *Feature, link string) featureView {
 	d.Marks, d.Tips, d.Log = f.Drifted, tips(r.Windows, f.Score, f.Method), v.PValue
 	v.Drift = d.svg()
 	qc := newLineChart("quality", f.Name+" data quality", r.Windows).add("missing", "s0", f.Missing, false).add("type mismatch", "s1", f.TypeMismatch, false)
-	if f.Kind == "number" {
+	switch f.Kind {
+	case "number":
 		qc.add("out of range", "s2", f.OutOfRange, false)
-	} else {
+	case "vector": // an embedding's row: no range, no categories
+	default:
 		qc.add("new categories", "s2", f.NewCategory, false)
 	}
 	qc.YMin = 0
